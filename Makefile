@@ -1,0 +1,59 @@
+# Flow Command Centre — two commands on a fresh machine:
+#   make run    set up everything, start the whole service with a demo economy, print the URL
+#   make test   the whole suite against a real PostgreSQL and a real Kafka broker
+# Everything this needs is installed from here (PyPI, npm, Maven Central); see README.
+
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SIM ?= 1
+FRONTEND_STAMP := frontend/dist/index.html
+
+.PHONY: run test stop check lint typecheck venv frontend bench screenshots clean help
+
+help:
+	@sed -n '1,4p' Makefile
+
+$(STAMP): pyproject.toml constraints.txt
+	@echo "▸ Python: creating $(VENV) and installing dependencies (first run ~1 min)"
+	@command -v $(PY) >/dev/null || { echo "✗ $(PY) not found (Python 3.11 is required)"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[local,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+frontend:
+	@$(MAKE) -s -C frontend build
+
+run: venv frontend
+	@$(BIN)/python deploy/local/stack.py run $(if $(filter 0,$(SIM)),--no-simulate,)
+
+stop:
+	@test -x $(BIN)/python && $(BIN)/python deploy/local/stack.py stop || python3 deploy/local/stack.py stop
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+# Runs inside `stack.py with test`, so DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point at the
+# test profile's own PostgreSQL and Kafka.
+check:
+	$(BIN)/alembic upgrade head
+	$(BIN)/alembic check
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: venv frontend lint typecheck
+	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
+
+bench: venv frontend
+	@$(BIN)/python deploy/local/stack.py with bench -- $(BIN)/python -m bench.run
+
+clean: stop
+	rm -rf .local $(VENV) frontend/node_modules frontend/dist

@@ -1,0 +1,91 @@
+"""Settings, composed per concern and read from the environment (pydantic-settings).
+
+Nothing here performs I/O beyond reading environment variables, and nothing is read at import:
+call :func:`get_settings` from the lifespan or the CLI.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "flowcc-development-secret-do-not-use-in-production-0001"
+
+Environment = Literal["development", "test", "production"]
+
+
+class DbSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: str = Field(
+        default="postgresql://postgres@127.0.0.1:54320/flowcc",
+        validation_alias="DATABASE_URL",
+    )
+    pool_size: int = Field(default=10, validation_alias="DATABASE_POOL_SIZE")
+
+    @field_validator("url")
+    @classmethod
+    def _use_asyncpg(cls, value: str) -> str:
+        """Accept the usual ``postgresql://`` form and select the asyncpg driver."""
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    client_id: str = Field(default="flowcc", validation_alias="KAFKA_CLIENT_ID")
+    group_id: str = Field(default="flowcc-engine", validation_alias="KAFKA_GROUP_ID")
+    topic_prefix: str = Field(default="", validation_alias="KAFKA_TOPIC_PREFIX")
+    request_timeout_ms: int = Field(default=5000, validation_alias="KAFKA_REQUEST_TIMEOUT_MS")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias="FLOWCC_JWT_SECRET")
+    jwt_issuer: str = Field(default="flowcc-dev", validation_alias="FLOWCC_JWT_ISSUER")
+    jwt_audience: str = Field(default="flowcc", validation_alias="FLOWCC_JWT_AUDIENCE")
+    jwks_url: str | None = Field(default=None, validation_alias="FLOWCC_JWKS_URL")
+    token_ttl_seconds: int = Field(default=8 * 3600, validation_alias="FLOWCC_TOKEN_TTL")
+    demo_users: bool = Field(default=True, validation_alias="FLOWCC_DEMO_USERS")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWCC_", extra="ignore")
+
+    environment: Environment = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+    economy_file: str = "deploy/economies/anyborough.yaml"
+    run_consumers: bool = True
+    frontend_dist: str = "frontend/dist"
+    db: DbSettings = Field(default_factory=DbSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        """Outside development, a known secret or demo users would be an open door."""
+        if self.environment == "production":
+            if self.auth.jwt_secret == DEV_JWT_SECRET and self.auth.jwks_url is None:
+                raise ValueError("FLOWCC_JWT_SECRET must be set (or FLOWCC_JWKS_URL) in production")
+            if self.auth.demo_users:
+                raise ValueError("FLOWCC_DEMO_USERS must be false in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

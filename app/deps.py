@@ -1,0 +1,50 @@
+"""Typed FastAPI dependencies, declared once (``SessionDep``, ``SettingsDep``, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.kafka import KafkaGateway
+
+
+@dataclass
+class Resources:
+    """Everything the lifespan builds; reachable from requests through the dependencies."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    kafka: KafkaGateway
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+def get_kafka(resources: ResourcesDep) -> KafkaGateway:
+    return resources.kafka
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """One request, one transaction: committed here at the edge if the handler succeeds."""
+    async with resources.sessionmaker() as session, session.begin():
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+KafkaDep = Annotated[KafkaGateway, Depends(get_kafka)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,65 @@
+"""One error tree for expected outcomes; anything else reaching the handler is a bug (500).
+
+    AppError                      500  base; never raised directly
+     ├── BadRequest               400  the request is well-formed JSON but makes no sense
+     │    └── InvalidPayload      422  a payload failed validation (details say where)
+     ├── Unauthorized             401  no, expired, forged or wrong-audience credentials
+     ├── Forbidden                403  authenticated but the role may not do this
+     ├── NotFound                 404  no such resource (or not visible to this role)
+     ├── Conflict                 409  state does not allow the change
+     └── DependencyUnavailable    503  PostgreSQL or Kafka cannot be reached
+
+Every error response has the same body: ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidPayload(BadRequest):
+    status_code = 422
+    code = "invalid_payload"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class DependencyUnavailable(AppError):
+    status_code = 503
+    code = "dependency_unavailable"

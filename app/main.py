@@ -1,0 +1,57 @@
+"""Application factory. ``create_app()`` builds nothing that does I/O; the lifespan does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.deps import Resources
+from app.handlers import install_error_handlers
+from app.health.routes import router as health_router
+from app.kafka import KafkaGateway
+from app.logging import configure_logging, get_logger
+from app.metrics import RequestMetricsMiddleware
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        engine = create_engine(settings.db)
+        kafka = KafkaGateway(settings.kafka)
+        app.state.resources = Resources(settings, engine, create_sessionmaker(engine), kafka)
+        log.info("started", environment=settings.environment)
+        try:
+            yield
+        finally:
+            await kafka.close()
+            await engine.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Flow Command Centre",
+        version="0.1.0",
+        description="Live beds, ED, ambulance handovers, discharges, care homes and OPEL "
+        "for a whole health and social care economy.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestMetricsMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
+    app.mount(
+        "/",
+        StaticFiles(directory=Path(settings.frontend_dist), html=True, check_dir=False),
+        name="board",
+    )
+    return app

@@ -1,0 +1,12 @@
+"""Import every domain's ORM models so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = ("app.ingest.models",)
+
+
+def import_all_models() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

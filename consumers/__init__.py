@@ -1,0 +1,1 @@
+"""Kafka consumers: poll -> decode -> apply in ONE transaction with the offsets -> commit."""
