@@ -523,11 +523,7 @@ def cmd_run(host: str, port: int, simulate: bool) -> int:
                 "\n  Ctrl-C (or `make stop`) stops everything.\n",
                 flush=True,
             )
-            while all(c.proc.poll() is None for c in profile.children):
-                time.sleep(0.5)
-            dead = [c.name for c in profile.children if c.proc.poll() is not None]
-            say(f"{', '.join(dead)} exited; stopping the rest (see logs in .local/run/)")
-            return 1
+            return supervise(profile)
     except Stop as stop:
         say(f"{stop}: stopping")
         return 0
@@ -536,6 +532,25 @@ def cmd_run(host: str, port: int, simulate: bool) -> int:
         return 1
     finally:
         pidfile.unlink(missing_ok=True)
+
+
+def supervise(profile: Profile) -> int:
+    """Wait while the API runs. A dead broker or database is reported, not fatal: the service
+    keeps answering and /readyz names the missing dependency (that is what it is for)."""
+    reported: set[str] = set()
+    while True:
+        for child in profile.children:
+            if child.proc.poll() is None or child.name in reported:
+                continue
+            reported.add(child.name)
+            if child.name in ("api", "simulator"):
+                say(
+                    f"{child.name} exited with {child.proc.returncode}; stopping the rest "
+                    f"(logs in {profile.home.relative_to(ROOT)}/)"
+                )
+                return 1
+            say(f"{child.name} exited with {child.proc.returncode}: /readyz will report it")
+        time.sleep(0.5)
 
 
 def cmd_stop() -> int:
