@@ -54,6 +54,7 @@ class KafkaGateway:
                     client_id=f"{self.settings.client_id}-producer",
                     acks="all",
                     linger_ms=2,
+                    max_request_size=4 * 1024 * 1024,
                     request_timeout_ms=self.settings.request_timeout_ms,
                     max_block_ms=self.settings.request_timeout_ms,
                     bootstrap_timeout_ms=self.settings.request_timeout_ms,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.auth.routes import router as auth_router
+from app.board.hub import BoardHub
+from app.board.routes import router as board_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
@@ -17,6 +21,8 @@ from app.health.routes import router as health_router
 from app.kafka import KafkaGateway
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
+from app.startup import background_consumers, load_configured_economy
+from app.topology.routes import router as topology_router
 
 log = get_logger(__name__)
 
@@ -29,11 +35,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level, json=settings.log_json)
         engine = create_engine(settings.db)
         kafka = KafkaGateway(settings.kafka)
-        app.state.resources = Resources(settings, engine, create_sessionmaker(engine), kafka)
+        resources = Resources(settings, engine, create_sessionmaker(engine), kafka)
+        app.state.resources = resources
+        app.state.hub = hub = BoardHub()
+        await load_configured_economy(resources)
+        consumers = background_consumers(resources, hub) if settings.run_consumers else None
         log.info("started", environment=settings.environment)
         try:
             yield
         finally:
+            if consumers is not None:
+                consumers.cancel()
+                await asyncio.gather(consumers, return_exceptions=True)
             await kafka.close()
             await engine.dispose()
             log.info("stopped")
@@ -48,6 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(topology_router)
+    app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(
         "/",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("app.ingest.models",)
+MODEL_MODULES = ("app.ingest.models", "app.topology.models", "app.occupancy.models")
 
 
 def import_all_models() -> None:

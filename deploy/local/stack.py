@@ -313,6 +313,9 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 num.network.threads=2
 num.io.threads=2
+# Room for a 1 MB malformed message (it must reach the dead letters, not be refused).
+message.max.bytes=4194304
+replica.fetch.max.bytes=4194304
 """
 
 LOG4J2 = """\

@@ -1,0 +1,94 @@
+"""Who is calling: a principal with one role and its scopes (sites or local authorities)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Role(StrEnum):
+    SITE_MANAGER = "site_manager"
+    SOCIAL_CARE = "social_care"
+    COMMANDER = "commander"
+    INTEGRATION_READ = "integration_read"
+    INTEGRATION_INGEST = "integration_ingest"
+    ADMIN = "admin"
+
+
+class Principal(BaseModel):
+    subject: str
+    name: str
+    role: Role
+    sites: list[str] = Field(default_factory=list)
+    local_authorities: list[str] = Field(default_factory=list)
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in (Role.COMMANDER, Role.ADMIN, Role.INTEGRATION_READ)
+
+    def may_see_site(self, site_code: str) -> bool:
+        return self.sees_everything or (self.role == Role.SITE_MANAGER and site_code in self.sites)
+
+    def may_see_view(self, view: str) -> bool:
+        kind, _, scope = view.partition(":")
+        if kind == "site":
+            return self.may_see_site(scope)
+        if kind == "system":
+            return self.sees_everything
+        if kind in ("discharges", "carehomes"):
+            return self.sees_everything or (
+                self.role == Role.SOCIAL_CARE and scope in self.local_authorities
+            )
+        return False
+
+    def landing_view(self) -> str:
+        if self.role == Role.SITE_MANAGER and self.sites:
+            return f"site:{self.sites[0]}"
+        if self.role == Role.SOCIAL_CARE and self.local_authorities:
+            return f"discharges:{self.local_authorities[0]}"
+        return "system"
+
+
+class DevLogin(BaseModel):
+    username: str = Field(examples=["sm.anyborough"], min_length=1, max_length=80)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    principal: Principal
+    landing_view: str
+
+
+# Development users for `make run` (refused outside development, see app/config.py).
+DEMO_USERS: dict[str, Principal] = {
+    user.subject: user
+    for user in (
+        Principal(
+            subject="sm.anyborough",
+            name="Site manager, Anyborough General",
+            role=Role.SITE_MANAGER,
+            sites=["RAN01"],
+        ),
+        Principal(
+            subject="sm.westvale",
+            name="Site manager, Westvale",
+            role=Role.SITE_MANAGER,
+            sites=["RWV01"],
+        ),
+        Principal(
+            subject="sc.anyborough",
+            name="Transfer of care hub, Anyborough Council",
+            role=Role.SOCIAL_CARE,
+            local_authorities=["E06000901"],
+        ),
+        Principal(
+            subject="commander", name="System commander, Anyborough ICS", role=Role.COMMANDER
+        ),
+        Principal(subject="bi.reader", name="BI integration", role=Role.INTEGRATION_READ),
+        Principal(subject="pas.ingest", name="Ingest integration", role=Role.INTEGRATION_INGEST),
+        Principal(subject="admin", name="Administrator", role=Role.ADMIN),
+    )
+}

@@ -1,0 +1,1 @@
+"""The live board: deltas after commit, a hub with bounded per-client queues, the websocket."""

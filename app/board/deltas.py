@@ -1,0 +1,17 @@
+"""A delta: one changed thing on one view, published only after its transaction commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Delta:
+    view: str  # site:<code> | system | discharges:<la> | carehomes:<la>
+    kind: str  # unit | bed | exception | ...
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def message(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "data": self.data}

@@ -1,0 +1,86 @@
+"""In-process fan-out of committed deltas to websocket clients.
+
+Each publish call becomes at most ONE frame per view (deltas are coalesced per view), stamped
+with that view's next sequence number. Each client has a bounded queue: a client that falls
+behind has its queue dropped and is told to resync (reload a snapshot) — memory never grows
+without bound and a slow client never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from app.board.deltas import Delta
+
+FRAMES = Counter("flowcc_board_frames_total", "Frames queued to board clients")
+RESYNCS = Counter("flowcc_board_resyncs_total", "Clients told to resync after falling behind")
+CLIENTS = Gauge("flowcc_board_clients", "Connected board clients")
+
+_client_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class BoardClient:
+    queue_size: int = 256
+    id: int = field(default_factory=lambda: next(_client_ids))
+    views: set[str] = field(default_factory=set)
+    queue: asyncio.Queue[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.queue_size)
+
+    def offer(self, frame: dict[str, Any]) -> bool:
+        """Queue a frame; on overflow drop the backlog and ask for a resync instead."""
+        try:
+            self.queue.put_nowait(frame)
+            return True
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait({"type": "resync", "views": sorted(self.views)})
+            RESYNCS.inc()
+            return False
+
+
+class BoardHub:
+    def __init__(self) -> None:
+        self.seq: dict[str, int] = defaultdict(int)
+        self.subscribers: dict[str, set[BoardClient]] = defaultdict(set)
+        self.clients: set[BoardClient] = set()
+
+    def connect(self, client: BoardClient) -> None:
+        self.clients.add(client)
+        CLIENTS.set(len(self.clients))
+
+    def disconnect(self, client: BoardClient) -> None:
+        for view in client.views:
+            self.subscribers[view].discard(client)
+        self.clients.discard(client)
+        CLIENTS.set(len(self.clients))
+
+    def subscribe(self, client: BoardClient, view: str) -> int:
+        """Register first, then return the sequence the snapshot must be read after."""
+        client.views.add(view)
+        self.subscribers[view].add(client)
+        return self.seq[view]
+
+    def unsubscribe(self, client: BoardClient, view: str) -> None:
+        client.views.discard(view)
+        self.subscribers[view].discard(client)
+
+    async def publish(self, deltas: list[Delta]) -> None:
+        by_view: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for delta in deltas:
+            by_view[delta.view].append(delta.message())
+        for view, changes in by_view.items():
+            self.seq[view] += 1
+            frame = {"type": "delta", "view": view, "seq": self.seq[view], "changes": changes}
+            for client in list(self.subscribers.get(view, ())):
+                client.offer(frame)
+                FRAMES.inc()

@@ -1,0 +1,72 @@
+"""Whole-view snapshots, read from PostgreSQL (the truth), for a (re)subscribing client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.occupancy.projector import bed_view
+from app.occupancy.repository import OccupancyRepository
+from app.topology.models import Bed
+from app.topology.repository import TopologyRepository
+
+
+async def site_snapshot(session: AsyncSession, site_code: str) -> dict[str, Any]:
+    topology = TopologyRepository(session)
+    site = await topology.site(site_code)
+    if site is None:
+        raise NotFound(f"no site {site_code}")
+    units = await topology.units(site_code)
+    counts = await OccupancyRepository(session).unit_counts([unit.id for unit in units])
+    beds = (
+        await session.execute(
+            select(Bed).where(Bed.site_code == site_code).order_by(Bed.unit_id, Bed.position)
+        )
+    ).scalars()
+    return {
+        "site": {
+            "code": site.code,
+            "name": site.name,
+            "kind": site.kind,
+            "local_authority": site.local_authority,
+        },
+        "units": [_unit(unit, counts.get(unit.id, {})) for unit in units],
+        "beds": {bed.id: bed_view(bed) for bed in beds},
+    }
+
+
+async def system_snapshot(session: AsyncSession) -> dict[str, Any]:
+    topology = TopologyRepository(session)
+    units = await topology.units()
+    counts = await OccupancyRepository(session).unit_counts([unit.id for unit in units])
+    return {
+        "sites": [
+            {"code": s.code, "name": s.name, "kind": s.kind, "opel_weight": s.opel_weight}
+            for s in await topology.sites()
+        ],
+        "units": [_unit(unit, counts.get(unit.id, {})) for unit in units],
+    }
+
+
+def _unit(unit: Any, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": unit.id,
+        "site": unit.site_code,
+        "code": unit.code,
+        "name": unit.name,
+        "kind": unit.kind,
+        "specialty": unit.specialty,
+        "counts": counts,
+    }
+
+
+async def snapshot(session: AsyncSession, view: str) -> dict[str, Any]:
+    kind, _, scope = view.partition(":")
+    if kind == "site":
+        return await site_snapshot(session, scope)
+    if kind == "system":
+        return await system_snapshot(session)
+    raise NotFound(f"no such view {view}")

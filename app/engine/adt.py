@@ -1,0 +1,202 @@
+"""Fold an encounter's ADT events into its current state — pure, no I/O.
+
+The result depends only on the SET of events, never on arrival order: events are sorted by
+(event time, trigger rank, message id) and cancels (A11/A12/A13/A25/A26/A27/A52/A53) remove the
+latest earlier event they cancel before the state machine runs. A late event is therefore
+handled by re-folding the stored history with it (domain.md §6.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from app.occupancy.events import AdtEvent, Location
+
+# Rank within equal event times: a cancel comes after what it cancels, a discharge after a move.
+TRIGGER_RANK = {
+    "A05": 0,
+    "A14": 0,
+    "A04": 1,
+    "A01": 2,
+    "A06": 3,
+    "A07": 3,
+    "A02": 4,
+    "A17": 4,
+    "A15": 4,
+    "A08": 5,
+    "A21": 5,
+    "A22": 6,
+    "A16": 6,
+    "A03": 7,
+    "A11": 8,
+    "A12": 8,
+    "A13": 8,
+    "A25": 8,
+    "A26": 8,
+    "A27": 8,
+    "A52": 8,
+    "A53": 8,
+}
+
+CANCELS: dict[str, frozenset[str]] = {
+    "A11": frozenset({"A01", "A04", "A06"}),
+    "A12": frozenset({"A02", "A17"}),
+    "A13": frozenset({"A03"}),
+    "A25": frozenset({"A16"}),
+    "A26": frozenset({"A15"}),
+    "A27": frozenset({"A05", "A14"}),
+    "A52": frozenset({"A21"}),
+    "A53": frozenset({"A22"}),
+}
+
+# Person-level messages: they never change a spell's location or status.
+PERSON_ONLY = frozenset({"A28", "A31", "A40"})
+
+
+@dataclass(frozen=True)
+class EncounterState:
+    status: str = "unknown"  # planned|ed|registered|admitted|outpatient|discharged|cancelled
+    location: Location | None = None
+    patient_id: str | None = None
+    nhs_number: str | None = None
+    patient_class: str | None = None
+    arrived_at: datetime | None = None
+    admitted_at: datetime | None = None
+    discharged_at: datetime | None = None
+    pending_discharge: bool = False
+    on_leave: bool = False
+    last_event_time: datetime | None = None
+    cancelled_admission: bool = False
+
+    @property
+    def holds_bed(self) -> bool:
+        return self.status in ("admitted", "ed") and self.location is not None
+
+
+def order_key(event: AdtEvent) -> tuple[datetime, int, str, str]:
+    return (event.event_time, TRIGGER_RANK.get(event.trigger, 5), event.source, event.message_id)
+
+
+def effective_events(events: Iterable[AdtEvent]) -> tuple[list[AdtEvent], bool]:
+    """Sorted events with every cancel and the event it cancels removed.
+
+    Returns the remaining events and whether an admission/registration was cancelled."""
+    kept: list[AdtEvent] = []
+    cancelled_admission = False
+    for event in sorted(events, key=order_key):
+        targets = CANCELS.get(event.trigger)
+        if targets is None:
+            kept.append(event)
+            continue
+        for index in range(len(kept) - 1, -1, -1):
+            if kept[index].trigger in targets:
+                cancelled_admission |= event.trigger == "A11"
+                del kept[index]
+                break
+    return kept, cancelled_admission
+
+
+def fold(events: Iterable[AdtEvent]) -> EncounterState:
+    kept, cancelled_admission = effective_events(events)
+    state = EncounterState(cancelled_admission=cancelled_admission)
+    for event in kept:
+        state = _apply(state, event)
+    if cancelled_admission and state.status in ("unknown", "planned"):
+        state = replace(state, status="cancelled", location=None)
+    return state
+
+
+def _apply(state: EncounterState, event: AdtEvent) -> EncounterState:
+    state = replace(
+        state,
+        patient_id=event.patient_id or state.patient_id,
+        nhs_number=event.nhs_number or state.nhs_number,
+        last_event_time=event.event_time,
+    )
+    if event.trigger in PERSON_ONLY:
+        return state
+    handler = _HANDLERS.get(event.trigger)
+    return handler(state, event) if handler else state
+
+
+def _preadmit(state: EncounterState, event: AdtEvent) -> EncounterState:
+    if state.status in ("unknown", "cancelled"):
+        return replace(state, status="planned", patient_class=event.patient_class)
+    return state
+
+
+def _register(state: EncounterState, event: AdtEvent) -> EncounterState:
+    """A04: an ED arrival (class E) or an outpatient registration; never a bed."""
+    status = "ed" if event.patient_class == "E" else "registered"
+    return replace(
+        state,
+        status=status,
+        arrived_at=state.arrived_at or event.event_time,
+        patient_class=event.patient_class,
+        location=None,
+    )
+
+
+def _admit(state: EncounterState, event: AdtEvent) -> EncounterState:
+    return replace(
+        state,
+        status="admitted",
+        location=event.location,
+        patient_class=event.patient_class,
+        admitted_at=event.admit_time or event.event_time,
+        discharged_at=None,
+        arrived_at=state.arrived_at or event.event_time,
+    )
+
+
+def _to_outpatient(state: EncounterState, event: AdtEvent) -> EncounterState:
+    return replace(state, status="outpatient", location=None, patient_class=event.patient_class)
+
+
+def _move(state: EncounterState, event: AdtEvent) -> EncounterState:
+    """A02/A17, and A08 carrying a location (some PAS announce moves only via A08)."""
+    if state.status not in ("admitted", "ed") or event.location is None:
+        return state
+    return replace(state, location=event.location)
+
+
+def _discharge(state: EncounterState, event: AdtEvent) -> EncounterState:
+    return replace(
+        state,
+        status="discharged",
+        location=None,
+        pending_discharge=False,
+        on_leave=False,
+        discharged_at=event.discharge_time or event.event_time,
+    )
+
+
+def _pending_discharge(state: EncounterState, _: AdtEvent) -> EncounterState:
+    return replace(state, pending_discharge=True)
+
+
+def _leave_start(state: EncounterState, _: AdtEvent) -> EncounterState:
+    return replace(state, on_leave=True)
+
+
+def _leave_end(state: EncounterState, _: AdtEvent) -> EncounterState:
+    return replace(state, on_leave=False)
+
+
+_HANDLERS: dict[str, Callable[[EncounterState, AdtEvent], EncounterState]] = {
+    "A05": _preadmit,
+    "A14": _preadmit,
+    "A04": _register,
+    "A01": _admit,
+    "A06": _admit,
+    "A07": _to_outpatient,
+    "A02": _move,
+    "A17": _move,
+    "A08": _move,
+    "A03": _discharge,
+    "A16": _pending_discharge,
+    "A21": _leave_start,
+    "A22": _leave_end,
+}

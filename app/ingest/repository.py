@@ -1,0 +1,78 @@
+"""All SQL for consumer offsets and dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ingest.models import ConsumerOffset, DeadLetter
+
+
+class IngestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_offsets(
+        self, group_id: str, partitions: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        """Stored next offsets for these partitions, row-locked for this transaction."""
+        query = (
+            select(ConsumerOffset)
+            .where(ConsumerOffset.group_id == group_id)
+            .where(tuple_(ConsumerOffset.topic, ConsumerOffset.partition).in_(list(partitions)))
+            .with_for_update()
+        )
+        rows = (await self.session.execute(query)).scalars().all()
+        return {(row.topic, row.partition): row.next_offset for row in rows}
+
+    async def stored_offsets(
+        self, group_id: str, topics: Sequence[str]
+    ) -> dict[tuple[str, int], int]:
+        query = select(ConsumerOffset).where(
+            ConsumerOffset.group_id == group_id, ConsumerOffset.topic.in_(list(topics))
+        )
+        rows = (await self.session.execute(query)).scalars().all()
+        return {(row.topic, row.partition): row.next_offset for row in rows}
+
+    async def save_offsets(self, group_id: str, offsets: dict[tuple[str, int], int]) -> None:
+        for (topic, partition), next_offset in offsets.items():
+            statement = insert(ConsumerOffset).values(
+                group_id=group_id, topic=topic, partition=partition, next_offset=next_offset
+            )
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["group_id", "topic", "partition"],
+                    set_={"next_offset": statement.excluded.next_offset},
+                )
+            )
+
+    async def add_dead_letter(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        raw: bytes,
+        error_kind: str,
+        error_message: str,
+    ) -> None:
+        statement = insert(DeadLetter).values(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            raw=raw,
+            error_kind=error_kind,
+            error_message=error_message[:4000],
+        )
+        await self.session.execute(
+            statement.on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
+        )
+
+    async def dead_letters(self, *, after_id: int, limit: int) -> Sequence[DeadLetter]:
+        query = select(DeadLetter).where(DeadLetter.id > after_id).order_by(DeadLetter.id)
+        return (await self.session.execute(query.limit(limit))).scalars().all()

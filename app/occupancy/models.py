@@ -1,0 +1,80 @@
+"""Encounters (spells), their stored event history, and locations we could not resolve."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class Encounter(Base):
+    """The current derived state of one hospital spell: always the fold of its events."""
+
+    __tablename__ = "encounters"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    site_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    nhs_number: Mapped[str | None] = mapped_column(String(20))
+    patient_class: Mapped[str | None] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(20))
+    bed_id: Mapped[str | None] = mapped_column(ForeignKey("beds.id"), index=True)
+    location_text: Mapped[str | None] = mapped_column(String(200))
+    arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    discharged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_leave: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class EncounterEvent(Base):
+    """Every applied ADT event, kept so late and cancelling events can be re-folded."""
+
+    __tablename__ = "encounter_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    encounter_id: Mapped[str] = mapped_column(String(120), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    trigger: Mapped[str] = mapped_column(String(4))
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ProcessedMessage(Base):
+    """Source message ids already applied: a redelivered message is a no-op."""
+
+    __tablename__ = "processed_messages"
+
+    source: Mapped[str] = mapped_column(String(120), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class LocationException(Base):
+    """A location not in the bed master: listed for the bed team, never silently dropped."""
+
+    __tablename__ = "location_exceptions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    encounter_id: Mapped[str] = mapped_column(String(120), index=True)
+    site_code: Mapped[str | None] = mapped_column(String(60))
+    location_text: Mapped[str] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(String(4))
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,51 @@
+"""Work the lifespan does at start: load the economy, run the consumers in the background."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.board.hub import BoardHub
+from app.deps import Resources
+from app.ingest.topics import PARTITIONS
+from app.logging import get_logger
+from app.topology.schemas import EconomyConfig
+from app.topology.service import load_economy
+
+log = get_logger(__name__)
+RETRY_SECONDS = 5.0
+
+
+async def load_configured_economy(resources: Resources) -> None:
+    economy = EconomyConfig.load(resources.settings.economy_file)
+    async with resources.sessionmaker() as session, session.begin():
+        counts = await load_economy(session, economy)
+    log.info("economy_loaded", economy=economy.code, **counts)
+
+
+def background_consumers(resources: Resources, hub: BoardHub) -> asyncio.Task[None]:
+    return asyncio.create_task(_consume_forever(resources, hub), name="consumers")
+
+
+async def _consume_forever(resources: Resources, hub: BoardHub) -> None:
+    """Keep the consumers running; if Kafka is down, /readyz says so and we retry."""
+    from consumers.routing import build_handlers
+    from consumers.runner import ConsumerRunner
+
+    kafka = resources.settings.kafka
+    while True:
+        try:
+            await resources.kafka.ensure_topics(
+                {kafka.topic(name): count for name, count in PARTITIONS.items()}
+            )
+            runner = ConsumerRunner(
+                kafka=kafka,
+                sessionmaker=resources.sessionmaker,
+                handlers=build_handlers(kafka),
+                publish=hub.publish,
+            )
+            await runner.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("consumers_restarting", error=repr(error), in_seconds=RETRY_SECONDS)
+            await asyncio.sleep(RETRY_SECONDS)

@@ -1,0 +1,108 @@
+"""All SQL for the topology: upserts of the configured economy and the bed master lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.topology.models import (
+    Bed,
+    CareHome,
+    CareHomeCapacity,
+    LocalAuthority,
+    Organisation,
+    Site,
+    Unit,
+)
+from app.topology.schemas import BedSpec
+
+
+class TopologyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, model: type[object], rows: Sequence[dict[str, object]]) -> None:
+        if not rows:
+            return
+        table = model.__table__  # type: ignore[attr-defined]
+        keys = [column.name for column in table.primary_key.columns]
+        for start in range(0, len(rows), 1000):
+            statement = insert(table).values(list(rows[start : start + 1000]))
+            updates = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+            statement = (
+                statement.on_conflict_do_update(index_elements=keys, set_=updates)
+                if updates
+                else statement.on_conflict_do_nothing(index_elements=keys)
+            )
+            await self.session.execute(statement)
+
+    async def upsert_beds(self, specs: Sequence[BedSpec]) -> None:
+        """New beds are inserted with their configured status; existing beds keep their live
+        status and occupant (configuration must not reopen a bed the ward closed)."""
+        rows = [
+            {
+                "id": spec.id,
+                "unit_id": spec.unit_id,
+                "site_code": spec.site_code,
+                "code": spec.code,
+                "bay": spec.bay,
+                "kind": spec.kind,
+                "status": spec.status,
+                "position": spec.position,
+            }
+            for spec in specs
+        ]
+        for start in range(0, len(rows), 1000):
+            statement = insert(Bed).values(rows[start : start + 1000])
+            statement = statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "unit_id": statement.excluded.unit_id,
+                    "bay": statement.excluded.bay,
+                    "kind": statement.excluded.kind,
+                    "position": statement.excluded.position,
+                },
+            )
+            await self.session.execute(statement)
+
+    async def remove_unconfigured_beds(self, keep: set[str]) -> int:
+        """Beds dropped from the configuration go, unless someone is in them right now."""
+        existing = await self.session.execute(
+            select(Bed.id).where(Bed.occupant_encounter_id.is_(None))
+        )
+        stale = [bed_id for (bed_id,) in existing if bed_id not in keep]
+        if stale:
+            await self.session.execute(delete(Bed).where(Bed.id.in_(stale)))
+        return len(stale)
+
+    async def replace_capacity(self, rows: Sequence[dict[str, object]]) -> None:
+        await self.session.execute(delete(CareHomeCapacity))
+        await self.upsert(CareHomeCapacity, rows)
+
+    async def sites(self) -> Sequence[Site]:
+        return (await self.session.execute(select(Site).order_by(Site.code))).scalars().all()
+
+    async def site(self, code: str) -> Site | None:
+        return await self.session.get(Site, code)
+
+    async def units(self, site_code: str | None = None) -> Sequence[Unit]:
+        query = select(Unit).order_by(Unit.site_code, Unit.code)
+        if site_code is not None:
+            query = query.where(Unit.site_code == site_code)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def organisations(self) -> Sequence[Organisation]:
+        query = select(Organisation).order_by(Organisation.code)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def local_authorities(self) -> Sequence[LocalAuthority]:
+        query = select(LocalAuthority).order_by(LocalAuthority.code)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def care_homes(self) -> Sequence[CareHome]:
+        return (
+            (await self.session.execute(select(CareHome).order_by(CareHome.code))).scalars().all()
+        )

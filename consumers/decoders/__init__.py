@@ -1,0 +1,1 @@
+"""Decoders turn raw Kafka message bytes into canonical events, or raise ``DecodeError``."""

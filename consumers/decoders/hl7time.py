@@ -1,0 +1,53 @@
+"""HL7 v2 DTM/TS parsing: ``YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]``.
+
+Times without an offset are local UK times: read as Europe/London and converted to UTC, so
+clock-change nights resolve the way the ward clerk meant (fold=0: the first occurrence).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from consumers.decoders.errors import InvalidValue
+
+LONDON = ZoneInfo("Europe/London")
+_DTM = re.compile(
+    r"^(?P<y>\d{4})(?P<mo>\d{2})?(?P<d>\d{2})?(?P<h>\d{2})?(?P<mi>\d{2})?(?P<s>\d{2})?"
+    r"(?:\.(?P<frac>\d{1,6}))?(?P<tz>[+-]\d{4})?$"
+)
+
+
+def parse_hl7_time(value: str) -> datetime | None:
+    """Parse an HL7 timestamp; '' gives None; nonsense raises InvalidValue."""
+    value = value.strip()
+    if not value:
+        return None
+    match = _DTM.match(value)
+    if match is None:
+        raise InvalidValue(f"not an HL7 timestamp: {value[:40]!r}")
+    parts = match.groupdict()
+    try:
+        naive = datetime(
+            int(parts["y"]),
+            int(parts["mo"] or 1),
+            int(parts["d"] or 1),
+            int(parts["h"] or 0),
+            int(parts["mi"] or 0),
+            int(parts["s"] or 0),
+            int((parts["frac"] or "0").ljust(6, "0")),
+        )
+    except ValueError as error:
+        raise InvalidValue(f"impossible HL7 timestamp {value!r}: {error}") from error
+    if parts["tz"]:
+        sign = 1 if parts["tz"][0] == "+" else -1
+        offset = timedelta(hours=int(parts["tz"][1:3]), minutes=int(parts["tz"][3:5]))
+        return naive.replace(tzinfo=timezone(sign * offset)).astimezone(UTC)
+    return naive.replace(tzinfo=LONDON).astimezone(UTC)
+
+
+def is_date_only(value: str) -> bool:
+    """PV1-45 of '20240101' or '202401010000': a date with no real time of day."""
+    digits = value.strip().split("+")[0].split("-")[0].split(".")[0]
+    return len(digits) <= 8 or digits[8:] in ("0000", "000000")

@@ -1,0 +1,199 @@
+"""HL7 v2 ER7 ADT → canonical :class:`AdtEvent` (python-hl7 does the parsing).
+
+Handles MLLP framing, FHS/BHS batches, ``\\r``/``\\n``/``\\r\\n`` separators, a UTF-8 BOM and
+Latin-1 bytes, escape sequences, and MSH-11 = T (test traffic is dropped). Versions 2.2–2.8.
+Event time: EVN-6, then PV1-44/45, then EVN-2, then MSH-7 (the last two flagged as imputed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import hl7
+
+from app.occupancy.events import SUPPORTED_TRIGGERS, AdtEvent, Location, TimeSource
+from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
+from consumers.decoders.hl7time import is_date_only, parse_hl7_time
+
+MLLP_START, MLLP_END = b"\x0b", b"\x1c"
+ADMIT_TRIGGERS = frozenset({"A01", "A04", "A05", "A06", "A11", "A14", "A27"})
+
+
+def split_messages(raw: bytes) -> list[str]:
+    """Raw bytes (optionally MLLP-framed, optionally a batch) → ER7 texts, one per message."""
+    text = _to_text(raw)
+    text = text.replace("\r\n", "\r").replace("\n", "\r")
+    messages: list[list[str]] = []
+    for segment in text.split("\r"):
+        segment = segment.strip(" \t\x00")
+        if not segment or segment[:3] in ("FHS", "BHS", "BTS", "FTS"):
+            continue
+        if segment.startswith("MSH"):
+            messages.append([])
+        if not messages:
+            raise Undecodable("no MSH segment before the first segment")
+        messages[-1].append(segment)
+    if not messages:
+        raise Undecodable("no HL7 v2 message (no MSH segment)")
+    return ["\r".join(segments) for segments in messages]
+
+
+def _to_text(raw: bytes) -> str:
+    raw = raw.strip()
+    if raw.startswith(MLLP_START):
+        raw = raw[1:]
+    end = raw.find(MLLP_END)
+    if end != -1:
+        raw = raw[:end]
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if b"MSH" not in raw[:1024]:
+        raise Undecodable("no MSH segment in the first 1 KB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # UK PAS feeds still send Latin-1 / Windows-1252 (MSH-18 8859/1); this cannot fail.
+        return raw.decode("cp1252", errors="replace")
+
+
+class _Fields:
+    """Safe, unescaped access to one parsed message: missing means ''."""
+
+    def __init__(self, message: hl7.Message) -> None:
+        self.message = message
+
+    def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
+        try:
+            value = self.message[f"{segment}.F{field}.R{rep}.C{component}.S{sub}"]
+        except (KeyError, IndexError):
+            return ""
+        return str(self.message.unescape(str(value))).strip() if value else ""
+
+    def segments(self, name: str) -> list[hl7.Segment]:
+        try:
+            return list(self.message.segments(name))
+        except KeyError:
+            return []
+
+    def location(self, segment: str, field: int) -> Location | None:
+        location = Location(
+            ward=self.get(segment, field, 1),
+            bay=self.get(segment, field, 2),
+            bed=self.get(segment, field, 3),
+            site=self.get(segment, field, 4),
+        )
+        return None if location.is_empty() else location
+
+
+def decode_hl7v2(raw: bytes, *, drop_test_traffic: bool = True) -> list[AdtEvent]:
+    """All ADT events in ``raw`` (a batch gives several); [] for dropped test traffic."""
+    events = []
+    for text in split_messages(raw):
+        event = decode_message(text, drop_test_traffic=drop_test_traffic)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def decode_message(text: str, *, drop_test_traffic: bool = True) -> AdtEvent | None:
+    try:
+        message = hl7.parse(text)
+    except Exception as error:  # python-hl7 raises bare exceptions on malformed input
+        raise Undecodable(f"python-hl7 could not parse the message: {error}") from error
+    fields = _Fields(message)
+    if drop_test_traffic and fields.get("MSH", 11).upper().startswith("T"):
+        return None
+    message_type = fields.get("MSH", 9, 1)
+    trigger = fields.get("MSH", 9, 2) or fields.get("EVN", 1)
+    if message_type != "ADT":
+        raise UnsupportedEvent(f"message type {message_type or '(empty)'} is not ADT")
+    if trigger not in SUPPORTED_TRIGGERS:
+        raise UnsupportedEvent(f"ADT trigger {trigger or '(empty)'} is not supported")
+    message_id = fields.get("MSH", 10)
+    if not message_id:
+        raise MissingField("MSH-10 (message control id) is empty")
+    event_time, time_source = _event_time(fields, trigger)
+    return AdtEvent(
+        source=fields.get("MSH", 4) or fields.get("MSH", 3) or "unknown",
+        message_id=message_id,
+        trigger=trigger,
+        event_time=event_time,
+        time_source=time_source,
+        time_imputed=time_source in ("EVN-2", "MSH-7") or _date_only(fields, time_source),
+        hl7_version=fields.get("MSH", 12) or None,
+        encounter_key=_encounter_key(fields, "PV1", "PID"),
+        patient_id=_patient_id(fields, "PID"),
+        nhs_number=_nhs_number(fields),
+        patient_class=fields.get("PV1", 2) or None,
+        location=fields.location("PV1", 3),
+        prior_location=fields.location("PV1", 6),
+        admit_time=_time(fields, "PV1", 44),
+        discharge_time=_time(fields, "PV1", 45),
+        merged_patient_id=fields.get("MRG", 1) or None,
+        bed_status=fields.get("NPU", 2) or None,
+        **_swap(fields, trigger),
+    )
+
+
+def _time(fields: _Fields, segment: str, field: int) -> datetime | None:
+    try:
+        return parse_hl7_time(fields.get(segment, field))
+    except InvalidValue as error:
+        raise InvalidValue(f"{segment}-{field}: {error.message}") from error
+
+
+def _event_time(fields: _Fields, trigger: str) -> tuple[datetime, TimeSource]:
+    pv1 = ("PV1-45", 45) if trigger == "A03" else ("PV1-44", 44)
+    candidates: list[tuple[TimeSource, str, int]] = [("EVN-6", "EVN", 6)]
+    if trigger == "A03" or trigger in ADMIT_TRIGGERS:
+        candidates.append((pv1[0], "PV1", pv1[1]))  # type: ignore[arg-type]
+    candidates += [("EVN-2", "EVN", 2), ("MSH-7", "MSH", 7)]
+    for source, segment, field in candidates:
+        value = _time(fields, segment, field)
+        if value is not None:
+            return value, source
+    raise MissingField("no event time: EVN-6, PV1-44/45, EVN-2 and MSH-7 are all empty")
+
+
+def _date_only(fields: _Fields, source: TimeSource) -> bool:
+    if source in ("PV1-44", "PV1-45"):
+        return is_date_only(fields.get("PV1", int(source[-2:])))
+    return False
+
+
+def _patient_id(fields: _Fields, segment: str, field: int = 3) -> str | None:
+    """The local MRN: the PID-3 repetition typed MR, else the first one."""
+    first = fields.get(segment, field, 1)
+    for rep in range(1, 6):
+        if fields.get(segment, field, 5, rep=rep) == "MR":
+            return fields.get(segment, field, 1, rep=rep) or first or None
+    return first or None
+
+
+def _nhs_number(fields: _Fields) -> str | None:
+    for rep in range(1, 6):
+        if fields.get("PID", 3, 4, rep=rep) == "NHS" or fields.get("PID", 3, 5, rep=rep) == "NH":
+            return fields.get("PID", 3, 1, rep=rep) or None
+    return None
+
+
+def _encounter_key(fields: _Fields, pv1: str, pid: str) -> str:
+    """PV1-19 visit number within its assigning authority; else the MRN (UK feeds without a
+    visit number identify the spell by the local patient id)."""
+    visit = fields.get(pv1, 19, 1)
+    authority = fields.get(pv1, 19, 4) or fields.get("MSH", 4) or fields.get("MSH", 3)
+    if visit:
+        return f"{authority}:VN:{visit}"
+    patient = _patient_id(fields, pid)
+    if patient:
+        return f"{fields.get('MSH', 4) or fields.get('MSH', 3)}:MR:{patient}"
+    raise MissingField("neither PV1-19 (visit number) nor PID-3 (patient id) is present")
+
+
+def _swap(fields: _Fields, trigger: str) -> dict[str, object]:
+    """A17 swaps two patients: the second PID/PV1 group (python-hl7 addresses it as PV12)."""
+    if trigger != "A17" or len(fields.segments("PV1")) < 2:
+        return {}
+    return {
+        "swap_encounter_key": _encounter_key(fields, "PV12", "PID2"),
+        "swap_location": fields.location("PV12", 3),
+    }

@@ -1,0 +1,272 @@
+"""The consumer runner: effectively-once application of Kafka records to PostgreSQL.
+
+A worker thread owns the (not thread-safe) KafkaConsumer: it polls, hands each batch to the
+asyncio loop through a bounded queue, and waits for the outcome. The loop applies the whole
+batch in ONE transaction together with the ``(group, topic, partition) → next offset`` rows,
+commits, publishes the deltas, and only then does the thread commit the offsets to Kafka.
+
+On (re)assignment the thread seeks every partition to the offset stored in PostgreSQL, so a
+crash between the database commit and the Kafka commit re-reads nothing twice; records below the
+stored offset (a rebalance race) are skipped; a batch that starts past the stored offset means
+Kafka is ahead of the database and the partition is rewound. See docs/adr/0002-ingest.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.board.deltas import Delta
+from app.config import KafkaSettings
+from app.ingest.repository import IngestRepository
+from app.logging import get_logger
+from consumers import metrics
+from consumers.decoders.errors import DecodeError
+from consumers.routing import Handler
+
+log = get_logger(__name__)
+Publish = Callable[[list[Delta]], Awaitable[None]]
+TP = tuple[str, int]
+
+
+@dataclass
+class Batch:
+    records: list[Any]
+    outcome: Future[Outcome] = field(default_factory=Future)
+
+
+@dataclass
+class Outcome:
+    commit: dict[TP, int] = field(default_factory=dict)
+    rewind: dict[TP, int] = field(default_factory=dict)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        kafka: KafkaSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        handlers: dict[str, Handler],
+        publish: Publish,
+        max_batch: int = 500,
+        poll_timeout_ms: int = 100,
+    ) -> None:
+        self.kafka = kafka
+        self.sessionmaker = sessionmaker
+        self.handlers = handlers
+        self.publish = publish
+        self.max_batch = max_batch
+        self.poll_timeout_ms = poll_timeout_ms
+        self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.assigned = threading.Event()
+        # Where each partition was last rewound to: a second batch starting past the same
+        # stored offset is a genuine gap in the log (e.g. transaction markers), not a race.
+        self._rewound: dict[TP, int] = {}
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._poll_forever, name="kafka-poll", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                batch = await self.queue.get()
+                try:
+                    batch.outcome.set_result(await self._apply(batch.records))
+                except BaseException as error:
+                    batch.outcome.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+        finally:
+            self._stop.set()
+            await asyncio.to_thread(self._thread.join, 15)
+
+    # ------------------------------------------------------------------ the poll thread
+
+    def _consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            group_id=self.kafka.group_id,
+            client_id=f"{self.kafka.client_id}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_batch,
+            fetch_max_wait_ms=50,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=3000,
+        )
+
+    def _poll_forever(self) -> None:
+        consumer = self._consumer()
+        consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
+        try:
+            while not self._stop.is_set():
+                polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                records = [r for tp in sorted(polled) for r in polled[tp]]
+                if not records:
+                    continue
+                outcome = self._hand_over(records)
+                if outcome is None:
+                    return
+                for (topic, partition), offset in outcome.rewind.items():
+                    consumer.seek(TopicPartition(topic, partition), offset)
+                if outcome.commit:
+                    consumer.commit(
+                        {
+                            TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                            for (t, p), o in outcome.commit.items()
+                        }
+                    )
+                self._record_lag(consumer)
+        except Exception:
+            log.exception("consumer_poll_failed")
+            raise
+        finally:
+            consumer.close(autocommit=False)
+
+    def _hand_over(self, records: list[Any]) -> Outcome | None:
+        assert self._loop is not None
+        batch = Batch(records)
+        while not self._stop.is_set():
+            put = asyncio.run_coroutine_threadsafe(self.queue.put(batch), self._loop)
+            put.result()
+            while not self._stop.is_set():
+                try:
+                    return batch.outcome.result(timeout=0.5)
+                except TimeoutError:
+                    continue
+        return None
+
+    def stored_offsets(self, partitions: Sequence[TP]) -> dict[TP, int]:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(self._read_offsets(partitions), self._loop).result()
+
+    def _record_lag(self, consumer: KafkaConsumer) -> None:
+        assignment = consumer.assignment()
+        ends = consumer.end_offsets(list(assignment)) if assignment else {}
+        for tp, end in ends.items():
+            position = consumer.position(tp)
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
+
+    # ------------------------------------------------------------------ the asyncio side
+
+    async def _read_offsets(self, partitions: Sequence[TP]) -> dict[TP, int]:
+        async with self.sessionmaker() as session:
+            stored = await IngestRepository(session).stored_offsets(
+                self.kafka.group_id, sorted({topic for topic, _ in partitions})
+            )
+        return {tp: offset for tp, offset in stored.items() if tp in set(partitions)}
+
+    async def _apply(self, records: list[Any]) -> Outcome:
+        started = time.perf_counter()
+        outcome = Outcome()
+        deltas: list[Delta] = []
+        async with self.sessionmaker() as session, session.begin():
+            ingest = IngestRepository(session)
+            partitions = sorted({(r.topic, r.partition) for r in records})
+            stored = await ingest.lock_offsets(self.kafka.group_id, partitions)
+            for record in records:
+                tp = (record.topic, record.partition)
+                metrics.CONSUMED.labels(record.topic).inc()
+                expected = stored.get(tp)
+                if expected is not None and record.offset < expected:
+                    metrics.SKIPPED.labels(record.topic).inc()
+                    continue
+                if (
+                    expected is not None
+                    and record.offset > expected
+                    and tp not in outcome.commit
+                    and self._rewound.get(tp) != expected
+                ):
+                    outcome.rewind[tp] = self._rewound[tp] = expected  # Kafka ran ahead: go back
+                if tp in outcome.rewind:
+                    continue
+                deltas += await self._apply_one(session, ingest, record)
+                outcome.commit[tp] = record.offset + 1
+            await ingest.save_offsets(self.kafka.group_id, outcome.commit)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        if deltas:
+            await self.publish(deltas)
+        return outcome
+
+    async def _apply_one(
+        self, session: AsyncSession, ingest: IngestRepository, record: Any
+    ) -> list[Delta]:
+        handler = self.handlers[record.topic]
+        try:
+            async with session.begin_nested():
+                deltas = await handler(session, record)
+        except DecodeError as error:
+            await self._dead_letter(ingest, record, error.kind, error.message)
+            return []
+        except ValidationError as error:
+            await self._dead_letter(ingest, record, "invalid_payload", str(error))
+            return []
+        except (DataError, IntegrityError) as error:
+            await self._dead_letter(ingest, record, "rejected_by_database", str(error.orig))
+            return []
+        metrics.APPLIED.labels(record.topic).inc()
+        return deltas
+
+    async def _dead_letter(
+        self, ingest: IngestRepository, record: Any, kind: str, message: str
+    ) -> None:
+        metrics.DEAD_LETTERED.labels(record.topic, kind).inc()
+        log.warning(
+            "dead_letter",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            kind=kind,
+            reason=message[:300],
+        )
+        await ingest.add_dead_letter(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            raw=record.value or b"",
+            error_kind=kind,
+            error_message=message,
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, continue from the offsets stored with the state, not Kafka's."""
+
+    def __init__(self, runner: ConsumerRunner, consumer: KafkaConsumer) -> None:
+        self.runner = runner
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.runner.assigned.clear()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        partitions = [(tp.topic, tp.partition) for tp in assigned]
+        stored = self.runner.stored_offsets(partitions)
+        for tp in assigned:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        log.info("partitions_assigned", partitions=sorted(partitions))
+        self.runner.assigned.set()
