@@ -170,3 +170,37 @@ async def running_app(settings: Settings) -> AsyncIterator[object]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
+
+
+@asynccontextmanager
+async def live_server(settings: Settings) -> AsyncIterator[str]:
+    """A real uvicorn serving the app on a free port, in this event loop; yields its base URL."""
+    import uvicorn
+
+    from app.main import create_app
+    from tests.support import free_port
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, ws_ping_interval=None
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def isolated_kafka(settings: Settings) -> Settings:
+    """Settings with this test's own topics and consumer group, consumers on."""
+    kafka = settings.kafka.model_copy(
+        update={"topic_prefix": f"i{uuid.uuid4().hex[:8]}.", "group_id": f"g-{uuid.uuid4().hex}"}
+    )
+    return settings.model_copy(update={"kafka": kafka, "run_consumers": True})
