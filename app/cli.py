@@ -36,5 +36,22 @@ def migrate() -> None:
     command.upgrade(Config("alembic.ini"), "head")
 
 
+@cli.command()
+def simulate(
+    speed: float = typer.Option(1.0, help="1 = real time, N = N x faster, 0 = as fast as possible"),
+    seed: int = typer.Option(42, help="Random seed: the same seed gives the same message stream"),
+    hours: float = typer.Option(0.0, help="Simulated hours to run (0 = until stopped)"),
+    warm: bool = typer.Option(True, help="Start with hospitals ~93% full"),
+) -> None:
+    """Send the Anyborough economy's feeds into Kafka."""
+    from app.config import get_settings
+    from app.logging import configure_logging
+    from app.simulation.runner import simulate as run_simulation
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    run_simulation(settings, speed=speed, seed=seed, hours=hours or None, warm=warm)
+
+
 def main() -> None:
     cli()

@@ -33,7 +33,7 @@ from app.ingest.repository import IngestRepository
 from app.logging import get_logger
 from consumers import metrics
 from consumers.decoders.errors import DecodeError
-from consumers.routing import Handler
+from consumers.routing import BatchHandler, HandlerFactory
 
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
@@ -58,7 +58,7 @@ class ConsumerRunner:
         *,
         kafka: KafkaSettings,
         sessionmaker: async_sessionmaker[AsyncSession],
-        handlers: dict[str, Handler],
+        handlers: dict[str, HandlerFactory],
         publish: Publish,
         max_batch: int = 500,
         poll_timeout_ms: int = 100,
@@ -178,50 +178,83 @@ class ConsumerRunner:
         deltas: list[Delta] = []
         async with self.sessionmaker() as session, session.begin():
             ingest = IngestRepository(session)
+            handlers: dict[str, BatchHandler] = {}
             partitions = sorted({(r.topic, r.partition) for r in records})
             stored = await ingest.lock_offsets(self.kafka.group_id, partitions)
-            for record in records:
-                tp = (record.topic, record.partition)
-                metrics.CONSUMED.labels(record.topic).inc()
-                expected = stored.get(tp)
-                if expected is not None and record.offset < expected:
-                    metrics.SKIPPED.labels(record.topic).inc()
-                    continue
-                if (
-                    expected is not None
-                    and record.offset > expected
-                    and tp not in outcome.commit
-                    and self._rewound.get(tp) != expected
-                ):
-                    outcome.rewind[tp] = self._rewound[tp] = expected  # Kafka ran ahead: go back
-                if tp in outcome.rewind:
-                    continue
-                deltas += await self._apply_one(session, ingest, record)
-                outcome.commit[tp] = record.offset + 1
+            for record in self._new_records(records, stored, outcome):
+                handler = handlers.get(record.topic)
+                if handler is None:
+                    handler = handlers[record.topic] = self.handlers[record.topic](session)
+                await self._decode(ingest, handler, record)
+                outcome.commit[(record.topic, record.partition)] = record.offset + 1
+            for handler in handlers.values():
+                await self._flush(session, ingest, handler)
+                deltas += await handler.finish()
             await ingest.save_offsets(self.kafka.group_id, outcome.commit)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         if deltas:
             await self.publish(deltas)
         return outcome
 
-    async def _apply_one(
-        self, session: AsyncSession, ingest: IngestRepository, record: Any
-    ) -> list[Delta]:
-        handler = self.handlers[record.topic]
+    def _new_records(
+        self, records: list[Any], stored: dict[TP, int], outcome: Outcome
+    ) -> list[Any]:
+        """Drop records already applied; rewind a partition whose batch starts past the stored
+        offset (Kafka ran ahead of the database)."""
+        fresh: list[Any] = []
+        seen: set[TP] = set()
+        for record in records:
+            tp = (record.topic, record.partition)
+            metrics.CONSUMED.labels(record.topic).inc()
+            expected = stored.get(tp)
+            if expected is not None and record.offset < expected:
+                metrics.SKIPPED.labels(record.topic).inc()
+                continue
+            first_of_partition = tp not in seen
+            seen.add(tp)
+            if (
+                first_of_partition
+                and expected is not None
+                and record.offset > expected
+                and self._rewound.get(tp) != expected
+            ):
+                outcome.rewind[tp] = self._rewound[tp] = expected
+            if tp in outcome.rewind:
+                continue
+            fresh.append(record)
+        return fresh
+
+    async def _decode(self, ingest: IngestRepository, handler: BatchHandler, record: Any) -> None:
         try:
-            async with session.begin_nested():
-                deltas = await handler(session, record)
+            handler.decode(record)
         except DecodeError as error:
             await self._dead_letter(ingest, record, error.kind, error.message)
-            return []
         except ValidationError as error:
             await self._dead_letter(ingest, record, "invalid_payload", str(error))
-            return []
+
+    async def _flush(
+        self, session: AsyncSession, ingest: IngestRepository, handler: BatchHandler
+    ) -> None:
+        """Apply the batch set-based; if the database refuses it, find the bad record by
+        re-applying one record at a time, each in its own SAVEPOINT."""
+        try:
+            async with session.begin_nested():
+                await handler.flush()
         except (DataError, IntegrityError) as error:
-            await self._dead_letter(ingest, record, "rejected_by_database", str(error.orig))
-            return []
-        metrics.APPLIED.labels(record.topic).inc()
-        return deltas
+            log.warning("batch_rejected_retrying_per_record", error=str(error.orig)[:300])
+            for record, events in handler.take_pending():
+                try:
+                    async with session.begin_nested():
+                        await handler.apply_events(events)
+                except (DataError, IntegrityError) as single:
+                    await self._dead_letter(
+                        ingest, record, "rejected_by_database", str(single.orig)
+                    )
+                else:
+                    metrics.APPLIED.labels(record.topic).inc()
+            return
+        for record, _ in handler.take_pending():
+            metrics.APPLIED.labels(record.topic).inc()
 
     async def _dead_letter(
         self, ingest: IngestRepository, record: Any, kind: str, message: str

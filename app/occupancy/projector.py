@@ -1,8 +1,10 @@
-"""Apply one canonical ADT event: store it in the encounter's history, re-fold the history,
-move the bed occupancy to match, and return the deltas for the board.
+"""Apply canonical ADT events to bed state — set-based, one batch at a time.
 
-Never commits (the consumer runner owns the transaction). Duplicate events are no-ops; late
-and cancelling events are handled by the fold over the stored history (app/engine/adt.py).
+For a batch: store the new events in their encounters' histories (a duplicate is a no-op),
+lock every touched encounter (in id order, so concurrent consumers cannot deadlock), re-fold
+each history in memory (app/engine/adt.py), then move bed occupancy to match, vacating before
+occupying so two patients swapping beds in one batch resolve cleanly. ``deltas()`` reads back
+what changed once per batch. Never commits: the consumer runner owns the transaction.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ BED_STATUS_CODES = frozenset("CHIKOU")
 @dataclass
 class ChangeSet:
     units: set[str] = field(default_factory=set)
-    beds: dict[str, Bed] = field(default_factory=dict)
+    beds: set[str] = field(default_factory=set)
 
     def touch(self, bed: Bed) -> None:
-        self.beds[bed.id] = bed
+        self.beds.add(bed.id)
         self.units.add(bed.unit_id)
 
 
@@ -38,70 +40,89 @@ def bed_id_for(location: Location | None) -> str | None:
 class OccupancyProjector:
     def __init__(self, repository: OccupancyRepository) -> None:
         self.repo = repository
+        self.changes = ChangeSet()
 
-    async def apply(self, event: AdtEvent) -> list[Delta]:
-        changes = ChangeSet()
-        if event.trigger == "A20":
-            await self._bed_status(event, changes)
-        elif event.trigger == "A40":
-            if event.merged_patient_id and event.patient_id:
-                await self.repo.merge_patient(event.merged_patient_id, event.patient_id)
-        elif event.trigger in ("A28", "A31"):
-            pass  # demographics only: never a bed change (a PV1 on them is ignored)
-        else:
-            for encounter_event in _per_encounter(event):
-                await self._apply_to_encounter(encounter_event, changes)
-        return await self._deltas(changes)
+    async def apply(self, event: AdtEvent) -> None:
+        await self.apply_all([event])
 
-    async def _apply_to_encounter(self, event: AdtEvent, changes: ChangeSet) -> None:
-        stored = await self.repo.add_event(
-            encounter_id=event.encounter_key,
-            dedupe_key=event.dedupe_key,
-            trigger=event.trigger,
-            event_time=event.event_time,
-            payload=event.model_dump(mode="json"),
+    async def apply_all(self, events: list[AdtEvent]) -> None:
+        spell_events: list[AdtEvent] = []
+        for event in events:
+            if event.trigger == "A20":
+                await self._bed_status(event)
+            elif event.trigger == "A40":
+                if event.merged_patient_id and event.patient_id:
+                    await self.repo.merge_patient(event.merged_patient_id, event.patient_id)
+            elif event.trigger not in ("A28", "A31"):  # demographics only: never a bed
+                spell_events += _per_encounter(event)
+        if spell_events:
+            await self._apply_spells(spell_events)
+
+    async def _apply_spells(self, events: list[AdtEvent]) -> None:
+        unique = list({event.dedupe_key: event for event in events}.values())
+        stored = await self.repo.add_events(unique)
+        new = [event for event in unique if event.dedupe_key in stored]
+        if not new:
+            return  # every one a redelivery: a no-op
+        encounter_ids = sorted({event.encounter_key for event in new})
+        encounters = await self.repo.lock_encounters(encounter_ids)
+        histories = await self.repo.histories(encounter_ids)
+        states = {eid: fold(histories[eid]) for eid in encounter_ids}
+        targets = {
+            eid: bed_id_for(s.location) if s.holds_bed else None for eid, s in states.items()
+        }
+        beds = await self.repo.lock_beds(
+            bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
         )
-        if not stored:
-            return  # the same source message again: a no-op
-        encounter = await self.repo.lock_encounter(event.encounter_key)
-        history = [AdtEvent.model_validate(p) for p in await self.repo.event_payloads(encounter.id)]
-        state = fold(history)
-        target = bed_id_for(state.location) if state.holds_bed else None
-        await self._move_occupancy(event, target, state, changes)
-        _copy_state(encounter, state, bed_id=target, event_count=len(history))
+        self._vacate(beds, targets)
+        latest = {event.encounter_key: event for event in sorted(new, key=lambda e: e.event_time)}
+        for encounter_id in encounter_ids:
+            self._occupy(
+                beds,
+                encounter_id,
+                targets[encounter_id],
+                states[encounter_id],
+                reported=latest.get(encounter_id),
+            )
+            _copy_state(
+                encounters[encounter_id],
+                states[encounter_id],
+                bed_id=targets[encounter_id],
+                event_count=len(histories[encounter_id]),
+            )
 
-    async def _move_occupancy(
-        self, event: AdtEvent, target: str | None, state: EncounterState, changes: ChangeSet
-    ) -> None:
-        held = await self.repo.bed_holding(event.encounter_key)
-        for bed in held:
-            if bed.id != target:
+    def _vacate(self, beds: dict[str, Bed], targets: dict[str, str | None]) -> None:
+        for bed in beds.values():
+            occupant = bed.occupant_encounter_id
+            if occupant in targets and targets[occupant] != bed.id:
                 bed.occupant_encounter_id = None
                 bed.occupied_since = None
-                changes.touch(bed)
-        if not state.holds_bed or any(bed.id == target for bed in held):
-            return
-        placed = target is not None and await self._occupy(
-            target, event.encounter_key, state, changes
-        )
-        # Report it once, from the message that carried the location, not on every re-fold.
-        if not placed and event.location == state.location:
-            self._exception(event.encounter_key, state, "location not in the bed master")
+                self.changes.touch(bed)
 
-    async def _occupy(
-        self, bed_id: str, encounter_id: str, state: EncounterState, changes: ChangeSet
-    ) -> bool:
-        bed = await self.repo.lock_bed(bed_id)
+    def _occupy(
+        self,
+        beds: dict[str, Bed],
+        encounter_id: str,
+        target: str | None,
+        state: EncounterState,
+        *,
+        reported: AdtEvent | None,
+    ) -> None:
+        bed = beds.get(target) if target else None
         if bed is None:
-            return False
-        if bed.occupant_encounter_id not in (None, encounter_id):
+            # Report it once, from the message that carried the location, not on every re-fold.
+            if state.holds_bed and reported is not None and reported.location == state.location:
+                self._exception(encounter_id, state, "location not in the bed master")
+            return
+        if bed.occupant_encounter_id == encounter_id:
+            return
+        if bed.occupant_encounter_id is not None:
             self._exception(
                 encounter_id, state, f"bed already held by {bed.occupant_encounter_id}; reassigned"
             )
         bed.occupant_encounter_id = encounter_id
         bed.occupied_since = state.last_event_time
-        changes.touch(bed)
-        return True
+        self.changes.touch(bed)
 
     def _exception(self, encounter_id: str, state: EncounterState, detail: str) -> None:
         location = state.location or Location()
@@ -116,37 +137,42 @@ class OccupancyProjector:
             )
         )
 
-    async def _bed_status(self, event: AdtEvent, changes: ChangeSet) -> None:
+    async def _bed_status(self, event: AdtEvent) -> None:
         """A20: the bed's own status (table 0116) — closed, cleaning, isolated, open."""
         bed_id = bed_id_for(event.location)
         status = (event.bed_status or "").upper()[:1]
-        bed = await self.repo.lock_bed(bed_id) if bed_id else None
+        bed = (await self.repo.lock_beds(bed_ids=[bed_id], held_by=[])).get(bed_id or "")
         if bed is None or status not in BED_STATUS_CODES:
+            location = event.location or Location()
             self.repo.add_exception(
                 LocationException(
                     encounter_id=event.encounter_key,
-                    site_code=event.location and event.location.site,
-                    location_text=(event.location or Location()).text() or "(none)",
+                    site_code=location.site or None,
+                    location_text=location.text() or "(none)",
                     trigger="A20",
                     event_time=event.event_time,
                     detail=f"A20 for an unknown bed or status {event.bed_status!r}",
                 )
             )
             return
-        # O and U describe occupancy, which comes from ADT; as bed status they mean "open".
+        # O and U describe occupancy, which comes from ADT; as a bed status they mean "open".
         bed.status = "U" if status in ("O", "U") else status
-        changes.touch(bed)
+        self.changes.touch(bed)
 
-    async def _deltas(self, changes: ChangeSet) -> list[Delta]:
+    async def deltas(self) -> list[Delta]:
+        """The batch's deltas, read back from the database once (a record whose SAVEPOINT was
+        rolled back may have touched a bed: reading back keeps the board exact)."""
+        changes, self.changes = self.changes, ChangeSet()
         if not changes.units:
             return []
+        await self.repo.session.flush()
         counts = await self.repo.unit_counts(sorted(changes.units))
         deltas: list[Delta] = []
         for unit_id, unit_counts in counts.items():
             site = unit_id.split(":", 1)[0]
             for view in (f"site:{site}", "system"):
                 deltas.append(Delta(view, "unit", unit_id, unit_counts))
-        for bed in changes.beds.values():
+        for bed in await self.repo.beds(sorted(changes.beds)):
             deltas.append(Delta(f"site:{bed.site_code}", "bed", bed.id, bed_view(bed)))
         return deltas
 

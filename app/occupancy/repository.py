@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.occupancy.events import AdtEvent
 from app.occupancy.models import Encounter, EncounterEvent, LocationException, ProcessedMessage
 from app.topology.models import Bed, Unit
 
@@ -31,49 +30,63 @@ class OccupancyRepository:
         )
         return (await self.session.execute(statement)).first() is not None
 
-    async def add_event(
-        self,
-        *,
-        encounter_id: str,
-        dedupe_key: str,
-        trigger: str,
-        event_time: datetime,
-        payload: dict[str, Any],
-    ) -> bool:
+    async def add_events(self, events: Sequence[AdtEvent]) -> set[str]:
+        """Store events in their encounters' histories; returns the dedupe keys that were new."""
+        rows = [
+            {
+                "encounter_id": e.encounter_key,
+                "dedupe_key": e.dedupe_key,
+                "trigger": e.trigger,
+                "event_time": e.event_time,
+                "payload": e.model_dump(mode="json", exclude_defaults=True),
+            }
+            for e in events
+        ]
         statement = (
             insert(EncounterEvent)
-            .values(
-                encounter_id=encounter_id,
-                dedupe_key=dedupe_key,
-                trigger=trigger,
-                event_time=event_time,
-                payload=payload,
-            )
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(EncounterEvent.id)
+            .returning(EncounterEvent.dedupe_key)
         )
-        return (await self.session.execute(statement)).first() is not None
+        result = await self.session.execute(statement, rows)
+        return set(result.scalars().all())
 
-    async def event_payloads(self, encounter_id: str) -> Sequence[dict[str, Any]]:
-        query = select(EncounterEvent.payload).where(EncounterEvent.encounter_id == encounter_id)
-        return (await self.session.execute(query)).scalars().all()
-
-    async def lock_encounter(self, encounter_id: str) -> Encounter:
-        """The encounter row, created if new, locked for the rest of the transaction so two
-        consumers can never fold the same spell at once."""
+    async def lock_encounters(self, encounter_ids: Sequence[str]) -> dict[str, Encounter]:
+        """The encounters' rows, created if new, locked in id order for this transaction."""
         await self.session.execute(
-            insert(Encounter).values(id=encounter_id, status="unknown").on_conflict_do_nothing()
+            insert(Encounter).on_conflict_do_nothing(),
+            [{"id": eid, "status": "unknown"} for eid in encounter_ids],
         )
-        query = select(Encounter).where(Encounter.id == encounter_id).with_for_update()
-        return (await self.session.execute(query)).scalar_one()
+        query = (
+            select(Encounter)
+            .where(Encounter.id.in_(encounter_ids))
+            .order_by(Encounter.id)
+            .with_for_update()
+        )
+        return {e.id: e for e in (await self.session.execute(query)).scalars()}
 
-    async def lock_bed(self, bed_id: str) -> Bed | None:
-        query = select(Bed).where(Bed.id == bed_id).with_for_update()
-        return (await self.session.execute(query)).scalar_one_or_none()
+    async def histories(self, encounter_ids: Sequence[str]) -> dict[str, list[AdtEvent]]:
+        query = select(EncounterEvent.encounter_id, EncounterEvent.payload).where(
+            EncounterEvent.encounter_id.in_(encounter_ids)
+        )
+        histories: dict[str, list[AdtEvent]] = {eid: [] for eid in encounter_ids}
+        for encounter_id, payload in await self.session.execute(query):
+            histories[encounter_id].append(AdtEvent.model_validate(payload))
+        return histories
 
-    async def bed_holding(self, encounter_id: str) -> Sequence[Bed]:
-        query = select(Bed).where(Bed.occupant_encounter_id == encounter_id).with_for_update()
-        return (await self.session.execute(query)).scalars().all()
+    async def lock_beds(
+        self, *, bed_ids: Sequence[str | None], held_by: Sequence[str]
+    ) -> dict[str, Bed]:
+        """Target beds and the beds these encounters hold now, locked in id order."""
+        wanted = [bed_id for bed_id in bed_ids if bed_id]
+        if not wanted and not held_by:
+            return {}
+        query = (
+            select(Bed)
+            .where(Bed.id.in_(wanted) | Bed.occupant_encounter_id.in_(list(held_by)))
+            .order_by(Bed.id)
+            .with_for_update()
+        )
+        return {bed.id: bed for bed in (await self.session.execute(query)).scalars()}
 
     async def encounters_of_patient(self, patient_id: str) -> Sequence[Encounter]:
         query = select(Encounter).where(Encounter.patient_id == patient_id).with_for_update()
@@ -116,6 +129,10 @@ class OccupancyRepository:
         return {
             row["unit_id"]: {k: int(v) for k, v in row.items() if k != "unit_id"} for row in rows
         }
+
+    async def beds(self, bed_ids: Sequence[str]) -> Sequence[Bed]:
+        query = select(Bed).where(Bed.id.in_(bed_ids)).execution_options(populate_existing=True)
+        return (await self.session.execute(query)).scalars().all()
 
     async def units_by_id(self, unit_ids: Sequence[str]) -> dict[str, Unit]:
         query = select(Unit).where(Unit.id.in_(unit_ids))

@@ -1,0 +1,231 @@
+"""One simulated acute hospital (simpy): ED arrivals, admissions, moves and discharges, sent as
+the HL7 v2 ADT its PAS would send. Calibration: domain.md §2–5 and §7 (see the constants)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import simpy
+
+from app.simulation.hl7 import Patient, Place, adt_message
+from app.topology.schemas import SiteConfig
+
+# Hour-of-day shape of ED arrivals (relative), low overnight, peak late morning to evening.
+ARRIVAL_PROFILE = [
+    0.45,
+    0.35,
+    0.3,
+    0.28,
+    0.27,
+    0.3,
+    0.45,
+    0.7,
+    1.0,
+    1.25,
+    1.35,
+    1.35,
+    1.3,
+    1.3,
+    1.25,
+    1.2,
+    1.2,
+    1.2,
+    1.15,
+    1.1,
+    1.0,
+    0.85,
+    0.7,
+    0.55,
+]
+ATTENDANCES_PER_BED_PER_DAY = 0.5  # a 650-bed site sees ~325 ED attendances a day
+ADMITTED_SHARE = 0.33  # about a third of attendances are admitted
+TARGET_OCCUPANCY = 0.93
+TRANSFER_SHARE = 0.12  # inpatients moved ward once during the stay
+DUPLICATE_RATE = 0.005  # at-least-once delivery: the same message twice
+CANCEL_TRANSFER_RATE = 0.03  # transfers entered in error and cancelled (A12)
+
+Send = Callable[[str, bytes, datetime], None]
+Minutes = float
+
+
+@dataclass
+class SimBed:
+    place: Place
+    visit: str | None = None
+
+
+class Hospital:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        site: SiteConfig,
+        *,
+        facility: str,
+        version: str,
+        rng: random.Random,
+        start: datetime,
+        send: Send,
+    ) -> None:
+        self.env, self.site, self.facility, self.version = env, site, facility, version
+        self.rng, self.start, self._send = rng, start, send
+        self.beds = [
+            SimBed(Place(site.code, unit.code, f"BAY{(n - 1) // unit.bay_size + 1}", f"B{n:02d}"))
+            for unit in site.units
+            if unit.kind in ("ward", "assessment")
+            for n in range(1, unit.beds + 1)
+        ]
+        self.bed_released = env.event()
+        self.sequence = 0
+        daily = ATTENDANCES_PER_BED_PER_DAY * len(self.beds)
+        self.mean_arrivals_per_minute = daily / (24 * 60)
+        # Little's law: occupied = admissions/day x mean LOS.
+        self.mean_los_days = TARGET_OCCUPANCY / (ATTENDANCES_PER_BED_PER_DAY * ADMITTED_SHARE)
+
+    def now(self) -> datetime:
+        return self.start + timedelta(minutes=float(self.env.now))
+
+    def run(self, *, warm: bool) -> None:
+        if warm:
+            self._warm_start()
+        self.env.process(self._arrivals())
+
+    # ------------------------------------------------------------------ messages
+
+    def _patient(self) -> tuple[Patient, str]:
+        self.sequence += 1
+        number = f"{self.site.code}{self.sequence:07d}"
+        nhs = f"9{self.rng.randrange(10**8, 10**9)}"
+        patient = Patient(
+            f"M{number}",
+            nhs,
+            "SIMULATED",
+            f"PATIENT{self.sequence}",
+            "19450101",
+            self.rng.choice("MF"),
+        )
+        return patient, f"V{number}"
+
+    def send(self, visit: str, trigger: str, patient: Patient, cls: str, **fields: Any) -> None:
+        when = fields.pop("event_time", None) or self.now()
+        message = adt_message(
+            trigger=trigger,
+            control_id=f"{visit}-{trigger}-{self.rng.getrandbits(32):08x}",
+            sending_facility=self.facility,
+            patient=patient,
+            visit_number=visit,
+            patient_class=cls,
+            event_time=when,
+            recorded_time=max(when, self.now()),
+            version=self.version,
+            **fields,
+        )
+        self._send(visit, message, when)
+        if self.rng.random() < DUPLICATE_RATE:
+            self._send(visit, message, when)
+
+    # ------------------------------------------------------------------ processes
+
+    def _warm_start(self) -> None:
+        """Hospitals start ~93% full: patients admitted hours to weeks ago."""
+        for bed in self.beds:
+            if self.rng.random() > TARGET_OCCUPANCY:
+                continue
+            patient, visit = self._patient()
+            stay_days = self._length_of_stay_days()
+            elapsed = self.rng.uniform(0, stay_days)
+            admitted = self.now() - timedelta(days=elapsed)
+            bed.visit = visit
+            self.send(
+                visit,
+                "A01",
+                patient,
+                "I",
+                location=bed.place,
+                event_time=admitted,
+                admit_time=admitted,
+            )
+            self.env.process(
+                self._inpatient_stay(patient, visit, bed, (stay_days - elapsed) * 1440)
+            )
+
+    def _arrivals(self) -> Generator[simpy.Event, Any, None]:
+        while True:
+            hour = self.now().hour
+            rate = self.mean_arrivals_per_minute * ARRIVAL_PROFILE[hour]
+            yield self.env.timeout(self.rng.expovariate(rate))
+            self.env.process(self._attendance())
+
+    def _attendance(self) -> Generator[simpy.Event, Any, None]:
+        patient, visit = self._patient()
+        area = self.rng.choices(["MAJ", "MIN", "RES"], weights=[6, 3, 1])[0]
+        self.send(visit, "A04", patient, "E", location=Place(self.site.code, "ED", area, ""))
+        # Time to decision: most within 4 h, a long tail (lognormal, median ~2.8 h).
+        yield self.env.timeout(self.rng.lognormvariate(math.log(170), 0.55))
+        if self.rng.random() >= ADMITTED_SHARE:
+            self.send(visit, "A03", patient, "E", discharge_time=self.now())
+            return
+        bed = yield from self._wait_for_bed()
+        bed.visit = visit
+        self.send(visit, "A06", patient, "I", location=bed.place, admit_time=self.now())
+        yield from self._inpatient_stay(patient, visit, bed, self._length_of_stay_days() * 1440)
+
+    def _wait_for_bed(self) -> Generator[simpy.Event, Any, SimBed]:
+        while True:
+            free = [bed for bed in self.beds if bed.visit is None]
+            if free:
+                return self.rng.choice(free)
+            yield self.bed_released  # decision to admit, waiting in ED for a bed
+
+    def _inpatient_stay(
+        self, patient: Patient, visit: str, bed: SimBed, minutes: Minutes
+    ) -> Generator[simpy.Event, Any, None]:
+        discharge_at = float(self.env.now) + self._afternoon(max(minutes, 30.0))
+        if self.rng.random() < TRANSFER_SHARE:
+            yield self.env.timeout(
+                (discharge_at - float(self.env.now)) * self.rng.uniform(0.2, 0.6)
+            )
+            bed = yield from self._transfer(patient, visit, bed)
+        yield self.env.timeout(max(1.0, discharge_at - float(self.env.now)))
+        bed.visit = None
+        self.send(visit, "A03", patient, "I", location=bed.place, discharge_time=self.now())
+        released, self.bed_released = self.bed_released, self.env.event()
+        released.succeed()
+
+    def _transfer(
+        self, patient: Patient, visit: str, bed: SimBed
+    ) -> Generator[simpy.Event, Any, SimBed]:
+        free = [b for b in self.beds if b.visit is None]
+        if not free:
+            return bed
+        target = self.rng.choice(free)
+        target.visit, bed.visit = visit, None
+        self.send(visit, "A02", patient, "I", location=target.place, prior_location=bed.place)
+        if self.rng.random() < CANCEL_TRANSFER_RATE:
+            yield self.env.timeout(self.rng.uniform(2, 20))
+            if bed.visit is None:
+                bed.visit, target.visit = visit, None
+                self.send(
+                    visit, "A12", patient, "I", location=bed.place, prior_location=target.place
+                )
+                return bed
+        return target
+
+    def _length_of_stay_days(self) -> float:
+        """Long-tailed LOS with the mean that gives the target occupancy (sigma 1.0)."""
+        sigma = 1.0
+        mu = math.log(self.mean_los_days) - sigma**2 / 2
+        return min(self.rng.lognormvariate(mu, sigma), 120.0)
+
+    def _afternoon(self, minutes: Minutes) -> Minutes:
+        """Move a discharge to the afternoon of its day (discharges peak 14:00-18:00)."""
+        end = self.now() + timedelta(minutes=minutes)
+        target = end.replace(
+            hour=self.rng.choice([11, 13, 14, 15, 15, 16, 16, 17, 18]),
+            minute=self.rng.randrange(60),
+        )
+        return max(30.0, (target - self.now()).total_seconds() / 60)

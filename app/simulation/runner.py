@@ -1,0 +1,137 @@
+"""``flowcc simulate``: drive the Anyborough economy's feeds into Kafka.
+
+Speed: 1 = real time (make run), N = N× faster, 0 = as fast as possible. Deterministic for a
+given --seed (the message stream is the same; wall-clock pacing differs).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import simpy
+import simpy.rt
+from kafka import KafkaProducer
+
+from app.config import Settings
+from app.ingest.topics import ADT_HL7V2, PARTITIONS
+from app.logging import get_logger
+from app.simulation.hospital import Hospital
+from app.topology.schemas import EconomyConfig
+
+log = get_logger(__name__)
+LATE_RATE = 0.01  # a message delivered a few minutes after later ones (out of order)
+
+
+@dataclass(order=True)
+class _Held:
+    release_at: float
+    order: int
+    key: bytes = field(compare=False)
+    value: bytes = field(compare=False)
+
+
+class FeedWriter:
+    """Sends to Kafka; holds back a small share of messages to deliver them out of order."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, rng: random.Random) -> None:
+        self.producer, self.topic, self.rng = producer, topic, rng
+        self.held: list[_Held] = []
+        self.sent = 0
+        self._order = 0
+
+    def send(self, key: str, value: bytes, sim_minutes: float) -> None:
+        self.release(sim_minutes)
+        if self.rng.random() < LATE_RATE:
+            self._order += 1
+            delay = self.rng.uniform(1, 10)
+            heapq.heappush(self.held, _Held(sim_minutes + delay, self._order, key.encode(), value))
+            return
+        self.producer.send(self.topic, key=key.encode(), value=value)
+        self.sent += 1
+
+    def release(self, sim_minutes: float) -> None:
+        while self.held and self.held[0].release_at <= sim_minutes:
+            held = heapq.heappop(self.held)
+            self.producer.send(self.topic, key=held.key, value=held.value)
+            self.sent += 1
+
+
+def simulate(
+    settings: Settings,
+    *,
+    speed: float,
+    seed: int,
+    hours: float | None,
+    warm: bool = True,
+    start: datetime | None = None,
+) -> int:
+    """Run the simulation; returns the number of messages sent."""
+    economy = EconomyConfig.load(settings.economy_file)
+    rng = random.Random(seed)
+    start = start or datetime.now(UTC).replace(microsecond=0)
+    env: simpy.Environment = (
+        simpy.rt.RealtimeEnvironment(factor=60.0 / speed, strict=False)
+        if speed > 0
+        else simpy.Environment()
+    )
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        client_id="flowcc-simulator",
+    )
+    _ensure_topic(settings)
+    writer = FeedWriter(producer, settings.kafka.topic(ADT_HL7V2), rng)
+    orgs = {org.code: org for org in economy.organisations}
+    for site in economy.sites:
+        if site.kind != "acute":
+            continue
+        org = orgs[site.org]
+        hospital = Hospital(
+            env,
+            site,
+            facility=org.code,
+            version=org.hl7_version or "2.5.1",
+            rng=random.Random(rng.getrandbits(64)),
+            start=start,
+            send=lambda key, value, _when: writer.send(key, value, float(env.now)),
+        )
+        hospital.run(warm=warm)
+    log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
+    started = time.monotonic()
+    until = hours * 60 if hours is not None else None
+    try:
+        env.run(until=until)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        writer.release(float("inf"))
+        producer.flush()
+        producer.close()
+    log.info(
+        "simulation_finished",
+        messages=writer.sent,
+        seconds=time.monotonic() - started,
+        simulated_until=(start + timedelta(minutes=float(env.now))).isoformat(),
+    )
+    return writer.sent
+
+
+def _ensure_topic(settings: Settings) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        name = settings.kafka.topic(ADT_HL7V2)
+        if name not in admin.list_topics():
+            admin.create_topics([NewTopic(name, PARTITIONS[ADT_HL7V2], 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
