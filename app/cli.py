@@ -53,5 +53,17 @@ def simulate(
     run_simulation(settings, speed=speed, seed=seed, hours=hours or None, warm=warm)
 
 
+@cli.command("demo-reset")
+def demo_reset() -> None:
+    """Empty the live state and skip past old messages: a fresh simulated day."""
+    import asyncio
+
+    from app.config import get_settings
+    from app.simulation.reset import reset_demo
+
+    offsets = asyncio.run(reset_demo(get_settings()))
+    typer.echo(f"demo state reset; {len(offsets)} partitions moved to their end")
+
+
 def main() -> None:
     cli()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,10 @@ class IngestRepository:
                     set_={"next_offset": statement.excluded.next_offset},
                 )
             )
+
+    async def reset(self) -> None:
+        await self.session.execute(delete(ConsumerOffset))
+        await self.session.execute(delete(DeadLetter))
 
     async def add_dead_letter(
         self,

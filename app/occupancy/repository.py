@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,6 +133,15 @@ class OccupancyRepository:
     async def beds(self, bed_ids: Sequence[str]) -> Sequence[Bed]:
         query = select(Bed).where(Bed.id.in_(bed_ids)).execution_options(populate_existing=True)
         return (await self.session.execute(query)).scalars().all()
+
+    async def reset(self) -> None:
+        """Forget every spell and empty every bed (the demo's fresh start)."""
+        await self.session.execute(
+            text("TRUNCATE encounters, encounter_events, processed_messages, location_exceptions")
+        )
+        await self.session.execute(
+            update(Bed).values(occupant_encounter_id=None, occupied_since=None)
+        )
 
     async def units_by_id(self, unit_ids: Sequence[str]) -> dict[str, Unit]:
         query = select(Unit).where(Unit.id.in_(unit_ids))

@@ -98,7 +98,8 @@ class Hospital:
 
     def _patient(self) -> tuple[Patient, str]:
         self.sequence += 1
-        number = f"{self.site.code}{self.sequence:07d}"
+        # Unique across simulator runs: a restarted simulator is a new day, not the old one.
+        number = f"{self.site.code}{self.start:%y%m%d%H%M}{self.sequence:06d}"
         nhs = f"9{self.rng.randrange(10**8, 10**9)}"
         patient = Patient(
             f"M{number}",

@@ -495,6 +495,11 @@ def cmd_run(host: str, port: int, simulate: bool) -> int:
                 check=True,
                 cwd=ROOT,
             )
+            if simulate:
+                say("Demo: a fresh simulated day (flowcc demo-reset)")
+                subprocess.run(
+                    [str(VENV_BIN / "flowcc"), "demo-reset"], env=env, check=True, cwd=ROOT
+                )
             api = profile.start(
                 "api",
                 [str(VENV_BIN / "flowcc"), "serve", "--host", host, "--port", str(port)],

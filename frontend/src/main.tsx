@@ -1,27 +1,100 @@
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { loadSession, saveSession, type Session } from "./api";
+import { BoardClient, type Connection, type ViewState } from "./board";
+import { applyChanges } from "./model";
+import { ConnectionBadge } from "./views/common";
+import { Login } from "./views/Login";
+import { SiteBoard } from "./views/SiteBoard";
+import { SystemBoard } from "./views/SystemBoard";
+import "./styles.css";
 
-type Readiness = { status: string; failed: string[]; checks: Record<string, { ok: boolean; latency_ms?: number; error?: string }> };
+function viewFromHash(fallback: string): string {
+  const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  return hash || fallback;
+}
 
-function Status() {
-  const [ready, setReady] = useState<Readiness | null>(null);
+function Boards({ session, onLogout }: { session: Session; onLogout: () => void }) {
+  const [view, setView] = useState(viewFromHash(session.landingView));
+  const [states, setStates] = useState<Record<string, ViewState>>({});
+  const [connection, setConnection] = useState<Connection>("connecting");
+  const client = useMemo(
+    () =>
+      new BoardClient(
+        session.token,
+        (name, state) => setStates((all) => ({ ...all, [name]: state })),
+        (state) => setConnection(state),
+        applyChanges,
+      ),
+    [session.token],
+  );
   useEffect(() => {
-    const load = () => fetch("/readyz").then((r) => r.json()).then(setReady).catch(() => setReady(null));
-    load();
-    const timer = setInterval(load, 5000);
-    return () => clearInterval(timer);
-  }, []);
+    client.connect();
+    return () => client.close();
+  }, [client]);
+  useEffect(() => {
+    client.subscribe(view);
+    const onHash = () => setView(viewFromHash(session.landingView));
+    window.addEventListener("hashchange", onHash);
+    return () => {
+      window.removeEventListener("hashchange", onHash);
+      client.unsubscribe(view);
+    };
+  }, [client, view]);
+  useEffect(() => {
+    if (connection === "unauthorized") onLogout();
+  }, [connection]);
+
+  const state = states[view];
+  const open = (name: string) => (location.hash = `#/${name}`);
   return (
-    <main>
-      <h1>Flow Command Centre</h1>
-      <p>Service status: {ready ? ready.status : "unknown"}</p>
-      <ul>
-        {ready && Object.entries(ready.checks).map(([name, check]) => (
-          <li key={name}>{name}: {check.ok ? `ok (${check.latency_ms} ms)` : check.error}</li>
+    <div class="app">
+      <nav class="topbar" aria-label="Main">
+        <span class="brand">Flow Command Centre</span>
+        {session.principal.role !== "site_manager" && session.principal.role !== "social_care" && (
+          <button class="link" onClick={() => open("system")}>System</button>
+        )}
+        {session.principal.sites.map((code) => (
+          <button key={code} class="link" onClick={() => open(`site:${code}`)}>{code}</button>
         ))}
-      </ul>
-    </main>
+        <span class="spacer" />
+        <ConnectionBadge state={connection} />
+        <span class="muted">{session.principal.name}</span>
+        <button class="link" onClick={onLogout}>Sign out</button>
+      </nav>
+      <main data-view={view}>
+        {!state && <p class="loading">Loading {view}…</p>}
+        {state && view.startsWith("site:") && <SiteBoard state={state} />}
+        {state && view === "system" && <SystemBoard state={state} onOpenSite={(code) => open(`site:${code}`)} />}
+        {state && !view.startsWith("site:") && view !== "system" && <p>This board ({view}) is coming soon.</p>}
+      </main>
+    </div>
   );
 }
 
-render(<Status />, document.getElementById("app")!);
+function App() {
+  const [session, setSession] = useState<Session | null>(loadSession());
+  if (!session) {
+    return (
+      <Login
+        onLogin={(s) => {
+          saveSession(s);
+          location.hash = `#/${s.landingView}`;
+          setSession(s);
+        }}
+      />
+    );
+  }
+  return (
+    <Boards
+      session={session}
+      onLogout={() => {
+        saveSession(null);
+        location.hash = "";
+        setSession(null);
+      }}
+    />
+  );
+}
+
+render(<App />, document.getElementById("app")!);
