@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend bench screenshots clean help
+.PHONY: run test stop check lint typecheck venv frontend chromium bench screenshots clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -49,7 +49,10 @@ check:
 	$(BIN)/alembic check
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test: venv frontend lint typecheck
+chromium:
+	@bash deploy/local/ensure-chromium.sh
+
+test: venv frontend chromium lint typecheck
 	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
 
 bench: venv frontend
