@@ -109,10 +109,13 @@ class ConsumerRunner:
             fetch_max_wait_ms=50,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
+            # New topics and partitions are noticed within seconds, not kafka-python's 5 min.
+            metadata_max_age_ms=5000,
         )
 
     def _poll_forever(self) -> None:
         consumer = self._consumer()
+        self._wait_for_topics(consumer)
         consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
         try:
             while not self._stop.is_set():
@@ -138,6 +141,17 @@ class ConsumerRunner:
             raise
         finally:
             consumer.close(autocommit=False)
+
+    def _wait_for_topics(self, consumer: KafkaConsumer) -> None:
+        """Subscribing before a new topic's metadata reached this client assigns nothing until
+        the next metadata refresh; wait (briefly) until every topic has partitions."""
+        deadline = time.monotonic() + 30
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            missing = [t for t in self.handlers if not consumer.partitions_for_topic(t)]
+            if not missing:
+                return
+            self._stop.wait(0.2)
+        log.warning("topics_without_metadata", topics=list(self.handlers))
 
     def _hand_over(self, records: list[Any]) -> Outcome | None:
         assert self._loop is not None
