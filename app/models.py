@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("app.ingest.models", "app.topology.models", "app.occupancy.models")
+MODEL_MODULES = (
+    "app.ingest.models",
+    "app.topology.models",
+    "app.occupancy.models",
+    "app.ambulance.models",
+    "app.carehomes.models",
+    "app.discharge.models",
+)
 
 
 def import_all_models() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 from app.board.hub import BoardHub
 from app.deps import Resources
-from app.ingest.topics import PARTITIONS
+from app.ingest.topics import all_topics
 from app.logging import get_logger
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
@@ -34,9 +34,7 @@ async def _consume_forever(resources: Resources, hub: BoardHub) -> None:
     kafka = resources.settings.kafka
     while True:
         try:
-            await resources.kafka.ensure_topics(
-                {kafka.topic(name): count for name, count in PARTITIONS.items()}
-            )
+            await resources.kafka.ensure_topics(all_topics(kafka))
             runner = ConsumerRunner(
                 kafka=kafka,
                 sessionmaker=resources.sessionmaker,

@@ -1,28 +1,36 @@
-"""Topic → handler. A handler is made per batch: ``apply`` decodes one record and applies it
-inside the caller's transaction (a SAVEPOINT per record); ``finish`` returns the batch's deltas,
-to be published after commit."""
+"""Topic → handler. A handler is made per batch: ``decode`` each record (a bad one raises and is
+dead-lettered at once), ``flush`` applies the batch inside the caller's transaction, and
+``finish`` returns the deltas to publish after commit. If ``flush`` is refused by the database
+the runner rolls it back and re-applies record by record (``take_pending``/``apply_events``) to
+isolate the bad one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ambulance.events import AmbulanceEvent
+from app.ambulance.repository import AmbulanceRepository
 from app.board.deltas import Delta
+from app.carehomes.events import CareHomeReport
+from app.carehomes.repository import CareHomeRepository
 from app.config import KafkaSettings
+from app.discharge.events import DischargeStatusEvent
+from app.discharge.repository import DischargeRepository
 from app.ingest import topics
 from app.occupancy.events import AdtEvent
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
+from consumers.decoders.errors import InvalidValue
+from consumers.decoders.fhir import decode_fhir_encounter
 from consumers.decoders.hl7v2 import decode_hl7v2
+from consumers.decoders.json_events import decode_json
 
 
 class BatchHandler(Protocol):
-    """decode(record) for each record (raises DecodeError/ValidationError for a bad one);
-    flush() applies all decoded records set-based; if flush fails, the runner rolls it back and
-    re-applies record by record with take_pending()/apply_events() to isolate the bad one."""
-
     def decode(self, record: Any) -> None: ...
 
     async def flush(self) -> None: ...
@@ -37,37 +45,97 @@ class BatchHandler(Protocol):
 HandlerFactory = Callable[[AsyncSession], BatchHandler]
 
 
-class Hl7v2Handler:
-    """Decodes records as they come (a bad one raises at once and is dead-lettered), then
-    applies the whole batch set-based in ``flush``."""
+class _Pending:
+    def __init__(self) -> None:
+        self.pending: list[tuple[Any, list[Any]]] = []
 
-    def __init__(self, session: AsyncSession, *, drop_test_traffic: bool) -> None:
-        self.projector = OccupancyProjector(OccupancyRepository(session))
-        self.drop_test_traffic = drop_test_traffic
-        self.pending: list[tuple[Any, list[AdtEvent]]] = []
-
-    def decode(self, record: Any) -> None:
-        events = decode_hl7v2(record.value or b"", drop_test_traffic=self.drop_test_traffic)
-        self.pending.append((record, events))
-
-    async def flush(self) -> None:
-        await self.projector.apply_all([event for _, events in self.pending for event in events])
-
-    def take_pending(self) -> list[tuple[Any, list[AdtEvent]]]:
+    def take_pending(self) -> list[tuple[Any, list[Any]]]:
         pending, self.pending = self.pending, []
         return pending
 
-    async def apply_events(self, events: list[AdtEvent]) -> None:
+    async def flush(self) -> None:
+        await self.apply_events([event for _, events in self.pending for event in events])
+
+    async def apply_events(self, events: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class AdtHandler(_Pending):
+    """HL7 v2 or FHIR: both become canonical ADT events for the set-based projector."""
+
+    def __init__(self, session: AsyncSession, decode: Callable[[bytes], list[AdtEvent]]) -> None:
+        super().__init__()
+        self.projector = OccupancyProjector(OccupancyRepository(session))
+        self._decode = decode
+
+    def decode(self, record: Any) -> None:
+        self.pending.append((record, self._decode(record.value or b"")))
+
+    async def apply_events(self, events: list[Any]) -> None:
         await self.projector.apply_all(events)
 
     async def finish(self) -> list[Delta]:
         return await self.projector.deltas()
 
 
+class JsonHandler(_Pending):
+    """Ambulance, care-home and discharge events: validated, deduplicated, upserted."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        model: type[BaseModel],
+        source: str,
+        record_one: Callable[[AsyncSession, Any], Any],
+    ) -> None:
+        super().__init__()
+        self.session, self.model, self.source, self.record_one = session, model, source, record_one
+        self.occupancy = OccupancyRepository(session)
+
+    def decode(self, record: Any) -> None:
+        self.pending.append((record, [decode_json(record.value or b"", self.model)]))
+
+    async def apply_events(self, events: Sequence[Any]) -> None:
+        for event in events:
+            message_id = getattr(event, "event_id", None) or event.report_id
+            if await self.occupancy.mark_processed(self.source, message_id):
+                await self.record_one(self.session, event)
+
+    async def finish(self) -> list[Delta]:
+        return []
+
+
+async def _ambulance(session: AsyncSession, event: AmbulanceEvent) -> None:
+    await AmbulanceRepository(session).record_step(event)
+
+
+async def _carehome(session: AsyncSession, report: CareHomeReport) -> None:
+    repository = CareHomeRepository(session)
+    if not await repository.home_exists(report.home_code):
+        raise InvalidValue(f"care home {report.home_code!r} is not in the economy")
+    await repository.record(report)
+
+
+async def _discharge(session: AsyncSession, event: DischargeStatusEvent) -> None:
+    await DischargeRepository(session).record(event)
+
+
 def build_handlers(
     kafka: KafkaSettings, *, drop_test_traffic: bool = True
 ) -> dict[str, HandlerFactory]:
-    def hl7v2(session: AsyncSession) -> BatchHandler:
-        return Hl7v2Handler(session, drop_test_traffic=drop_test_traffic)
+    def hl7v2(raw: bytes) -> list[AdtEvent]:
+        return decode_hl7v2(raw, drop_test_traffic=drop_test_traffic)
 
-    return {kafka.topic(topics.ADT_HL7V2): hl7v2}
+    return {
+        kafka.topic(topics.ADT_HL7V2): lambda session: AdtHandler(session, hl7v2),
+        kafka.topic(topics.ADT_FHIR): lambda session: AdtHandler(session, decode_fhir_encounter),
+        kafka.topic(topics.AMBULANCE): lambda session: JsonHandler(
+            session, AmbulanceEvent, topics.AMBULANCE, _ambulance
+        ),
+        kafka.topic(topics.CAREHOME_BEDS): lambda session: JsonHandler(
+            session, CareHomeReport, topics.CAREHOME_BEDS, _carehome
+        ),
+        kafka.topic(topics.DISCHARGE_STATUS): lambda session: JsonHandler(
+            session, DischargeStatusEvent, topics.DISCHARGE_STATUS, _discharge
+        ),
+    }

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.board.deltas import Delta
 from app.config import KafkaSettings
 from app.ingest.repository import IngestRepository
+from app.ingest.topics import dead_letter_topic
 from app.logging import get_logger
 from consumers import metrics
 from consumers.decoders.errors import DecodeError
@@ -46,10 +47,22 @@ class Batch:
     outcome: Future[Outcome] = field(default_factory=Future)
 
 
+@dataclass(frozen=True)
+class DeadLetterOut:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    kind: str
+    reason: str
+
+
 @dataclass
 class Outcome:
     commit: dict[TP, int] = field(default_factory=dict)
     rewind: dict[TP, int] = field(default_factory=dict)
+    dead_letters: list[DeadLetterOut] = field(default_factory=list)
 
 
 class ConsumerRunner:
@@ -77,6 +90,8 @@ class ConsumerRunner:
         # Where each partition was last rewound to: a second batch starting past the same
         # stored offset is a genuine gap in the log (e.g. transaction markers), not a race.
         self._rewound: dict[TP, int] = {}
+        self._outcome = Outcome()
+        self._dlq: KafkaProducer
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -115,6 +130,12 @@ class ConsumerRunner:
 
     def _poll_forever(self) -> None:
         consumer = self._consumer()
+        self._dlq = KafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            acks="all",
+            max_request_size=8 * 1024 * 1024,
+            client_id=f"{self.kafka.client_id}-dlq",
+        )
         self._wait_for_topics(consumer)
         consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
         try:
@@ -128,6 +149,7 @@ class ConsumerRunner:
                     return
                 for (topic, partition), offset in outcome.rewind.items():
                     consumer.seek(TopicPartition(topic, partition), offset)
+                self._publish_dead_letters(outcome.dead_letters)
                 if outcome.commit:
                     consumer.commit(
                         {
@@ -141,6 +163,27 @@ class ConsumerRunner:
             raise
         finally:
             consumer.close(autocommit=False)
+            self._dlq.close(timeout=5)
+
+    def _publish_dead_letters(self, letters: list[DeadLetterOut]) -> None:
+        """After the database commit: copy each dead letter to ``<topic>.dlq`` with the reason
+        in its headers (the table stays the record of truth)."""
+        for letter in letters:
+            self._dlq.send(
+                dead_letter_topic(letter.topic),
+                key=letter.key,
+                value=letter.raw,
+                headers=[
+                    ("flowcc.error_kind", letter.kind.encode()),
+                    ("flowcc.reason", letter.reason[:1000].encode()),
+                    (
+                        "flowcc.source",
+                        f"{letter.topic}/{letter.partition}/{letter.offset}".encode(),
+                    ),
+                ],
+            )
+        if letters:
+            self._dlq.flush(timeout=10)
 
     def _wait_for_topics(self, consumer: KafkaConsumer) -> None:
         """Subscribing before a new topic's metadata reached this client assigns nothing until
@@ -188,7 +231,7 @@ class ConsumerRunner:
 
     async def _apply(self, records: list[Any]) -> Outcome:
         started = time.perf_counter()
-        outcome = Outcome()
+        outcome = self._outcome = Outcome()
         deltas: list[Delta] = []
         async with self.sessionmaker() as session, session.begin():
             ingest = IngestRepository(session)
@@ -254,16 +297,17 @@ class ConsumerRunner:
         try:
             async with session.begin_nested():
                 await handler.flush()
-        except (DataError, IntegrityError) as error:
-            log.warning("batch_rejected_retrying_per_record", error=str(error.orig)[:300])
+        except (DataError, IntegrityError, DecodeError) as error:
+            log.warning("batch_rejected_retrying_per_record", error=_reason(error)[:300])
             for record, events in handler.take_pending():
                 try:
                     async with session.begin_nested():
                         await handler.apply_events(events)
-                except (DataError, IntegrityError) as single:
-                    await self._dead_letter(
-                        ingest, record, "rejected_by_database", str(single.orig)
+                except (DataError, IntegrityError, DecodeError) as single:
+                    kind = (
+                        single.kind if isinstance(single, DecodeError) else "rejected_by_database"
                     )
+                    await self._dead_letter(ingest, record, kind, _reason(single))
                 else:
                     metrics.APPLIED.labels(record.topic).inc()
             return
@@ -274,6 +318,17 @@ class ConsumerRunner:
         self, ingest: IngestRepository, record: Any, kind: str, message: str
     ) -> None:
         metrics.DEAD_LETTERED.labels(record.topic, kind).inc()
+        self._outcome.dead_letters.append(
+            DeadLetterOut(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value or b"",
+                kind,
+                message,
+            )
+        )
         log.warning(
             "dead_letter",
             topic=record.topic,
@@ -294,6 +349,12 @@ class ConsumerRunner:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, DecodeError):
+        return error.message
+    return str(getattr(error, "orig", error))
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]

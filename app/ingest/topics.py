@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.config import KafkaSettings
+
 ADT_HL7V2 = "adt.hl7v2"
 ADT_FHIR = "adt.fhir"
 AMBULANCE = "ambulance.events"
@@ -19,3 +21,9 @@ PARTITIONS: dict[str, int] = {
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
+
+
+def all_topics(kafka: KafkaSettings) -> dict[str, int]:
+    """Every inbound topic and its dead-letter topic, with partition counts."""
+    names = {kafka.topic(name): count for name, count in PARTITIONS.items()}
+    return names | {dead_letter_topic(name): 1 for name in names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,10 +12,11 @@ from kafka import KafkaProducer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.ambulance.models import AmbulanceJourney
 from app.board.deltas import Delta
 from app.config import Settings
 from app.ingest.models import ConsumerOffset, DeadLetter
-from app.ingest.topics import ADT_HL7V2
+from app.ingest.topics import ADT_FHIR, ADT_HL7V2, AMBULANCE, all_topics
 from app.kafka import KafkaGateway
 from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
@@ -34,17 +36,19 @@ async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Se
         update={"topic_prefix": f"r{uuid.uuid4().hex[:8]}.", "group_id": f"g-{uuid.uuid4().hex}"}
     )
     gateway = KafkaGateway(kafka)
-    await gateway.ensure_topics({kafka.topic(ADT_HL7V2): 3})
+    await gateway.ensure_topics(all_topics(kafka))
     await gateway.close()
     return settings.model_copy(update={"kafka": kafka})
 
 
-def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
+def produce(
+    settings: Settings, messages: list[tuple[bytes, bytes]], topic: str = ADT_HL7V2
+) -> None:
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", max_request_size=4 << 20
     )
     for key, value in messages:
-        producer.send(settings.kafka.topic(ADT_HL7V2), key=key, value=value)
+        producer.send(settings.kafka.topic(topic), key=key, value=value)
     producer.flush()
     producer.close()
 
@@ -104,6 +108,25 @@ async def test_admit_then_transfer_moves_the_bed_and_publishes_deltas(
     assert all("RAN:VN:V1" not in str(d.data) for d in deltas), "no patient identifiers on boards"
 
 
+FHIR_ADMIT = {
+    "resourceType": "Encounter",
+    "id": "enc-77",
+    "status": "in-progress",
+    "meta": {"versionId": "1", "lastUpdated": "2026-11-25T09:00:00Z"},
+    "identifier": [{"system": "RNF", "value": "77"}],
+    "class": {"code": "IMP"},
+    "location": [{"location": {"reference": "Location/RNF01:AMU:B09"}, "status": "active"}],
+}
+AMBULANCE_ARRIVED = {
+    "event_id": "e-1",
+    "incident_id": "INC-1",
+    "step": "arrived_at_hospital",
+    "category": 2,
+    "destination_site": "RAN01",
+    "occurred_at": "2026-11-25T09:05:00Z",
+}
+
+
 async def test_bad_messages_are_dead_lettered_and_the_partition_keeps_flowing(
     economy: Settings, clean_db: AsyncEngine
 ) -> None:
@@ -119,15 +142,49 @@ async def test_bad_messages_are_dead_lettered_and_the_partition_keeps_flowing(
             (b"V7", hl7("A01", 5, bed="B07", visit="V7")),
         ],
     )
-    await consume_until(economy, clean_db, 4, [])
+    patient = {"resourceType": "Patient", "id": "p1"}
+    produce(
+        economy,
+        [(b"p1", json.dumps(patient).encode()), (b"77", json.dumps(FHIR_ADMIT).encode())],
+        ADT_FHIR,
+    )
+    wrong_types = AMBULANCE_ARRIVED | {"event_id": "e-0", "category": "two"}
+    produce(
+        economy,
+        [
+            (b"INC-1", json.dumps(wrong_types).encode()),
+            (b"INC-1", json.dumps(AMBULANCE_ARRIVED).encode()),
+        ],
+        AMBULANCE,
+    )
+    await consume_until(economy, clean_db, 8, [])
 
     async with async_sessionmaker(clean_db)() as session:
-        letters = (await session.execute(select(DeadLetter).order_by(DeadLetter.offset))).scalars()
-        kinds = {letter.error_kind: letter for letter in letters}
-    assert set(kinds) == {"undecodable", "unsupported_event", "invalid_value"}
-    assert kinds["undecodable"].raw == garbage
-    assert "Z99" in kinds["unsupported_event"].error_message
+        letters = (
+            (await session.execute(select(DeadLetter).order_by(DeadLetter.id))).scalars().all()
+        )
+        journey = await session.get(AmbulanceJourney, "INC-1")
+    reasons = {letter.error_message: letter for letter in letters}
+    assert len(letters) == 5
+    assert len(reasons) == 5, "each bad message has its own, distinct reason"
+    by_kind = {(letter.topic.rsplit(".", 1)[-1], letter.error_kind) for letter in letters}
+    assert by_kind == {
+        ("hl7v2", "undecodable"),
+        ("hl7v2", "unsupported_event"),
+        ("hl7v2", "invalid_value"),
+        ("fhir", "unsupported_event"),
+        ("events", "invalid_value"),
+    }
+    garbage_letter = next(letter for letter in letters if letter.error_kind == "undecodable")
+    assert garbage_letter.raw == garbage
+    assert any("Z99" in reason for reason in reasons)
+    assert any("'Patient' is not Encounter" in reason for reason in reasons)
+    assert any("category" in reason for reason in reasons)
+    # The valid messages around them were applied.
     assert (await bed(clean_db, "RAN01:AMU:B07")).occupant_encounter_id == "RAN:VN:V7"
+    assert (await bed(clean_db, "RNF01:AMU:B09")).occupant_encounter_id == "RNF:VN:77"
+    assert journey is not None
+    assert journey.arrived_at is not None
 
 
 async def test_restart_resumes_from_the_stored_offsets_without_reapplying(

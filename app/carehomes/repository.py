@@ -1,0 +1,49 @@
+"""All SQL for care-home vacancies."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.carehomes.events import CareHomeReport
+from app.carehomes.models import CareHomeVacancy
+from app.topology.models import CareHome
+
+
+class CareHomeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def home_exists(self, code: str) -> bool:
+        return await self.session.get(CareHome, code) is not None
+
+    async def record(self, report: CareHomeReport) -> None:
+        """Latest reported_at wins (ties broken by report id), whatever the arrival order."""
+        rows = [
+            {
+                "home_code": report.home_code,
+                "bed_type": bed.bed_type,
+                "capacity": bed.capacity,
+                "occupied": bed.occupied,
+                "vacant": bed.vacant,
+                "vacant_not_admittable": bed.vacant_not_admittable,
+                "open_to_admissions": report.open_to_admissions,
+                "closure_reason": report.closure_reason,
+                "reported_at": report.reported_at,
+                "report_id": report.report_id,
+            }
+            for bed in report.beds
+        ]
+        statement = insert(CareHomeVacancy).values(rows)
+        table, incoming = CareHomeVacancy.__table__, statement.excluded
+        newer = (incoming.reported_at > table.c.reported_at) | (
+            (incoming.reported_at == table.c.reported_at) & (incoming.report_id > table.c.report_id)
+        )
+        columns = [c for c in rows[0] if c not in ("home_code", "bed_type")]
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["home_code", "bed_type"],
+                set_={name: incoming[name] for name in columns},
+                where=newer,
+            )
+        )
