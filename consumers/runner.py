@@ -24,7 +24,7 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.board.deltas import Delta
@@ -45,6 +45,7 @@ TP = tuple[str, int]
 class Batch:
     records: list[Any]
     outcome: Future[Outcome] = field(default_factory=Future)
+    failure: BaseException | None = None  # the poll thread died: the runner must stop too
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class ConsumerRunner:
         try:
             while True:
                 batch = await self.queue.get()
+                if batch.failure is not None:
+                    raise RuntimeError("the Kafka poll thread failed") from batch.failure
                 try:
                     batch.outcome.set_result(await self._apply(batch.records))
                 except BaseException as error:
@@ -158,9 +161,12 @@ class ConsumerRunner:
                         }
                     )
                 self._record_lag(consumer)
-        except Exception:
+        except Exception as error:
             log.exception("consumer_poll_failed")
-            raise
+            if self._loop is not None and not self._stop.is_set():
+                asyncio.run_coroutine_threadsafe(
+                    self.queue.put(Batch([], failure=error)), self._loop
+                )
         finally:
             consumer.close(autocommit=False)
             self._dlq.close(timeout=5)
@@ -297,13 +303,17 @@ class ConsumerRunner:
         try:
             async with session.begin_nested():
                 await handler.flush()
-        except (DataError, IntegrityError, DecodeError) as error:
+        except (DBAPIError, DecodeError) as error:
+            if not _record_level(error):
+                raise
             log.warning("batch_rejected_retrying_per_record", error=_reason(error)[:300])
             for record, events in handler.take_pending():
                 try:
                     async with session.begin_nested():
                         await handler.apply_events(events)
-                except (DataError, IntegrityError, DecodeError) as single:
+                except (DBAPIError, DecodeError) as single:
+                    if not _record_level(single):
+                        raise
                     kind = (
                         single.kind if isinstance(single, DecodeError) else "rejected_by_database"
                     )
@@ -349,6 +359,19 @@ class ConsumerRunner:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _record_level(error: Exception) -> bool:
+    """A decode error, or a database refusal caused by the data (SQLSTATE class 22: data
+    exception, 23: integrity violation). Anything else (connection lost, deadlock, ...) is not
+    the record's fault: the batch fails and is retried from the stored offsets."""
+    if isinstance(error, DecodeError):
+        return True
+    original = getattr(error, "orig", None)
+    sqlstate = getattr(original, "sqlstate", None) or getattr(
+        getattr(original, "__cause__", None), "sqlstate", None
+    )
+    return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
 
 
 def _reason(error: Exception) -> str:

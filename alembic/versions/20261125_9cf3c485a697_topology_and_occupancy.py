@@ -171,7 +171,7 @@ def upgrade() -> None:
         sa.Column("site_code", sa.String(length=20), nullable=True),
         sa.Column("patient_id", sa.String(length=80), nullable=True),
         sa.Column("nhs_number", sa.String(length=20), nullable=True),
-        sa.Column("patient_class", sa.String(length=4), nullable=True),
+        sa.Column("patient_class", sa.String(length=20), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("bed_id", sa.String(length=90), nullable=True),
         sa.Column("location_text", sa.String(length=200), nullable=True),

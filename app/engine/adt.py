@@ -98,13 +98,38 @@ def effective_events(events: Iterable[AdtEvent]) -> tuple[list[AdtEvent], bool]:
     return kept, cancelled_admission
 
 
+# Events that place an inpatient somewhere. For a spell never seen admitted (we joined the feed
+# late, or its admission was lost) they imply the admission: the bed is shown as occupied rather
+# than left free with a patient in it.
+IMPLIES_ADMISSION = frozenset({"A02", "A12", "A13", "A17", "A21", "A22", "A16", "A08"})
+
+
 def fold(events: Iterable[AdtEvent]) -> EncounterState:
     kept, cancelled_admission = effective_events(events)
     state = EncounterState(cancelled_admission=cancelled_admission)
     for event in kept:
         state = _apply(state, event)
+    if state.status == "unknown":
+        state = _implied_admission(state, kept)
     if cancelled_admission and state.status in ("unknown", "planned"):
         state = replace(state, status="cancelled", location=None)
+    return state
+
+
+def _implied_admission(state: EncounterState, kept: list[AdtEvent]) -> EncounterState:
+    """The latest located inpatient event of a spell with no admission in its history."""
+    for event in reversed(kept):
+        if event.trigger == "A03":
+            return state
+        inpatient = event.patient_class in ("I", None) or event.trigger != "A08"
+        if event.trigger in IMPLIES_ADMISSION and inpatient and event.location is not None:
+            return replace(
+                state,
+                status="admitted",
+                location=event.location,
+                patient_class=event.patient_class or "I",
+                admitted_at=event.admit_time,
+            )
     return state
 
 

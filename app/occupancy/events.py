@@ -89,4 +89,12 @@ class AdtEvent(BaseModel):
 
     @property
     def dedupe_key(self) -> str:
-        return f"{self.source}|{self.message_id}|{self.encounter_key}"
+        """What makes two messages the same event (domain.md §6.3): the spell, the trigger, when
+        it happened and where. A retry with the same MSH-10, a resend with a new MSH-10, and a
+        sender that reuses MSH-10 for different events are all handled by content."""
+        where = self.location.text() if self.location else ""
+        prior = self.prior_location.text() if self.prior_location else ""
+        return (
+            f"{self.encounter_key}|{self.trigger}|{self.event_time.isoformat()}|"
+            f"{self.patient_class or ''}|{where}|{prior}"
+        )[:300]

@@ -21,7 +21,7 @@ class Encounter(Base):
     site_code: Mapped[str | None] = mapped_column(String(20), index=True)
     patient_id: Mapped[str | None] = mapped_column(String(80), index=True)
     nhs_number: Mapped[str | None] = mapped_column(String(20))
-    patient_class: Mapped[str | None] = mapped_column(String(4))
+    patient_class: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     bed_id: Mapped[str | None] = mapped_column(ForeignKey("beds.id"), index=True)
     location_text: Mapped[str | None] = mapped_column(String(200))

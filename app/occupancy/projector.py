@@ -31,10 +31,13 @@ class ChangeSet:
         self.units.add(bed.unit_id)
 
 
-def bed_id_for(location: Location | None) -> str | None:
-    if location is None or not (location.site and location.ward and location.bed):
+def bed_id_for(location: Location | None, source: str = "") -> str | None:
+    """The bed master id ``SITE:WARD:BED``. A PV1-3 without a facility (PL.4) is read as a
+    location of the sending facility, the way single-site feeds send it."""
+    site = (location.site if location else "") or source
+    if location is None or not (site and location.ward and location.bed):
         return None
-    return f"{location.site}:{location.ward}:{location.bed}"
+    return f"{site}:{location.ward}:{location.bed}"
 
 
 class OccupancyProjector:
@@ -68,8 +71,10 @@ class OccupancyProjector:
         encounters = await self.repo.lock_encounters(encounter_ids)
         histories = await self.repo.histories(encounter_ids)
         states = {eid: fold(histories[eid]) for eid in encounter_ids}
+        sources = {event.encounter_key: event.source for event in new}
         targets = {
-            eid: bed_id_for(s.location) if s.holds_bed else None for eid, s in states.items()
+            eid: bed_id_for(s.location, sources[eid]) if s.holds_bed else None
+            for eid, s in states.items()
         }
         beds = await self.repo.lock_beds(
             bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
@@ -139,7 +144,7 @@ class OccupancyProjector:
 
     async def _bed_status(self, event: AdtEvent) -> None:
         """A20: the bed's own status (table 0116) — closed, cleaning, isolated, open."""
-        bed_id = bed_id_for(event.location)
+        bed_id = bed_id_for(event.location, event.source)
         status = (event.bed_status or "").upper()[:1]
         bed = (await self.repo.lock_beds(bed_ids=[bed_id], held_by=[])).get(bed_id or "")
         if bed is None or status not in BED_STATUS_CODES:

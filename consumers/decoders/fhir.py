@@ -128,9 +128,10 @@ def _utc(value: Any) -> datetime | None:
 
 
 def _active_location(encounter: Encounter) -> Location | None:
-    for entry in encounter.location or []:
-        if entry.status not in (None, "active"):
-            continue
+    """The active location entry that started last (entries without a period count as oldest)."""
+    active = [e for e in encounter.location or [] if e.status in (None, "active")]
+    active.sort(key=lambda e: str(e.period.start) if e.period and e.period.start else "")
+    for entry in reversed(active):
         reference = entry.location.reference or ""
         identifier = entry.location.identifier.value if entry.location.identifier else None
         bed_id = identifier or reference.removeprefix("Location/")

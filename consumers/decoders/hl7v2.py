@@ -66,7 +66,8 @@ class _Fields:
             value = self.message[f"{segment}.F{field}.R{rep}.C{component}.S{sub}"]
         except (KeyError, IndexError):
             return ""
-        return str(self.message.unescape(str(value))).strip() if value else ""
+        text = str(self.message.unescape(str(value))).strip() if value else ""
+        return "" if text == '""' else text  # "" is HL7's explicit null
 
     def segments(self, name: str) -> list[hl7.Segment]:
         try:
