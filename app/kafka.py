@@ -131,8 +131,28 @@ class KafkaGateway:
             if wanted:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(wanted)
+            self._wait_for_leaders(admin, list(partitions))
 
         await asyncio.to_thread(create)
+
+    @staticmethod
+    def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], within: float = 30) -> None:
+        """A client that reads metadata before a new partition has a leader skips it until its
+        next metadata refresh; return only once every partition has one."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            described = admin.describe_topics(topics)
+            partitions = [p for topic in described for p in topic.get("partitions") or []]
+            if (
+                len(described) == len(topics)
+                and partitions
+                and all(
+                    p.get("leader_id", -1) >= 0 and p.get("error_code") == 0 for p in partitions
+                )
+            ):
+                return
+            time.sleep(0.1)
+        raise DependencyUnavailable(f"kafka: topics without a partition leader after {within} s")
 
     async def close(self) -> None:
         def close_all() -> None:

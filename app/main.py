@@ -21,7 +21,7 @@ from app.health.routes import router as health_router
 from app.kafka import KafkaGateway
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
-from app.startup import background_consumers, load_configured_economy
+from app.startup import ConsumerStatus, background_consumers, load_configured_economy
 from app.topology.routes import router as topology_router
 
 log = get_logger(__name__)
@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.resources = resources
         app.state.hub = hub = BoardHub()
         await load_configured_economy(resources)
-        consumers = background_consumers(resources, hub) if settings.run_consumers else None
+        app.state.consumer_status = status = ConsumerStatus()
+        consumers = background_consumers(resources, hub, status) if settings.run_consumers else None
         log.info("started", environment=settings.environment)
         try:
             yield

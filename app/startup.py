@@ -22,11 +22,27 @@ async def load_configured_economy(resources: Resources) -> None:
     log.info("economy_loaded", economy=economy.code, **counts)
 
 
-def background_consumers(resources: Resources, hub: BoardHub) -> asyncio.Task[None]:
-    return asyncio.create_task(_consume_forever(resources, hub), name="consumers")
+class ConsumerStatus:
+    """What /readyz reports about the in-process consumers."""
+
+    def __init__(self) -> None:
+        self.runner: object | None = None
+        self.last_error: str | None = None
+
+    def check(self) -> tuple[bool, str]:
+        assigned = getattr(self.runner, "assigned", None)
+        if assigned is not None and assigned.is_set():
+            return True, "partitions assigned"
+        return False, self.last_error or "consumers starting (no partitions assigned yet)"
 
 
-async def _consume_forever(resources: Resources, hub: BoardHub) -> None:
+def background_consumers(
+    resources: Resources, hub: BoardHub, status: ConsumerStatus
+) -> asyncio.Task[None]:
+    return asyncio.create_task(_consume_forever(resources, hub, status), name="consumers")
+
+
+async def _consume_forever(resources: Resources, hub: BoardHub, status: ConsumerStatus) -> None:
     """Keep the consumers running; if Kafka is down, /readyz says so and we retry."""
     from consumers.routing import build_handlers
     from consumers.runner import ConsumerRunner
@@ -41,9 +57,11 @@ async def _consume_forever(resources: Resources, hub: BoardHub) -> None:
                 handlers=build_handlers(kafka),
                 publish=hub.publish,
             )
+            status.runner, status.last_error = runner, None
             await runner.run()
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            status.runner, status.last_error = None, f"consumers restarting: {error!r}"[:300]
             log.warning("consumers_restarting", error=repr(error), in_seconds=RETRY_SECONDS)
             await asyncio.sleep(RETRY_SECONDS)

@@ -16,3 +16,4 @@ DEAD_LETTERED = Counter(
 )
 BATCH_SECONDS = Histogram("flowcc_ingest_batch_seconds", "Time to apply and commit one batch")
 LAG = Gauge("flowcc_ingest_lag", "Records behind the partition end", ["topic", "partition"])
+STALLS = Counter("flowcc_ingest_consumer_stalls_total", "Consumers rebuilt after stalling")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from consumers.routing import BatchHandler, HandlerFactory
 
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
+STALL_SECONDS = 2.0
 TP = tuple[str, int]
 
 
@@ -93,6 +95,8 @@ class ConsumerRunner:
         self._rewound: dict[TP, int] = {}
         self._outcome = Outcome()
         self._dlq: KafkaProducer
+        self._assignment_lock = threading.Lock()
+        self._pending_seek: set[TopicPartition] = set()
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -120,11 +124,18 @@ class ConsumerRunner:
         return KafkaConsumer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             group_id=self.kafka.group_id,
-            client_id=f"{self.kafka.client_id}-consumer",
+            # Unique per runner: kafka-python 3 names (and shares) IO threads by client_id.
+            client_id=f"{self.kafka.client_id}-consumer-{uuid.uuid4().hex[:8]}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.max_batch,
-            fetch_max_wait_ms=50,
+            # The broker answers a fetch as soon as one byte is there (fetch_min_bytes=1), so
+            # this only bounds idle waits. 50 ms here made kafka-python 3.0.12 stall a partition
+            # for minutes in ~1 of 6 fresh consumers (see docs/adr/0002-ingest.md).
+            fetch_max_wait_ms=500,
+            # A fetch whose response is lost is failed and re-sent after this long, instead of
+            # stalling its partitions for kafka-python's 30 s default.
+            request_timeout_ms=2500,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
             # New topics and partitions are noticed within seconds, not kafka-python's 5 min.
@@ -132,19 +143,28 @@ class ConsumerRunner:
         )
 
     def _poll_forever(self) -> None:
-        consumer = self._consumer()
+        consumer = self._subscribed_consumer()
+        last_records = last_check = time.monotonic()
         self._dlq = KafkaProducer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             acks="all",
             max_request_size=8 * 1024 * 1024,
             client_id=f"{self.kafka.client_id}-dlq",
         )
-        self._wait_for_topics(consumer)
-        consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
         try:
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
-                records = [r for tp in sorted(polled) for r in polled[tp]]
+                seeked = self._seek_newly_assigned(consumer)
+                records = [r for tp in sorted(polled) if tp not in seeked for r in polled[tp]]
+                now = time.monotonic()
+                if records:
+                    last_records = now
+                elif now - last_check > 1.0:
+                    last_check = now
+                    if now - last_records > STALL_SECONDS and self._stalled(consumer):
+                        consumer.close(autocommit=False)
+                        consumer = self._subscribed_consumer()
+                        last_records = time.monotonic()
                 if not records:
                     continue
                 outcome = self._hand_over(records)
@@ -191,6 +211,26 @@ class ConsumerRunner:
         if letters:
             self._dlq.flush(timeout=10)
 
+    def _subscribed_consumer(self) -> KafkaConsumer:
+        consumer = self._consumer()
+        self._wait_for_topics(consumer)
+        consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
+        return consumer
+
+    def _stalled(self, consumer: KafkaConsumer) -> bool:
+        """Records are waiting on an assigned partition but none has arrived for a while: the
+        client is stuck (kafka-python 3.0.12 can stall after a rebalance). Offsets live in
+        PostgreSQL, so a fresh consumer continues exactly where the state is."""
+        assignment = consumer.assignment()
+        if not assignment:
+            return False
+        ends = consumer.end_offsets(list(assignment))
+        behind = [tp for tp, end in ends.items() if end > consumer.position(tp)]
+        if behind:
+            log.warning("consumer_stalled_restarting", partitions_behind=len(behind))
+            metrics.STALLS.inc()
+        return bool(behind)
+
     def _wait_for_topics(self, consumer: KafkaConsumer) -> None:
         """Subscribing before a new topic's metadata reached this client assigns nothing until
         the next metadata refresh; wait (briefly) until every topic has partitions."""
@@ -214,6 +254,24 @@ class ConsumerRunner:
                 except TimeoutError:
                     continue
         return None
+
+    def _seek_newly_assigned(self, consumer: KafkaConsumer) -> set[TopicPartition]:
+        """Continue newly assigned partitions from the offsets stored with the state. Done here,
+        on the poll thread: the rebalance callback runs on kafka-python's IO thread, which must
+        never block on the database."""
+        with self._assignment_lock:
+            pending, self._pending_seek = self._pending_seek, set()
+        if not pending:
+            return set()
+        stored = self.stored_offsets([(tp.topic, tp.partition) for tp in pending])
+        assigned = consumer.assignment()
+        seeked = set()
+        for tp in pending:
+            offset = stored.get((tp.topic, tp.partition))
+            if tp in assigned and offset is not None:
+                consumer.seek(tp, offset)
+                seeked.add(tp)
+        return seeked  # records already fetched for these are dropped and fetched again
 
     def stored_offsets(self, partitions: Sequence[TP]) -> dict[TP, int]:
         assert self._loop is not None
@@ -254,7 +312,16 @@ class ConsumerRunner:
                 await self._flush(session, ingest, handler)
                 deltas += await handler.finish()
             await ingest.save_offsets(self.kafka.group_id, outcome.commit)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_SECONDS.observe(elapsed)
+        log.info(
+            "batch_applied",
+            records=len(records),
+            dead_letters=len(outcome.dead_letters),
+            deltas=len(deltas),
+            rewound=len(outcome.rewind),
+            ms=round(elapsed * 1000, 1),
+        )
         if deltas:
             await self.publish(deltas)
         return outcome
@@ -381,7 +448,9 @@ def _reason(error: Exception) -> str:
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
-    """On assignment, continue from the offsets stored with the state, not Kafka's."""
+    """On assignment, mark the partitions to continue from the offsets stored with the state
+    (the poll thread seeks them; partitions with nothing stored start from Kafka's committed
+    offset, else the earliest)."""
 
     def __init__(self, runner: ConsumerRunner, consumer: KafkaConsumer) -> None:
         self.runner = runner
@@ -391,13 +460,9 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runner.assigned.clear()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        partitions = [(tp.topic, tp.partition) for tp in assigned]
-        stored = self.runner.stored_offsets(partitions)
-        for tp in assigned:
-            offset = stored.get((tp.topic, tp.partition))
-            if offset is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, offset)
-        log.info("partitions_assigned", partitions=sorted(partitions))
+        with self.runner._assignment_lock:
+            self.runner._pending_seek |= set(assigned)
+        log.info(
+            "partitions_assigned", partitions=sorted((tp.topic, tp.partition) for tp in assigned)
+        )
         self.runner.assigned.set()

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from alembic import command
@@ -174,28 +175,63 @@ async def running_app(settings: Settings) -> AsyncIterator[object]:
 
 @asynccontextmanager
 async def live_server(settings: Settings) -> AsyncIterator[str]:
-    """A real uvicorn serving the app on a free port, in this event loop; yields its base URL."""
-    import uvicorn
+    """A real uvicorn serving the app in its own process (as in production: kafka-python keeps
+    process-wide network state, so each server gets a process of its own); yields host:port."""
+    import subprocess
+    import sys
 
-    from app.main import create_app
     from tests.support import free_port
 
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, ws_ping_interval=None
+    env = dict(os.environ) | {
+        "DATABASE_URL": settings.db.url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "KAFKA_GROUP_ID": settings.kafka.group_id,
+        "FLOWCC_ENVIRONMENT": settings.environment,
+        "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env=env,
     )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
     try:
+        await _until_ready(f"http://127.0.0.1:{port}/readyz", server)
         yield f"127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        await task
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+async def _until_ready(url: str, server: Any) -> None:
+    """Like a load balancer: traffic only once /readyz says 200 (consumers assigned)."""
+    import httpx
+
+    async with httpx.AsyncClient() as client, asyncio.timeout(60):
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"the server exited with {server.returncode} before it was ready")
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
 
 
 def isolated_kafka(settings: Settings) -> Settings:

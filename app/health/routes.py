@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -37,7 +37,7 @@ async def _check_database(resources: ResourcesDep) -> float:
     summary="Readiness: a database query and a Kafka metadata round trip",
     responses={503: {"description": "A dependency is unavailable; `failed` names it"}},
 )
-async def readyz(resources: ResourcesDep) -> JSONResponse:
+async def readyz(request: Request, resources: ResourcesDep) -> JSONResponse:
     results = await asyncio.gather(
         _check_database(resources), resources.kafka.ping(), return_exceptions=True
     )
@@ -47,6 +47,9 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
             checks[name] = {"ok": False, "error": str(result)}
         else:
             checks[name] = {"ok": True, "latency_ms": round(result, 2)}
+    if resources.settings.run_consumers:
+        consuming, detail = request.app.state.consumer_status.check()
+        checks["consumers"] = {"ok": consuming, "detail" if consuming else "error": detail}
     failed = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "ready" if not failed else "unavailable", "failed": failed, "checks": checks}
     return JSONResponse(body, status_code=503 if failed else 200)

@@ -68,7 +68,9 @@ async def test_an_admission_on_kafka_turns_the_bed_occupied_on_an_open_board(
             value=hl7("A01", 0, bed="B04", visit="VB"),
         )
         producer.flush()
-        await expect(bed).to_have_class("bed occupied")
+        # Latency is measured and reported (bench/ and this print), never asserted; the timeout
+        # only bounds a hang.
+        await expect(bed).to_have_class("bed occupied", timeout=15_000)
         print(f"produce -> board DOM: {1000 * (time.monotonic() - sent):.0f} ms")
         await expect(free).to_have_text(str(before - 1))
         producer.close()
