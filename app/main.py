@@ -18,6 +18,7 @@ from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
 from app.handlers import install_error_handlers
 from app.health.routes import router as health_router
+from app.ingest.routes import router as ingest_router
 from app.kafka import KafkaGateway
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(topology_router)
+    app.include_router(ingest_router)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

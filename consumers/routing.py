@@ -120,6 +120,20 @@ async def _discharge(session: AsyncSession, event: DischargeStatusEvent) -> None
     await DischargeRepository(session).record(event)
 
 
+def decode_for_kind(kind: str, raw: bytes) -> list[Any]:
+    """Decode a payload of an ingest kind exactly as its consumer will (raises DecodeError)."""
+    if kind == "hl7v2":
+        return list(decode_hl7v2(raw, drop_test_traffic=False))
+    if kind == "fhir":
+        return list(decode_fhir_encounter(raw))
+    models: dict[str, type[BaseModel]] = {
+        "ambulance": AmbulanceEvent,
+        "carehome": CareHomeReport,
+        "discharge": DischargeStatusEvent,
+    }
+    return [decode_json(raw, models[kind])]
+
+
 def build_handlers(
     kafka: KafkaSettings, *, drop_test_traffic: bool = True
 ) -> dict[str, HandlerFactory]:

@@ -1,0 +1,93 @@
+"""``POST /api/v1/ingest/{kind}`` for sources that cannot write to Kafka (it validates, then
+produces to the same topic — never bypassing Kafka) and ``GET /api/v1/dead-letters``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from app.auth.deps import CurrentUser
+from app.auth.schemas import Principal, Role
+from app.deps import KafkaDep, SessionDep, SettingsDep
+from app.errors import Forbidden, InvalidPayload
+from app.ingest import topics
+from app.ingest.repository import IngestRepository
+from app.ingest.schemas import DeadLetterPage, DeadLetterRead, IngestAccepted, IngestKind
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+MAX_BODY = 4 * 1024 * 1024
+TOPICS: dict[str, str] = {
+    "hl7v2": topics.ADT_HL7V2,
+    "fhir": topics.ADT_FHIR,
+    "ambulance": topics.AMBULANCE,
+    "carehome": topics.CAREHOME_BEDS,
+    "discharge": topics.DISCHARGE_STATUS,
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated"},
+    403: {"description": "Role may not ingest"},
+    422: {"description": "The payload does not decode; the message says exactly why"},
+    503: {"description": "Kafka unavailable"},
+}
+
+
+def _require(user: Principal, *roles: Role) -> None:
+    if user.role not in roles:
+        raise Forbidden(f"role {user.role} may not do this")
+
+
+def _decode(kind: str, raw: bytes) -> tuple[int, bytes | None]:
+    """Validate exactly as the consumer will; returns (event count, Kafka key)."""
+    from consumers.decoders.errors import DecodeError
+    from consumers.routing import decode_for_kind
+
+    try:
+        events = decode_for_kind(kind, raw)
+    except DecodeError as error:
+        raise InvalidPayload(f"{error.kind}: {error.message}") from error
+    return len(events), _partition_key(events[0]) if events else None
+
+
+def _partition_key(event: object) -> bytes | None:
+    """The same key a source would use (PRODUCT.md §3): spell, incident, home or spell id."""
+    for name in ("encounter_key", "incident_id", "home_code", "spell_id"):
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            return value.encode()
+    return None
+
+
+@router.post(
+    "/ingest/{kind}",
+    status_code=202,
+    responses=ERRORS,
+    summary="Validate one message and produce it to the kind's Kafka topic",
+)
+async def ingest(
+    kind: IngestKind, request: Request, user: CurrentUser, kafka: KafkaDep, settings: SettingsDep
+) -> IngestAccepted:
+    _require(user, Role.INTEGRATION_INGEST, Role.ADMIN)
+    raw = await request.body()
+    if not raw:
+        raise InvalidPayload("empty body")
+    if len(raw) > MAX_BODY:
+        raise InvalidPayload(f"body of {len(raw)} bytes exceeds {MAX_BODY}")
+    count, key = _decode(kind, raw)
+    produced = await kafka.produce(settings.kafka.topic(TOPICS[kind]), raw, key=key)
+    return IngestAccepted(
+        topic=produced.topic, partition=produced.partition, offset=produced.offset, events=count
+    )
+
+
+@router.get("/dead-letters", responses=ERRORS, summary="Messages that could not be applied")
+async def dead_letters(
+    session: SessionDep,
+    user: CurrentUser,
+    after: Annotated[int, Query(ge=0, description="Cursor: the last id seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeadLetterPage:
+    _require(user, Role.ADMIN, Role.COMMANDER, Role.INTEGRATION_READ)
+    letters = await IngestRepository(session).dead_letters(after_id=after, limit=limit)
+    items = [DeadLetterRead.of(letter) for letter in letters]
+    return DeadLetterPage(items=items, next_cursor=items[-1].id if len(items) == limit else None)
