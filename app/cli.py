@@ -53,6 +53,45 @@ def simulate(
     run_simulation(settings, speed=speed, seed=seed, hours=hours or None, warm=warm)
 
 
+@cli.command()
+def consume() -> None:
+    """Run the consumers alone (no API): scale out by running more, in one consumer group."""
+    import asyncio
+
+    from app.board.deltas import Delta
+    from app.config import get_settings
+    from app.db import create_engine, create_sessionmaker
+    from app.ingest.topics import all_topics
+    from app.kafka import KafkaGateway
+    from app.logging import configure_logging
+    from consumers.routing import build_handlers
+    from consumers.runner import ConsumerRunner
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def ignore(_: list[Delta]) -> None:
+        return None  # board processes receive deltas through their own fan-out
+
+    async def run() -> None:
+        gateway = KafkaGateway(settings.kafka)
+        await gateway.ensure_topics(all_topics(settings.kafka))
+        await gateway.close()
+        engine = create_engine(settings.db)
+        runner = ConsumerRunner(
+            kafka=settings.kafka,
+            sessionmaker=create_sessionmaker(engine),
+            handlers=build_handlers(settings.kafka),
+            publish=ignore,
+        )
+        try:
+            await runner.run()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
 @cli.command("demo-reset")
 def demo_reset() -> None:
     """Empty the live state and skip past old messages: a fresh simulated day."""
@@ -67,3 +106,7 @@ def demo_reset() -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

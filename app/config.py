@@ -44,6 +44,9 @@ class KafkaSettings(BaseSettings):
     )
     client_id: str = Field(default="flowcc", validation_alias="KAFKA_CLIENT_ID")
     group_id: str = Field(default="flowcc-engine", validation_alias="KAFKA_GROUP_ID")
+    # Static membership (KIP-345): a restarted process with the same id takes its partitions
+    # back at once instead of waiting for its old session to time out. One per process.
+    group_instance_id: str | None = Field(default=None, validation_alias="KAFKA_GROUP_INSTANCE_ID")
     topic_prefix: str = Field(default="", validation_alias="KAFKA_TOPIC_PREFIX")
     request_timeout_ms: int = Field(default=5000, validation_alias="KAFKA_REQUEST_TIMEOUT_MS")
 

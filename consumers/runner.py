@@ -124,6 +124,7 @@ class ConsumerRunner:
         return KafkaConsumer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             group_id=self.kafka.group_id,
+            group_instance_id=self.kafka.group_instance_id,
             # Unique per runner: kafka-python 3 names (and shares) IO threads by client_id.
             client_id=f"{self.kafka.client_id}-consumer-{uuid.uuid4().hex[:8]}",
             enable_auto_commit=False,

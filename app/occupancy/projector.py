@@ -79,7 +79,7 @@ class OccupancyProjector:
         beds = await self.repo.lock_beds(
             bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
         )
-        self._vacate(beds, targets)
+        freed = self._vacate(beds, targets)
         latest = {event.encounter_key: event for event in sorted(new, key=lambda e: e.event_time)}
         for encounter_id in encounter_ids:
             self._occupy(
@@ -95,14 +95,33 @@ class OccupancyProjector:
                 bed_id=targets[encounter_id],
                 event_count=len(histories[encounter_id]),
             )
+        await self._give_back(
+            beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
+        )
 
-    def _vacate(self, beds: dict[str, Bed], targets: dict[str, str | None]) -> None:
+    def _vacate(self, beds: dict[str, Bed], targets: dict[str, str | None]) -> list[str]:
+        freed = []
         for bed in beds.values():
             occupant = bed.occupant_encounter_id
             if occupant in targets and targets[occupant] != bed.id:
                 bed.occupant_encounter_id = None
                 bed.occupied_since = None
                 self.changes.touch(bed)
+                freed.append(bed.id)
+        return freed
+
+    async def _give_back(self, beds: dict[str, Bed], freed: list[str], refolded: list[str]) -> None:
+        """A bed left empty may still be claimed by a patient displaced from it earlier (a late
+        message of another spell briefly put that one there): give it back, so the final
+        state depends only on the events, not on which partition was read first."""
+        if not freed:
+            return
+        claims = await self.repo.claimants(freed, excluding=refolded)
+        for bed_id, (encounter_id, since) in claims.items():
+            bed = beds[bed_id]
+            bed.occupant_encounter_id = encounter_id
+            bed.occupied_since = since
+            self.changes.touch(bed)
 
     def _occupy(
         self,

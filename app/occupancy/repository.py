@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -87,6 +88,24 @@ class OccupancyRepository:
             .with_for_update()
         )
         return {bed.id: bed for bed in (await self.session.execute(query)).scalars()}
+
+    async def claimants(
+        self, bed_ids: Sequence[str], *, excluding: Sequence[str]
+    ) -> dict[str, tuple[str, datetime | None]]:
+        """For each bed, the encounter whose current state puts it there (the latest, if two
+        do) and since when, among encounters not being re-folded right now."""
+        query = (
+            select(Encounter.bed_id, Encounter.id, Encounter.last_event_time)
+            .where(Encounter.bed_id.in_(bed_ids))
+            .where(Encounter.id.not_in(list(excluding)))
+            .where(Encounter.status.in_(("admitted", "ed")))
+            .order_by(Encounter.bed_id, Encounter.last_event_time.desc(), Encounter.id)
+        )
+        claims: dict[str, tuple[str, datetime | None]] = {}
+        for bed_id, encounter_id, since in await self.session.execute(query):
+            if bed_id and bed_id not in claims:
+                claims[bed_id] = (encounter_id, since)
+        return claims
 
     async def encounters_of_patient(self, patient_id: str) -> Sequence[Encounter]:
         query = select(Encounter).where(Encounter.patient_id == patient_id).with_for_update()
