@@ -92,6 +92,45 @@ def consume() -> None:
     asyncio.run(run())
 
 
+@cli.command("resubmit-dead-letter")
+def resubmit_dead_letter(
+    letter_id: int = typer.Argument(..., help="Dead letter id (GET /api/v1/dead-letters)"),
+    fixed_file: str = typer.Option(
+        "", "--fixed", help="File with the corrected message; default: the original bytes"
+    ),
+) -> None:
+    """Produce a dead letter (or its corrected version) to its original topic again."""
+    import asyncio
+    from pathlib import Path
+
+    from app.config import get_settings
+    from app.db import create_engine, create_sessionmaker
+    from app.ingest.models import DeadLetter
+    from app.ingest.repository import IngestRepository
+    from app.kafka import KafkaGateway
+
+    settings = get_settings()
+    fixed = Path(fixed_file).read_bytes() if fixed_file else None
+
+    async def run() -> str:
+        engine = create_engine(settings.db)
+        kafka = KafkaGateway(settings.kafka)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                letter = await session.get(DeadLetter, letter_id)
+                if letter is None:
+                    raise typer.BadParameter(f"no dead letter {letter_id}")
+                raw = fixed if fixed is not None else letter.raw
+                produced = await kafka.produce(letter.topic, raw, key=letter.key)
+                await IngestRepository(session).mark_resubmitted([letter_id])
+            return f"{produced.topic}/{produced.partition}@{produced.offset}"
+        finally:
+            await kafka.close()
+            await engine.dispose()
+
+    typer.echo(f"re-submitted dead letter {letter_id} as {asyncio.run(run())}")
+
+
 @cli.command("demo-reset")
 def demo_reset() -> None:
     """Empty the live state and skip past old messages: a fresh simulated day."""

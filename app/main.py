@@ -22,6 +22,7 @@ from app.ingest.routes import router as ingest_router
 from app.kafka import KafkaGateway
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
+from app.occupancy.routes import router as occupancy_router
 from app.startup import ConsumerStatus, background_consumers, load_configured_economy
 from app.topology.routes import router as topology_router
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(topology_router)
     app.include_router(ingest_router)
+    app.include_router(occupancy_router)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

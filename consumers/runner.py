@@ -40,6 +40,7 @@ from consumers.routing import BatchHandler, HandlerFactory
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
 STALL_SECONDS = 2.0
+JOIN_STALL_SECONDS = 10.0
 TP = tuple[str, int]
 
 
@@ -162,7 +163,9 @@ class ConsumerRunner:
                     last_records = now
                 elif now - last_check > 1.0:
                     last_check = now
-                    if now - last_records > STALL_SECONDS and self._stalled(consumer):
+                    if now - last_records > STALL_SECONDS and self._stalled(
+                        consumer, waited=now - last_records
+                    ):
                         consumer.close(autocommit=False)
                         consumer = self._subscribed_consumer()
                         last_records = time.monotonic()
@@ -218,12 +221,17 @@ class ConsumerRunner:
         consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
         return consumer
 
-    def _stalled(self, consumer: KafkaConsumer) -> bool:
-        """Records are waiting on an assigned partition but none has arrived for a while: the
-        client is stuck (kafka-python 3.0.12 can stall after a rebalance). Offsets live in
-        PostgreSQL, so a fresh consumer continues exactly where the state is."""
+    def _stalled(self, consumer: KafkaConsumer, *, waited: float) -> bool:
+        """Records are waiting on an assigned partition but none has arrived for a while, or the
+        group join has not produced an assignment: the client is stuck (kafka-python 3.0.12 can
+        stall around a rebalance). Offsets live in PostgreSQL, so a fresh consumer continues
+        exactly where the state is."""
         assignment = consumer.assignment()
         if not assignment:
+            if waited > JOIN_STALL_SECONDS:
+                log.warning("consumer_join_stalled_restarting", waited_s=round(waited, 1))
+                metrics.STALLS.inc()
+                return True
             return False
         ends = consumer.end_offsets(list(assignment))
         behind = [tp for tp, end in ends.items() if end > consumer.position(tp)]

@@ -44,6 +44,17 @@ async def test_ingest_produces_to_kafka_and_the_consumer_applies_it(
             await asyncio.sleep(0.1)
         assert site["beds"]["RAN01:AMU:B11"]["occupied"] is True
 
+        unknown = hl7("A01", 0, ward="NOWHERE", bed="X1", visit="VX")
+        assert (
+            await client.post("/api/v1/ingest/hl7v2", content=unknown, headers=ingest)
+        ).is_success
+        for _ in range(100):
+            page = (await client.get("/api/v1/location-exceptions", headers=reader)).json()
+            if page["items"]:
+                break
+            await asyncio.sleep(0.1)
+        assert page["items"][0]["location_text"] == "NOWHERE^BAY1^X1^RAN01"
+
 
 async def test_bad_payloads_get_a_precise_4xx_and_roles_are_enforced(settings: Settings) -> None:
     async with (

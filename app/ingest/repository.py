@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,11 @@ class IngestRepository:
         )
         await self.session.execute(
             statement.on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
+        )
+
+    async def mark_resubmitted(self, ids: Sequence[int]) -> None:
+        await self.session.execute(
+            update(DeadLetter).where(DeadLetter.id.in_(list(ids))).values(resubmitted_at=func.now())
         )
 
     async def dead_letters(self, *, after_id: int, limit: int) -> Sequence[DeadLetter]:

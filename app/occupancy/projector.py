@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter
+
 from app.board.deltas import Delta
 from app.engine.adt import EncounterState, fold
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.models import Encounter, LocationException
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed
+
+INGEST_DUPLICATES = Counter(
+    "flowcc_ingest_duplicates_total", "Events already applied (same content), ignored", ["kind"]
+)
 
 BED_STATUS_CODES = frozenset("CHIKOU")
 
@@ -65,6 +71,7 @@ class OccupancyProjector:
         unique = list({event.dedupe_key: event for event in events}.values())
         stored = await self.repo.add_events(unique)
         new = [event for event in unique if event.dedupe_key in stored]
+        INGEST_DUPLICATES.labels("adt").inc(len(events) - len(new))
         if not new:
             return  # every one a redelivery: a no-op
         encounter_ids = sorted({event.encounter_key for event in new})
@@ -92,7 +99,8 @@ class OccupancyProjector:
             _copy_state(
                 encounters[encounter_id],
                 states[encounter_id],
-                bed_id=targets[encounter_id],
+                # Only a bed in the bed master (an unknown one is a location exception).
+                bed_id=targets[encounter_id] if targets[encounter_id] in beds else None,
                 event_count=len(histories[encounter_id]),
             )
         await self._give_back(

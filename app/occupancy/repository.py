@@ -119,6 +119,15 @@ class OccupancyRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def exceptions(self, *, after_id: int, limit: int) -> Sequence[LocationException]:
+        query = (
+            select(LocationException)
+            .where(LocationException.id > after_id)
+            .order_by(LocationException.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
     def add_exception(self, exception: LocationException) -> None:
         self.session.add(exception)
 

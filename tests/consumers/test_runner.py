@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
@@ -197,3 +201,34 @@ async def test_restart_resumes_from_the_stored_offsets_without_reapplying(
     await consume_until(economy, clean_db, 2, deltas)
     assert (await bed(clean_db, "RAN01:AMU:B02")).occupant_encounter_id is None
     assert [d.data["occupied"] for d in deltas if d.kind == "unit" and d.view == "system"] == [0]
+
+
+async def test_a_fixed_dead_letter_is_resubmitted_to_its_topic(
+    economy: Settings, clean_db: AsyncEngine, tmp_path: Path
+) -> None:
+    broken = hl7("A01", 0, bed="B12", visit="VR").replace(b"PAS^SYSTEM|", b"PAS^SYSTEM|soon")
+    produce(economy, [(b"VR", broken)])
+    await consume_until(economy, clean_db, 1, [])
+    async with async_sessionmaker(clean_db)() as session:
+        letter = (await session.execute(select(DeadLetter))).scalar_one()
+    fixed = tmp_path / "fixed.hl7"
+    fixed.write_bytes(hl7("A01", 0, bed="B12", visit="VR"))
+    env = dict(os.environ) | {
+        "DATABASE_URL": economy.db.url,
+        "KAFKA_BOOTSTRAP_SERVERS": economy.kafka.bootstrap_servers,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "resubmit-dead-letter",
+        str(letter.id),
+        "--fixed",
+        str(fixed),
+    ]
+    done = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    await consume_until(economy, clean_db, 2, [])
+    assert (await bed(clean_db, "RAN01:AMU:B12")).occupant_encounter_id == "RAN:VN:VR"
+    async with async_sessionmaker(clean_db)() as session:
+        assert (await session.get(DeadLetter, letter.id)).resubmitted_at is not None

@@ -1,0 +1,63 @@
+"""Locations the bed master does not know (the bed team's exceptions list)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from app.auth.deps import CurrentUser
+from app.deps import SessionDep
+from app.errors import Forbidden
+from app.occupancy.repository import OccupancyRepository
+
+router = APIRouter(prefix="/api/v1", tags=["occupancy"])
+
+
+class LocationExceptionRead(BaseModel):
+    id: int
+    site_code: str | None
+    location_text: str
+    trigger: str
+    event_time: datetime
+    detail: str
+    seen_at: datetime
+
+
+class LocationExceptionPage(BaseModel):
+    items: list[LocationExceptionRead]
+    next_cursor: int | None
+
+
+@router.get(
+    "/location-exceptions",
+    summary="Locations not in the bed master, never silently dropped",
+    responses={401: {"description": "Not authenticated"}, 403: {"description": "Not allowed"}},
+)
+async def location_exceptions(
+    session: SessionDep,
+    user: CurrentUser,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> LocationExceptionPage:
+    if not (user.sees_everything or user.sites):
+        raise Forbidden(f"role {user.role} may not see location exceptions")
+    rows = await OccupancyRepository(session).exceptions(after_id=after, limit=limit)
+    visible = [r for r in rows if user.sees_everything or r.site_code in user.sites]
+    items = [
+        LocationExceptionRead(
+            id=r.id,
+            site_code=r.site_code,
+            location_text=r.location_text,
+            trigger=r.trigger,
+            event_time=r.event_time,
+            detail=r.detail,
+            seen_at=r.seen_at,
+        )
+        for r in visible
+    ]
+    return LocationExceptionPage(
+        items=items, next_cursor=rows[-1].id if len(rows) == limit else None
+    )
