@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend chromium bench screenshots clean help
+.PHONY: run test stop check lint typecheck venv frontend chromium clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -54,9 +54,6 @@ chromium:
 
 test: venv frontend chromium lint typecheck
 	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
-
-bench: venv frontend
-	@$(BIN)/python deploy/local/stack.py with bench -- $(BIN)/python -m bench.run
 
 clean: stop
 	rm -rf .local $(VENV) frontend/node_modules frontend/dist
