@@ -97,6 +97,7 @@ class ConsumerRunner:
         self._outcome = Outcome()
         self._dlq: KafkaProducer
         self._assignment_lock = threading.Lock()
+        self._lag_recorded_at = 0.0
         self._pending_seek: set[TopicPartition] = set()
 
     async def run(self) -> None:
@@ -287,6 +288,11 @@ class ConsumerRunner:
         return asyncio.run_coroutine_threadsafe(self._read_offsets(partitions), self._loop).result()
 
     def _record_lag(self, consumer: KafkaConsumer) -> None:
+        """At most once a second: end_offsets is a broker round trip, not for every batch."""
+        now = time.monotonic()
+        if now - self._lag_recorded_at < 1.0:
+            return
+        self._lag_recorded_at = now
         assignment = consumer.assignment()
         ends = consumer.end_offsets(list(assignment)) if assignment else {}
         for tp, end in ends.items():

@@ -6,6 +6,7 @@ given --seed (the message stream is the same; wall-clock pacing differs).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import random
 import time
@@ -17,7 +18,8 @@ import simpy.rt
 from kafka import KafkaProducer
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2, PARTITIONS
+from app.ingest.topics import ADT_HL7V2, all_topics
+from app.kafka import KafkaGateway
 from app.logging import get_logger
 from app.simulation.hospital import Hospital
 from app.topology.schemas import EconomyConfig
@@ -84,7 +86,8 @@ def simulate(
         linger_ms=5,
         client_id="flowcc-simulator",
     )
-    _ensure_topic(settings)
+    # The same topic creation the service uses (it also waits for partition leaders).
+    asyncio.run(_ensure_topics(settings))
     writer = FeedWriter(producer, settings.kafka.topic(ADT_HL7V2), rng)
     orgs = {org.code: org for org in economy.organisations}
     for site in economy.sites:
@@ -121,17 +124,9 @@ def simulate(
     return writer.sent
 
 
-def _ensure_topic(settings: Settings) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+async def _ensure_topics(settings: Settings) -> None:
+    gateway = KafkaGateway(settings.kafka)
     try:
-        name = settings.kafka.topic(ADT_HL7V2)
-        if name not in admin.list_topics():
-            admin.create_topics([NewTopic(name, PARTITIONS[ADT_HL7V2], 1)])
-    except TopicAlreadyExistsError:
-        pass
+        await gateway.ensure_topics(all_topics(settings.kafka))
     finally:
-        admin.close()
+        await gateway.close()
