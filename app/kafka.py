@@ -11,14 +11,17 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.protocol.metadata import MetadataRequest
+from kafka.protocol.parser import KafkaProtocol
 
 from app.config import KafkaSettings
 from app.errors import DependencyUnavailable
+
+ENSURE_TOPICS_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,6 @@ class KafkaGateway:
                 )
             return self._producer
 
-    def _describe_cluster(self) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = self._admin_client().describe_cluster()
-        except KafkaError:
-            self._reset_admin()
-            raise
-        return result
-
     def _reset_admin(self) -> None:
         with self._lock:
             admin, self._admin = self._admin, None
@@ -76,33 +71,28 @@ class KafkaGateway:
             admin.close()
 
     async def ping(self) -> float:
-        """A metadata round trip to the broker; returns its latency in milliseconds."""
-        started = time.perf_counter()
-        timeout = self.settings.request_timeout_ms / 1000
-        try:
-            await self._reachable(within=timeout)
-            cluster = await asyncio.wait_for(asyncio.to_thread(self._describe_cluster), timeout)
-        except (KafkaError, TimeoutError, OSError) as error:
-            raise DependencyUnavailable(f"kafka: {type(error).__name__}: {error}") from error
-        if not cluster.get("brokers"):
-            raise DependencyUnavailable("kafka: the cluster reports no brokers")
-        return (time.perf_counter() - started) * 1000
+        """A metadata round trip to the broker; returns its latency in milliseconds.
 
-    async def _reachable(self, *, within: float) -> None:
-        """Fail fast on a closed port, before kafka-python spends its bootstrap timeout on it."""
+        Spoken directly over an asyncio connection with kafka-python's sans-IO protocol codec,
+        not through a client: kafka-python's blocking calls wait without a deadline, so a probe
+        through them that hangs once would pin a worker thread for ever and, repeated by a load
+        balancer, exhaust the thread pool. Here the deadline is hard and nothing is left behind.
+        """
+        started = time.perf_counter()
         errors: list[str] = []
         for server in self.settings.bootstrap_servers.split(","):
             host, _, port = server.strip().rpartition(":")
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), within)
-            except (OSError, TimeoutError) as error:
-                errors.append(f"{server}: {error or type(error).__name__}")
+                async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
+                    brokers = await _metadata_round_trip(host, int(port), self.settings.client_id)
+            except (KafkaError, OSError, TimeoutError, ValueError) as error:
+                errors.append(f"{server}: {type(error).__name__}: {error}")
                 continue
-            writer.close()
-            await writer.wait_closed()
-            return
+            if not brokers:
+                raise DependencyUnavailable("kafka: the cluster reports no brokers")
+            return (time.perf_counter() - started) * 1000
         raise DependencyUnavailable(
-            "kafka: no bootstrap server reachable (" + "; ".join(errors) + ")"
+            "kafka: no bootstrap server answered (" + "; ".join(errors) + ")"
         )
 
     async def produce(self, topic: str, value: bytes, key: bytes | None = None) -> Produced:
@@ -133,7 +123,14 @@ class KafkaGateway:
                     admin.create_topics(wanted)
             self._wait_for_leaders(admin, list(partitions))
 
-        await asyncio.to_thread(create)
+        try:
+            # kafka-python's admin calls have no deadline of their own (see ping).
+            await asyncio.wait_for(asyncio.to_thread(create), ENSURE_TOPICS_SECONDS)
+        except TimeoutError as error:
+            await asyncio.to_thread(self._reset_admin)
+            raise DependencyUnavailable(
+                f"kafka: topics not ready within {ENSURE_TOPICS_SECONDS} s"
+            ) from error
 
     @staticmethod
     def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], within: float = 30) -> None:
@@ -161,3 +158,23 @@ class KafkaGateway:
             self._reset_admin()
 
         await asyncio.to_thread(close_all)
+
+
+async def _metadata_round_trip(host: str, port: int, client_id: str) -> int:
+    """Send one MetadataRequest (no topics) and return how many brokers the answer lists."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        protocol = KafkaProtocol(client_id=f"{client_id}-readyz")
+        protocol.send_request(MetadataRequest(topics=[], version=1))
+        writer.write(protocol.send_bytes())
+        await writer.drain()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("the broker closed the connection")
+            for _, response in protocol.receive_bytes(data):
+                return len(response.brokers)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -222,16 +222,22 @@ async def _until_ready(url: str, server: Any) -> None:
     """Like a load balancer: traffic only once /readyz says 200 (consumers assigned)."""
     import httpx
 
-    async with httpx.AsyncClient() as client, asyncio.timeout(60):
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited with {server.returncode} before it was ready")
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+    last = "no answer yet"
+    try:
+        async with httpx.AsyncClient() as client, asyncio.timeout(60):
+            while True:
+                if server.poll() is not None:
+                    pytest.fail(f"the server exited with {server.returncode} before it was ready")
+                try:
+                    response = await client.get(url)
+                    if response.status_code == 200:
+                        return
+                    last = f"{response.status_code} {response.text}"
+                except httpx.TransportError as error:
+                    last = f"{type(error).__name__}: {error}"
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        pytest.fail(f"/readyz not 200 within 60 s; last answer: {last}")
 
 
 def isolated_kafka(settings: Settings) -> Settings:
