@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     economy_file: str = "deploy/economies/anyborough.yaml"
     run_consumers: bool = True
     frontend_dist: str = "frontend/dist"
+    opel_profile: str = "deploy/escalation/opel-default.yaml"
+    # Ambulance hours lost count handover time beyond this (NHS England's trust file uses 30,
+    # AACE reports 15 and 60: domain.md §2.3).
+    hours_lost_after_minutes: float = Field(default=30, ge=0)
+    # The engine clock: "system", or "offset" (development and tests only: an admin may move the
+    # engine's time forward through the API to demonstrate time-driven changes).
+    clock: Literal["system", "offset"] = "system"
+    sample_every_seconds: float = Field(default=300, gt=0)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -86,6 +94,8 @@ class Settings(BaseSettings):
                 raise ValueError("FLOWCC_JWT_SECRET must be set (or FLOWCC_JWKS_URL) in production")
             if self.auth.demo_users:
                 raise ValueError("FLOWCC_DEMO_USERS must be false in production")
+            if self.clock != "system":
+                raise ValueError("FLOWCC_CLOCK must be 'system' in production")
         return self
 
 

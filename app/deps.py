@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.flow.engine import FlowEngine
 from app.kafka import KafkaGateway
 
 
@@ -48,3 +49,11 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KafkaDep = Annotated[KafkaGateway, Depends(get_kafka)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_flow(request: Request) -> FlowEngine:
+    flow: FlowEngine = request.app.state.flow
+    return flow
+
+
+FlowDep = Annotated[FlowEngine, Depends(get_flow)]

@@ -7,7 +7,9 @@
      ├── Forbidden                403  authenticated but the role may not do this
      ├── NotFound                 404  no such resource (or not visible to this role)
      ├── Conflict                 409  state does not allow the change
-     └── DependencyUnavailable    503  PostgreSQL or Kafka cannot be reached
+     ├── DependencyUnavailable    503  PostgreSQL or Kafka cannot be reached
+     └── ConfigurationError       500  a configuration file (economy, OPEL profile) is invalid;
+                                       raised at start-up, before any request is served
 
 Every error response has the same body: ``{"error": {"code", "message", "details"}}``.
 """
@@ -63,3 +65,7 @@ class Conflict(AppError):
 class DependencyUnavailable(AppError):
     status_code = 503
     code = "dependency_unavailable"
+
+
+class ConfigurationError(AppError):
+    code = "configuration_error"

@@ -16,6 +16,8 @@ from app.board.routes import router as board_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
+from app.escalation.routes import router as escalation_router
+from app.flow.routes import router as flow_router
 from app.handlers import install_error_handlers
 from app.health.routes import router as health_router
 from app.ingest.routes import router as ingest_router
@@ -23,7 +25,13 @@ from app.kafka import KafkaGateway
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
 from app.occupancy.routes import router as occupancy_router
-from app.startup import ConsumerStatus, background_consumers, load_configured_economy
+from app.startup import (
+    ConsumerStatus,
+    background_consumers,
+    build_engine,
+    load_configured_economy,
+    run_engine,
+)
 from app.topology.routes import router as topology_router
 
 log = get_logger(__name__)
@@ -40,16 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources = Resources(settings, engine, create_sessionmaker(engine), kafka)
         app.state.resources = resources
         app.state.hub = hub = BoardHub()
-        await load_configured_economy(resources)
+        economy = await load_configured_economy(resources)
+        app.state.flow = flow = build_engine(resources, hub, economy)
+        tasks = [run_engine(flow)]
         app.state.consumer_status = status = ConsumerStatus()
-        consumers = background_consumers(resources, hub, status) if settings.run_consumers else None
+        if settings.run_consumers:
+            tasks.append(background_consumers(resources, flow.after_commit, status))
         log.info("started", environment=settings.environment)
         try:
             yield
         finally:
-            if consumers is not None:
-                consumers.cancel()
-                await asyncio.gather(consumers, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await kafka.close()
             await engine.dispose()
             log.info("stopped")
@@ -68,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(topology_router)
     app.include_router(ingest_router)
     app.include_router(occupancy_router)
+    app.include_router(flow_router)
+    app.include_router(escalation_router)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "app.ambulance.models",
     "app.carehomes.models",
     "app.discharge.models",
+    "app.escalation.models",
 )
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from app.board.hub import BoardHub
 from app.deps import Resources
+from app.escalation.profile import load_profile
+from app.flow.clock import Clock, OffsetClock, SystemClock
+from app.flow.engine import EngineConfig, FlowEngine, Publish
 from app.ingest.topics import all_topics
 from app.logging import get_logger
 from app.topology.schemas import EconomyConfig
@@ -15,11 +19,40 @@ log = get_logger(__name__)
 RETRY_SECONDS = 5.0
 
 
-async def load_configured_economy(resources: Resources) -> None:
+async def load_configured_economy(resources: Resources) -> EconomyConfig:
     economy = EconomyConfig.load(resources.settings.economy_file)
     async with resources.sessionmaker() as session, session.begin():
         counts = await load_economy(session, economy)
     log.info("economy_loaded", economy=economy.code, **counts)
+    return economy
+
+
+def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) -> FlowEngine:
+    settings = resources.settings
+    clock: Clock = OffsetClock() if settings.clock == "offset" else SystemClock()
+    config = EngineConfig(
+        profile=load_profile(settings.opel_profile),
+        system_scope=economy.code,
+        hours_lost_after=settings.hours_lost_after_minutes,
+        sample_every=timedelta(seconds=settings.sample_every_seconds),
+    )
+    return FlowEngine(resources.sessionmaker, hub.publish, clock, config)
+
+
+def run_engine(engine: FlowEngine) -> asyncio.Task[None]:
+    return asyncio.create_task(_engine_forever(engine), name="flow-engine")
+
+
+async def _engine_forever(engine: FlowEngine) -> None:
+    """A failed evaluation (database briefly away) is logged and retried, never fatal."""
+    while True:
+        try:
+            await engine.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("engine_failed_restarting", error=repr(error), in_seconds=RETRY_SECONDS)
+            await asyncio.sleep(RETRY_SECONDS)
 
 
 class ConsumerStatus:
@@ -37,12 +70,12 @@ class ConsumerStatus:
 
 
 def background_consumers(
-    resources: Resources, hub: BoardHub, status: ConsumerStatus
+    resources: Resources, publish: Publish, status: ConsumerStatus
 ) -> asyncio.Task[None]:
-    return asyncio.create_task(_consume_forever(resources, hub, status), name="consumers")
+    return asyncio.create_task(_consume_forever(resources, publish, status), name="consumers")
 
 
-async def _consume_forever(resources: Resources, hub: BoardHub, status: ConsumerStatus) -> None:
+async def _consume_forever(resources: Resources, publish: Publish, status: ConsumerStatus) -> None:
     """Keep the consumers running; if Kafka is down, /readyz says so and we retry."""
     from consumers.routing import build_handlers
     from consumers.runner import ConsumerRunner
@@ -55,7 +88,7 @@ async def _consume_forever(resources: Resources, hub: BoardHub, status: Consumer
                 kafka=kafka,
                 sessionmaker=resources.sessionmaker,
                 handlers=build_handlers(kafka),
-                publish=hub.publish,
+                publish=publish,
             )
             status.runner, status.last_error = runner, None
             await runner.run()

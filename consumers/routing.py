@@ -6,7 +6,7 @@ isolate the bad one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.events import AmbulanceEvent
 from app.ambulance.repository import AmbulanceRepository
-from app.board.deltas import Delta
+from app.board.deltas import ALL_SITES, CAREHOMES, Delta, touch
 from app.carehomes.events import CareHomeReport
 from app.carehomes.repository import CareHomeRepository
 from app.config import KafkaSettings
@@ -86,11 +86,12 @@ class JsonHandler(_Pending):
         session: AsyncSession,
         model: type[BaseModel],
         source: str,
-        record_one: Callable[[AsyncSession, Any], Any],
+        record_one: Callable[[AsyncSession, Any], Awaitable[str]],
     ) -> None:
         super().__init__()
         self.session, self.model, self.source, self.record_one = session, model, source, record_one
         self.occupancy = OccupancyRepository(session)
+        self.touched: set[str] = set()
 
     def decode(self, record: Any) -> None:
         self.pending.append((record, [decode_json(record.value or b"", self.model)]))
@@ -99,25 +100,29 @@ class JsonHandler(_Pending):
         for event in events:
             message_id = getattr(event, "event_id", None) or event.report_id
             if await self.occupancy.mark_processed(self.source, message_id):
-                await self.record_one(self.session, event)
+                self.touched.add(await self.record_one(self.session, event))
 
     async def finish(self) -> list[Delta]:
-        return []
+        touched, self.touched = self.touched, set()
+        return [touch(site) for site in sorted(touched)]
 
 
-async def _ambulance(session: AsyncSession, event: AmbulanceEvent) -> None:
+async def _ambulance(session: AsyncSession, event: AmbulanceEvent) -> str:
     await AmbulanceRepository(session).record_step(event)
+    return event.destination_site or ALL_SITES
 
 
-async def _carehome(session: AsyncSession, report: CareHomeReport) -> None:
+async def _carehome(session: AsyncSession, report: CareHomeReport) -> str:
     repository = CareHomeRepository(session)
     if not await repository.home_exists(report.home_code):
         raise InvalidValue(f"care home {report.home_code!r} is not in the economy")
     await repository.record(report)
+    return CAREHOMES
 
 
-async def _discharge(session: AsyncSession, event: DischargeStatusEvent) -> None:
+async def _discharge(session: AsyncSession, event: DischargeStatusEvent) -> str:
     await DischargeRepository(session).record(event)
+    return ALL_SITES
 
 
 def decode_for_kind(kind: str, raw: bytes) -> list[Any]:

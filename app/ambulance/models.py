@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -12,6 +12,7 @@ from app.db import Base
 
 class AmbulanceJourney(Base):
     __tablename__ = "ambulance_journeys"
+    __table_args__ = (Index("ix_ambulance_site_handover", "destination_site", "handover_at"),)
 
     incident_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     category: Mapped[int] = mapped_column(Integer)

@@ -15,3 +15,13 @@ class Delta:
 
     def message(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "data": self.data}
+
+
+ENGINE_VIEW = "engine"  # not a board view: tells the flow engine which site to re-evaluate
+ALL_SITES = "*"
+CAREHOMES = "carehomes"  # care-home vacancies changed (social-care views)
+
+
+def touch(site: str) -> Delta:
+    """An internal note that a site's facts changed (consumed by the engine, never sent)."""
+    return Delta(ENGINE_VIEW, "touch", site)

@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from app.board.deltas import Delta
+from app.board.deltas import ENGINE_VIEW, Delta
 
 FRAMES = Counter("flowcc_board_frames_total", "Frames queued to board clients")
 RESYNCS = Counter("flowcc_board_resyncs_total", "Clients told to resync after falling behind")
@@ -77,7 +77,8 @@ class BoardHub:
     async def publish(self, deltas: list[Delta]) -> None:
         by_view: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for delta in deltas:
-            by_view[delta.view].append(delta.message())
+            if delta.view != ENGINE_VIEW:
+                by_view[delta.view].append(delta.message())
         for view, changes in by_view.items():
             self.seq[view] += 1
             frame = {"type": "delta", "view": view, "seq": self.seq[view], "changes": changes}

@@ -103,7 +103,7 @@ async def _handle(
         seq = hub.subscribe(client, view)
         try:
             async with resources.sessionmaker() as session:
-                data = await snapshot(session, view)
+                data = await snapshot(session, view, websocket.app.state.flow)
         except AppError as error:
             hub.unsubscribe(client, view)
             client.offer(

@@ -69,6 +69,11 @@ class EncounterState:
     on_leave: bool = False
     last_event_time: datetime | None = None
     cancelled_admission: bool = False
+    site: str | None = None
+    # The ED attendance, if this spell started as one (domain.md §3, §8).
+    ed_arrived_at: datetime | None = None
+    ed_departed_at: datetime | None = None
+    decision_to_admit_at: datetime | None = None
 
     @property
     def holds_bed(self) -> bool:
@@ -139,6 +144,7 @@ def _apply(state: EncounterState, event: AdtEvent) -> EncounterState:
         patient_id=event.patient_id or state.patient_id,
         nhs_number=event.nhs_number or state.nhs_number,
         last_event_time=event.event_time,
+        site=(event.location.site if event.location and event.location.site else state.site),
     )
     if event.trigger in PERSON_ONLY:
         return state
@@ -147,6 +153,9 @@ def _apply(state: EncounterState, event: AdtEvent) -> EncounterState:
 
 
 def _preadmit(state: EncounterState, event: AdtEvent) -> EncounterState:
+    if state.status == "ed" and event.trigger == "A14":
+        # A pending admission of a patient in ED: the decision to admit (trolley wait starts).
+        return replace(state, decision_to_admit_at=state.decision_to_admit_at or event.event_time)
     if state.status in ("unknown", "cancelled"):
         return replace(state, status="planned", patient_class=event.patient_class)
     return state
@@ -158,6 +167,8 @@ def _register(state: EncounterState, event: AdtEvent) -> EncounterState:
     return replace(
         state,
         status=status,
+        ed_arrived_at=(state.ed_arrived_at or event.event_time) if status == "ed" else None,
+        ed_departed_at=None,
         arrived_at=state.arrived_at or event.event_time,
         patient_class=event.patient_class,
         location=None,
@@ -165,12 +176,13 @@ def _register(state: EncounterState, event: AdtEvent) -> EncounterState:
 
 
 def _admit(state: EncounterState, event: AdtEvent) -> EncounterState:
+    admitted_at = event.admit_time or event.event_time
     return replace(
-        state,
+        _left_ed(state, admitted_at),
         status="admitted",
         location=event.location,
         patient_class=event.patient_class,
-        admitted_at=event.admit_time or event.event_time,
+        admitted_at=admitted_at,
         discharged_at=None,
         arrived_at=state.arrived_at or event.event_time,
     )
@@ -178,6 +190,13 @@ def _admit(state: EncounterState, event: AdtEvent) -> EncounterState:
 
 def _to_outpatient(state: EncounterState, event: AdtEvent) -> EncounterState:
     return replace(state, status="outpatient", location=None, patient_class=event.patient_class)
+
+
+def _left_ed(state: EncounterState, at: datetime) -> EncounterState:
+    """The ED clock stops when the patient is admitted, transferred or discharged (§8)."""
+    if state.status != "ed":
+        return state
+    return replace(state, ed_departed_at=at)
 
 
 def _move(state: EncounterState, event: AdtEvent) -> EncounterState:
@@ -188,13 +207,14 @@ def _move(state: EncounterState, event: AdtEvent) -> EncounterState:
 
 
 def _discharge(state: EncounterState, event: AdtEvent) -> EncounterState:
+    discharged_at = event.discharge_time or event.event_time
     return replace(
-        state,
+        _left_ed(state, discharged_at),
         status="discharged",
         location=None,
         pending_discharge=False,
         on_leave=False,
-        discharged_at=event.discharge_time or event.event_time,
+        discharged_at=discharged_at,
     )
 
 

@@ -24,6 +24,7 @@ SUPPORTED_TRIGGERS = frozenset(
         "A11",
         "A12",
         "A13",
+        "A14",
         "A16",
         "A17",
         "A20",

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +26,12 @@ class Encounter(Base):
     """The current derived state of one hospital spell: always the fold of its events."""
 
     __tablename__ = "encounters"
+    __table_args__ = (
+        # The engine's per-site reads: who is in ED, who left ED or hospital since midnight.
+        Index("ix_encounters_site_status", "site_code", "status"),
+        Index("ix_encounters_site_ed_departed", "site_code", "ed_departed_at"),
+        Index("ix_encounters_site_discharged", "site_code", "discharged_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     site_code: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -28,6 +44,9 @@ class Encounter(Base):
     arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     discharged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ed_arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ed_departed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_to_admit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pending_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
     on_leave: Mapped[bool] = mapped_column(Boolean, default=False)
     last_event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from app.board.deltas import Delta
+from app.board.deltas import Delta, touch
 from app.engine.adt import EncounterState, fold
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.models import Encounter, LocationException
@@ -31,6 +31,7 @@ BED_STATUS_CODES = frozenset("CHIKOU")
 class ChangeSet:
     units: set[str] = field(default_factory=set)
     beds: set[str] = field(default_factory=set)
+    sites: set[str] = field(default_factory=set)  # whose ED/discharge figures may have moved
 
     def touch(self, bed: Bed) -> None:
         self.beds.add(bed.id)
@@ -103,6 +104,8 @@ class OccupancyProjector:
                 bed_id=targets[encounter_id] if targets[encounter_id] in beds else None,
                 event_count=len(histories[encounter_id]),
             )
+            if encounters[encounter_id].site_code:
+                self.changes.sites.add(encounters[encounter_id].site_code or "")
         await self._give_back(
             beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
         )
@@ -195,11 +198,11 @@ class OccupancyProjector:
         """The batch's deltas, read back from the database once (a record whose SAVEPOINT was
         rolled back may have touched a bed: reading back keeps the board exact)."""
         changes, self.changes = self.changes, ChangeSet()
+        deltas = [touch(site) for site in sorted(changes.sites)]
         if not changes.units:
-            return []
+            return deltas
         await self.repo.session.flush()
         counts = await self.repo.unit_counts(sorted(changes.units))
-        deltas: list[Delta] = []
         for unit_id, unit_counts in counts.items():
             site = unit_id.split(":", 1)[0]
             for view in (f"site:{site}", "system"):
@@ -241,7 +244,7 @@ def _copy_state(
     encounter: Encounter, state: EncounterState, *, bed_id: str | None, event_count: int
 ) -> None:
     location = state.location
-    encounter.site_code = location.site if location and location.site else encounter.site_code
+    encounter.site_code = state.site or encounter.site_code
     encounter.patient_id = state.patient_id
     encounter.nhs_number = state.nhs_number
     encounter.patient_class = state.patient_class
@@ -251,6 +254,9 @@ def _copy_state(
     encounter.arrived_at = state.arrived_at
     encounter.admitted_at = state.admitted_at
     encounter.discharged_at = state.discharged_at
+    encounter.ed_arrived_at = state.ed_arrived_at
+    encounter.ed_departed_at = state.ed_departed_at
+    encounter.decision_to_admit_at = state.decision_to_admit_at
     encounter.pending_discharge = state.pending_discharge
     encounter.on_leave = state.on_leave
     encounter.last_event_time = state.last_event_time

@@ -48,6 +48,7 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(30))
     specialty: Mapped[str | None] = mapped_column(String(100))
+    spaces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ED spaces
 
 
 class Bed(Base):

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from app.auth.deps import CurrentUser
 from app.board.snapshots import site_snapshot, system_snapshot
-from app.deps import SessionDep
+from app.deps import FlowDep, SessionDep
 from app.errors import NotFound
 from app.topology.repository import TopologyRepository
 
@@ -44,14 +44,16 @@ async def economy(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.get("/system", summary="Every unit's bed counts across the economy")
-async def system(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+async def system(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
     if not user.sees_everything:
         raise NotFound("the system view is not visible to this role")
-    return await system_snapshot(session)
+    return await system_snapshot(session, flow)
 
 
 @router.get("/sites/{site_code}", summary="A site's units and beds, live", responses=NOT_VISIBLE)
-async def site(site_code: str, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+async def site(
+    site_code: str, session: SessionDep, user: CurrentUser, flow: FlowDep
+) -> dict[str, Any]:
     if not user.may_see_site(site_code):
         raise NotFound(f"no site {site_code} visible to this role")
-    return await site_snapshot(session, site_code)
+    return await site_snapshot(session, site_code, flow)

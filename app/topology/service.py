@@ -47,6 +47,7 @@ async def load_economy(session: AsyncSession, economy: EconomyConfig) -> dict[st
                 "name": u.name,
                 "kind": u.kind,
                 "specialty": u.specialty,
+                "spaces": sum(u.areas.values()),
             }
             for s in economy.sites
             for u in s.units

@@ -1,0 +1,91 @@
+"""OPEL: current levels, history, and declaring a level (REST, role-scoped)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query
+
+from app.auth.deps import CurrentUser
+from app.auth.schemas import Principal, Role
+from app.deps import FlowDep, SessionDep
+from app.errors import Forbidden, NotFound
+from app.escalation.repository import EscalationRepository
+from app.escalation.schemas import DeclareIn
+from app.escalation.service import declare, opel_view
+from app.flow.engine import FlowEngine
+
+router = APIRouter(prefix="/api/v1/escalation", tags=["escalation"])
+
+
+def _may_see(user: Principal, scope: str, flow: FlowEngine) -> bool:
+    return user.may_see_site(scope) or (scope == flow.config.system_scope and user.sees_everything)
+
+
+@router.get("", summary="Current OPEL of every visible site and of the system, with the profile")
+async def current(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
+    states = await EscalationRepository(session).states()
+    profile = flow.config.profile
+    return {
+        "profile": profile.model_dump(mode="json"),
+        "system_scope": flow.config.system_scope,
+        "levels": [
+            opel_view(state) for scope, state in states.items() if _may_see(user, scope, flow)
+        ],
+    }
+
+
+@router.get("/{scope}/history", summary="Every computed and declared change, newest first")
+async def history(
+    scope: str,
+    session: SessionDep,
+    user: CurrentUser,
+    flow: FlowDep,
+    before_id: Annotated[int | None, Query(description="Cursor: the last id of the page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    if not _may_see(user, scope, flow):
+        raise NotFound(f"no escalation scope {scope} visible to this role")
+    rows = await EscalationRepository(session).history(scope, before_id=before_id, limit=limit)
+    return {
+        "items": [
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "level": row.level,
+                "previous_level": row.previous_level,
+                "score": row.score,
+                "readings": row.readings,
+                "actor": row.actor,
+                "reason": row.reason,
+                "at": row.at.isoformat(),
+            }
+            for row in rows
+        ],
+        "next_before_id": rows[-1].id if len(rows) == limit else None,
+    }
+
+
+@router.post(
+    "/{scope}/declare",
+    summary="Declare the level (may differ from the computed one; who and why are kept)",
+    responses={403: {"description": "This role may not declare for this scope"}},
+)
+async def declare_level(
+    scope: str,
+    body: DeclareIn,
+    session: SessionDep,
+    user: CurrentUser,
+    flow: FlowDep,
+    after: BackgroundTasks,
+) -> dict[str, Any]:
+    if not _may_see(user, scope, flow):
+        raise NotFound(f"no escalation scope {scope} visible to this role")
+    if user.role not in (Role.COMMANDER, Role.ADMIN, Role.SITE_MANAGER):
+        raise Forbidden(f"role {user.role} may not declare an OPEL level")
+    repo = EscalationRepository(session)
+    state = await declare(repo, scope, body.level, body.reason, user.subject, flow.clock.now())
+    view = opel_view(state)
+    # After the commit (background tasks run once the response is sent): boards are told.
+    after.add_task(flow.touch, [scope])
+    return {"opel": view}

@@ -1,0 +1,1 @@
+"""The flow engine: live metrics per site and for the economy, driven by commits and by time."""

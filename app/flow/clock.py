@@ -1,0 +1,55 @@
+"""The engine's clock: injectable, so tests (and the demo's test endpoint) control time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """Time stands still until a test (or an operator in a non-production mode) moves it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._now += delta
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+class OffsetClock:
+    """The system clock shifted by an offset that can be moved forward (development mode)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.offset += delta
+        return self.now()
+
+
+def local_midnight(now: datetime) -> datetime:
+    """Midnight of today in Europe/London, as an aware UTC datetime ("since midnight")."""
+    local = now.astimezone(LONDON)
+    return datetime(local.year, local.month, local.day, tzinfo=LONDON).astimezone(UTC)

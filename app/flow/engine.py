@@ -1,0 +1,259 @@
+"""The flow engine: re-evaluates a site when an event for it commits or when time alone crosses
+one of its thresholds; computes OPEL (with hysteresis) and the system roll-up; samples every
+metric into ``metric_samples``; publishes what changed to the board after its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.board.deltas import ALL_SITES, ENGINE_VIEW, Delta
+from app.escalation.profile import OpelProfile
+from app.escalation.repository import EscalationRepository
+from app.escalation.scoring import assess, roll_up
+from app.escalation.service import apply_assessment, opel_view
+from app.flow.clock import LONDON, Clock, local_midnight
+from app.flow.metrics import compute_site
+from app.flow.repository import FlowRepository
+from app.logging import get_logger
+
+log = get_logger(__name__)
+Publish = Callable[[list[Delta]], Awaitable[None]]
+MAX_IDLE_SECONDS = 1.0  # an offset clock may be moved: look at least this often
+
+
+@dataclass
+class EngineConfig:
+    profile: OpelProfile
+    system_scope: str  # the economy code: the scope of the system OPEL
+    hours_lost_after: float = 30.0
+    sample_every: timedelta = timedelta(minutes=5)
+
+
+@dataclass
+class _Published:
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    due: dict[str, datetime | None] = field(default_factory=dict)
+
+
+class FlowEngine:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        publish: Publish,
+        clock: Clock,
+        config: EngineConfig,
+    ) -> None:
+        self.sessionmaker, self.publish, self.clock, self.config = (
+            sessionmaker,
+            publish,
+            clock,
+            config,
+        )
+        self.sites: dict[str, float] = {}  # acute site → OPEL roll-up weight
+        self.state = _Published()
+        self.dirty: set[str] = set()
+        self.sampled_at: datetime | None = None
+        self._wake = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    # ------------------------------------------------------------------ inputs
+
+    async def after_commit(self, deltas: list[Delta]) -> None:
+        """The consumers' publish hook: pass board deltas on, note which sites to re-evaluate."""
+        await self.publish(deltas)
+        self.touch(d.key for d in deltas if d.view == ENGINE_VIEW)
+
+    def touch(self, sites: Iterable[str]) -> None:
+        for site in sites:
+            if site == ALL_SITES:
+                self.dirty |= set(self.sites)
+            elif site in self.sites:
+                self.dirty.add(site)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def start(self) -> None:
+        async with self.sessionmaker() as session:
+            sites = await FlowRepository(session).acute_sites()
+        self.sites = {site.code: site.opel_weight for site in sites}
+        await self.refresh(set(self.sites))
+        self.ready.set()
+
+    async def run(self) -> None:
+        await self.start()
+        while True:
+            timeout = self._seconds_to_next_due()
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            await self.run_once()
+
+    async def run_once(self) -> bool:
+        """Re-evaluate whatever is due now (touched sites, crossed thresholds, a pending OPEL
+        drop, the 5-minute sample). Returns whether anything was evaluated."""
+        now = self.clock.now()
+        due = self.dirty | {s for s, at in self.state.due.items() if at and at <= now}
+        self.dirty = set()
+        if self._sample_due(now):
+            due = set(self.sites)  # a sample is of every site as of now
+        elif not due:
+            return False
+        await self.refresh(due & set(self.sites))
+        return True
+
+    def _seconds_to_next_due(self) -> float:
+        if self.dirty:
+            return 0.0
+        now = self.clock.now()
+        upcoming = [at for at in self.state.due.values() if at is not None]
+        if self.sampled_at is not None:
+            upcoming.append(self.sampled_at + self.config.sample_every)
+        soonest = min(upcoming, default=now + timedelta(seconds=MAX_IDLE_SECONDS))
+        return max(0.0, min(MAX_IDLE_SECONDS, (soonest - now).total_seconds()))
+
+    def _sample_due(self, now: datetime) -> bool:
+        return self.sampled_at is None or now - self.sampled_at >= self.config.sample_every
+
+    # ------------------------------------------------------------------ one evaluation
+
+    async def refresh(self, sites: set[str]) -> None:
+        """Re-evaluate these sites (and the system level) in one transaction, then publish."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            escalation = EscalationRepository(session)
+            changed_levels = await self._evaluate_sites(session, escalation, sites, now)
+            if await self._evaluate_system(escalation, now):
+                changed_levels.add(self.config.system_scope)
+            states = await escalation.states()
+            opel = {scope: opel_view(state) for scope, state in states.items()}
+            sample_all = self._sample_due(now)
+            for scope in sorted(set(opel) if sample_all else changed_levels):
+                escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
+            if sample_all:
+                self.sampled_at = now
+        await self.publish(self._deltas(now, opel))
+
+    async def _evaluate_sites(
+        self,
+        session: AsyncSession,
+        escalation: EscalationRepository,
+        sites: set[str],
+        now: datetime,
+    ) -> set[str]:
+        flow, changed = FlowRepository(session), set()
+        midnight = local_midnight(now)
+        for site in sorted(sites):
+            facts = await flow.site_facts(
+                site, now=now, midnight=midnight, today=now.astimezone(LONDON).date()
+            )
+            computed = compute_site(
+                facts, now=now, midnight=midnight, hours_lost_after=self.config.hours_lost_after
+            )
+            self.state.metrics[site] = computed.metrics
+            self.state.due[site] = computed.next_change_at
+            assessment = assess(self.config.profile, computed.metrics)
+            moved, drop_at = await apply_assessment(
+                escalation, self.config.profile, site, assessment, now
+            )
+            if moved:
+                changed.add(site)
+            if drop_at is not None and (computed.next_change_at or drop_at) >= drop_at:
+                self.state.due[site] = drop_at
+        return changed
+
+    async def _evaluate_system(self, escalation: EscalationRepository, now: datetime) -> bool:
+        states = await escalation.states()
+        scores = [
+            (states[site].score if site in states else None, weight)
+            for site, weight in sorted(self.sites.items())
+        ]
+        assessment = roll_up(self.config.profile, scores)
+        scope = self.config.system_scope
+        moved, drop_at = await apply_assessment(
+            escalation, self.config.profile, scope, assessment, now
+        )
+        self.state.due[scope] = drop_at
+        return moved
+
+    # ------------------------------------------------------------------ outputs
+
+    def _samples(self, scope: str, opel: dict[str, Any] | None) -> dict[str, float]:
+        values = dict(_flatten(self.state.metrics.get(scope, {})))
+        if opel is not None:
+            for key in ("score", "computed_level", "raw_level"):
+                if isinstance(opel.get(key), int | float):
+                    values[f"opel.{key}"] = float(opel[key])
+        return values
+
+    def _deltas(self, now: datetime, opel: dict[str, dict[str, Any] | None]) -> list[Delta]:
+        deltas = []
+        for site in sorted(self.sites):
+            view = self.site_view(site, opel.get(site))
+            if self._changed(site, view):
+                data = {"as_of": now.isoformat(), **view}
+                deltas.append(Delta(f"site:{site}", "metrics", site, data))
+                deltas.append(Delta("system", "site_summary", site, summary(site, data)))
+        system = opel.get(self.config.system_scope)
+        if system is not None and self._changed("system", {"opel": system}):
+            deltas.append(Delta("system", "system_opel", "system", system))
+        return deltas
+
+    def site_view(self, site: str, opel: dict[str, Any] | None) -> dict[str, Any]:
+        return {**self.state.metrics.get(site, {}), "opel": opel}
+
+    def _changed(self, key: str, view: dict[str, Any]) -> bool:
+        """Compare without the instant of computation, so a no-op re-evaluation stays silent."""
+        stable = {**view}
+        if isinstance(stable.get("opel"), dict):
+            stable["opel"] = {k: v for k, v in stable["opel"].items() if k != "computed_at"}
+        fingerprint = json.dumps(stable, sort_keys=True, default=str)
+        if self.state.fingerprints.get(key) == fingerprint:
+            return False
+        self.state.fingerprints[key] = fingerprint
+        return True
+
+
+def summary(site: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers of a site the system board shows."""
+    beds, ed, amb, dis = (data.get(k) or {} for k in ("beds", "ed", "ambulance", "discharges"))
+    opel = data.get("opel") or {}
+    queue = amb.get("queue") or []
+    return {
+        "site": site,
+        "as_of": data.get("as_of"),
+        "opel_level": opel.get("computed_level"),
+        "opel_declared": (opel.get("declared") or {}).get("level"),
+        "opel_score": opel.get("score"),
+        "occupancy_pct": beds.get("occupancy_pct"),
+        "free": beds.get("free"),
+        "escalation_open": beds.get("escalation_open"),
+        "ed_in_department": ed.get("in_department"),
+        "ed_over_12h": ed.get("over_12h"),
+        "four_hour_pct": ed.get("four_hour_pct"),
+        "ambulances_waiting": amb.get("waiting"),
+        "ambulance_queue": queue,
+        "en_route": amb.get("en_route"),
+        "hours_lost": amb.get("hours_lost"),
+        "nctr": dis.get("nctr"),
+        "nctr_pct": dis.get("nctr_pct"),
+    }
+
+
+def _flatten(node: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, float]]:
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{name}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield name, float(value)

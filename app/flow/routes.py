@@ -1,0 +1,70 @@
+"""Live flow metrics per site, metric time series, and (development only) the engine clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.auth.deps import CurrentUser
+from app.auth.schemas import Role
+from app.deps import FlowDep, SessionDep
+from app.errors import Forbidden, NotFound
+from app.escalation.repository import EscalationRepository
+from app.escalation.service import opel_view
+from app.flow.clock import OffsetClock
+from app.flow.schemas import ClockAdvanceIn
+
+router = APIRouter(prefix="/api/v1", tags=["flow"])
+
+
+@router.get(
+    "/sites/{site_code}/flow",
+    summary="A site's live metrics: beds, ED, ambulance queue, discharges, OPEL",
+    responses={404: {"description": "No such acute site, or not visible to this role"}},
+)
+async def site_flow(
+    site_code: str, session: SessionDep, user: CurrentUser, flow: FlowDep
+) -> dict[str, Any]:
+    if not user.may_see_site(site_code) or site_code not in flow.sites:
+        raise NotFound(f"no acute site {site_code} visible to this role")
+    state = await EscalationRepository(session).state(site_code)
+    return {"as_of": flow.clock.now().isoformat(), **flow.site_view(site_code, opel_view(state))}
+
+
+@router.get("/metric-samples", summary="A metric's time series (sampled every 5 min and on change)")
+async def metric_samples(
+    session: SessionDep,
+    user: CurrentUser,
+    flow: FlowDep,
+    scope: Annotated[str, Query(examples=["RAN01"])],
+    metric: Annotated[str, Query(examples=["beds.occupancy_pct"])],
+    since: Annotated[datetime | None, Query(description="Default: 24 hours ago")] = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
+) -> dict[str, Any]:
+    system = scope == flow.config.system_scope and user.sees_everything
+    if not (system or user.may_see_site(scope)):
+        raise NotFound(f"no scope {scope} visible to this role")
+    since = since or flow.clock.now() - timedelta(hours=24)
+    rows = await EscalationRepository(session).samples(scope, metric, since=since, limit=limit)
+    return {
+        "scope": scope,
+        "metric": metric,
+        "points": [{"at": row.at.isoformat(), "value": row.value} for row in rows],
+    }
+
+
+@router.post(
+    "/dev/clock",
+    summary="Move the engine clock forward (FLOWCC_CLOCK=offset only; never in production)",
+    responses={404: {"description": "The engine runs on the system clock"}},
+)
+async def advance_clock(body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
+    if not isinstance(flow.clock, OffsetClock):
+        raise NotFound("the engine clock is the system clock here (set FLOWCC_CLOCK=offset)")
+    if user.role != Role.ADMIN:
+        raise Forbidden("only an administrator may move the engine clock")
+    now = flow.clock.advance(timedelta(minutes=body.minutes))
+    flow.touch(flow.sites)
+    return {"now": now.isoformat(), "offset_seconds": flow.clock.offset.total_seconds()}

@@ -1,0 +1,157 @@
+"""A tiny three-site economy and helpers that drive the real projector/repositories and the
+flow engine on a manual clock — exact numbers, no Kafka needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.ambulance.events import AmbulanceEvent, Step
+from app.ambulance.repository import AmbulanceRepository
+from app.board.deltas import Delta
+from app.discharge.events import DischargeStatusEvent
+from app.discharge.repository import DischargeRepository
+from app.escalation.profile import load_profile
+from app.flow.clock import ManualClock
+from app.flow.engine import EngineConfig, FlowEngine
+from app.occupancy.events import AdtEvent, Location
+from app.occupancy.projector import OccupancyProjector
+from app.occupancy.repository import OccupancyRepository
+from app.topology.schemas import EconomyConfig
+from app.topology.service import load_economy
+
+START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # GMT: local midnight is 00:00 UTC
+SYSTEM = "TEST"
+
+
+def economy() -> EconomyConfig:
+    sites = [
+        {
+            "code": code,
+            "org": "T",
+            "name": f"Test site {code}",
+            "kind": "acute",
+            "local_authority": "LA1",
+            "opel_weight": weight,
+            "units": [
+                {"code": "ED", "name": "ED", "kind": "ed", "areas": {"majors": 8, "resus": 2}},
+                {
+                    "code": "W1",
+                    "name": "Ward 1",
+                    "kind": "ward",
+                    "specialty": "General medicine",
+                    "beds": 10,
+                    "escalation_beds": 2,
+                },
+            ],
+        }
+        for code, weight in (("T1", 0.5), ("T2", 0.3), ("T3", 0.2))
+    ]
+    return EconomyConfig.model_validate(
+        {
+            "code": SYSTEM,
+            "name": "Test economy",
+            "local_authorities": [{"code": "LA1", "name": "Test council"}],
+            "organisations": [{"code": "T", "name": "Test trust", "kind": "acute_trust"}],
+            "sites": sites,
+        }
+    )
+
+
+@dataclass
+class World:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: ManualClock
+    engine: FlowEngine
+    published: list[Delta] = field(default_factory=list)
+    ids: Any = field(default_factory=lambda: count(1))
+
+    # ------------------------------------------------------------------ events in
+
+    async def adt(self, trigger: str, visit: str, site: str, **fields: Any) -> None:
+        event = AdtEvent(
+            source="TEST",
+            message_id=f"m{next(self.ids)}",
+            trigger=trigger,
+            event_time=fields.pop("at", self.clock.now()),
+            time_source="EVN-6",
+            encounter_key=f"TEST:{visit}",
+            patient_id=f"P-{visit}",
+            **fields,
+        )
+        async with self.sessionmaker() as session, session.begin():
+            projector = OccupancyProjector(OccupancyRepository(session))
+            await projector.apply_all([event])
+            deltas = await projector.deltas()
+        await self.engine.after_commit(deltas)
+
+    async def admit(self, visit: str, site: str, bed: str, **fields: Any) -> None:
+        where = Location(ward="W1", bed=bed, site=site)
+        await self.adt("A01", visit, site, patient_class="I", location=where, **fields)
+
+    async def arrive_in_ed(self, visit: str, site: str, **fields: Any) -> None:
+        where = Location(ward="ED", bay="MAJ", site=site)
+        await self.adt("A04", visit, site, patient_class="E", location=where, **fields)
+
+    async def ambulance(self, incident: str, step: Step, site: str, **fields: Any) -> None:
+        event = AmbulanceEvent(
+            event_id=f"{incident}-{step}-{next(self.ids)}",
+            incident_id=incident,
+            step=step,
+            category=2,
+            destination_site=site,
+            vehicle=f"V{incident}",
+            occurred_at=fields.pop("at", self.clock.now()),
+        )
+        async with self.sessionmaker() as session, session.begin():
+            await AmbulanceRepository(session).record_step(event)
+        self.engine.touch([site])
+
+    async def discharge_status(self, spell: str, status: str, **fields: Any) -> None:
+        event = DischargeStatusEvent(
+            event_id=f"d{next(self.ids)}",
+            spell_id=f"TEST:{spell}",
+            status=status,  # type: ignore[arg-type]
+            occurred_at=fields.pop("at", self.clock.now()),
+            **fields,
+        )
+        async with self.sessionmaker() as session, session.begin():
+            await DischargeRepository(session).record(event)
+        self.engine.touch(["*"])
+
+    # ------------------------------------------------------------------ engine out
+
+    async def settle(self) -> list[Delta]:
+        """Let the engine evaluate what is due; return what it published."""
+        before = len(self.published)
+        await self.engine.run_once()
+        return self.published[before:]
+
+    async def advance(self, **delta: float) -> list[Delta]:
+        self.clock.advance(timedelta(**delta))
+        return await self.settle()
+
+    def metrics(self, site: str) -> dict[str, Any]:
+        return self.engine.state.metrics[site]
+
+
+async def make_world(engine: AsyncEngine) -> World:
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as session, session.begin():
+        await load_economy(session, economy())
+    clock = ManualClock(START)
+    published: list[Delta] = []
+
+    async def publish(deltas: list[Delta]) -> None:
+        published.extend(deltas)
+
+    config = EngineConfig(
+        profile=load_profile("deploy/escalation/opel-default.yaml"), system_scope=SYSTEM
+    )
+    flow = FlowEngine(sessionmaker, publish, clock, config)
+    await flow.start()
+    return World(sessionmaker, clock, flow, published)
