@@ -31,6 +31,7 @@ from app.startup import (
     build_engine,
     load_configured_economy,
     run_engine,
+    stop_engine,
 )
 from app.topology.routes import router as topology_router
 
@@ -50,17 +51,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub = BoardHub()
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_engine(resources, hub, economy)
-        tasks = [run_engine(flow)]
+        engine_task = run_engine(flow)
         app.state.consumer_status = status = ConsumerStatus()
-        if settings.run_consumers:
-            tasks.append(background_consumers(resources, flow.after_commit, status))
+        consumers = (
+            background_consumers(resources, flow.after_commit, status)
+            if settings.run_consumers
+            else None
+        )
         log.info("started", environment=settings.environment)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if consumers is not None:
+                consumers.cancel()
+                await asyncio.gather(consumers, return_exceptions=True)
+            await stop_engine(flow, engine_task)
             await kafka.close()
             await engine.dispose()
             log.info("stopped")

@@ -17,6 +17,7 @@ from app.topology.service import load_economy
 
 log = get_logger(__name__)
 RETRY_SECONDS = 5.0
+STOP_SECONDS = 10.0
 
 
 async def load_configured_economy(resources: Resources) -> EconomyConfig:
@@ -43,11 +44,22 @@ def run_engine(engine: FlowEngine) -> asyncio.Task[None]:
     return asyncio.create_task(_engine_forever(engine), name="flow-engine")
 
 
+async def stop_engine(engine: FlowEngine, task: asyncio.Task[None]) -> None:
+    """Let the evaluation in progress finish and commit; cancel only if it will not."""
+    engine.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=STOP_SECONDS)
+    except TimeoutError:
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def _engine_forever(engine: FlowEngine) -> None:
     """A failed evaluation (database briefly away) is logged and retried, never fatal."""
     while True:
         try:
             await engine.run()
+            return
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -190,6 +190,7 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
         "KAFKA_GROUP_ID": settings.kafka.group_id,
         "FLOWCC_ENVIRONMENT": settings.environment,
         "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
+        "FLOWCC_CLOCK": settings.clock,
     }
     server = subprocess.Popen(
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,3 +50,7 @@ class AmbulanceRepository:
             },
         )
         await self.session.execute(statement)
+
+    async def reset(self) -> None:
+        """Forget everything (the demo's fresh start)."""
+        await self.session.execute(text("TRUNCATE ambulance_journeys"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,3 +48,7 @@ class CareHomeRepository:
                 where=newer,
             )
         )
+
+    async def reset(self) -> None:
+        """Forget everything (the demo's fresh start)."""
+        await self.session.execute(text("TRUNCATE care_home_vacancies"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,3 +29,7 @@ class DischargeRepository:
                 where=newer,
             )
         )
+
+    async def reset(self) -> None:
+        """Forget everything (the demo's fresh start)."""
+        await self.session.execute(text("TRUNCATE discharge_plans"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.escalation.models import MetricSample, OpelHistory, OpelState
@@ -16,6 +16,7 @@ class EscalationRepository:
         self.session = session
 
     async def states(self, *, lock: bool = False) -> dict[str, OpelState]:
+        await self.session.flush()  # states added in this transaction are part of the answer
         query = select(OpelState).order_by(OpelState.scope)
         if lock:
             query = query.with_for_update()
@@ -57,3 +58,7 @@ class EscalationRepository:
             .limit(limit)
         )
         return (await self.session.execute(query)).scalars().all()
+
+    async def reset(self) -> None:
+        """Forget everything (the demo's fresh start)."""
+        await self.session.execute(text("TRUNCATE opel_states, opel_history, metric_samples"))

@@ -113,11 +113,22 @@ def step(profile: OpelProfile, state: LevelState, raw: int | None, now: datetime
     return Step(LevelState(state.level, below_since), False)
 
 
-def roll_up(profile: OpelProfile, sites: Sequence[tuple[float | None, float]]) -> Assessment:
-    """The system level: site scores weighted by each site's configured weight."""
-    scored = [(score, weight) for score, weight in sites if score is not None and weight > 0]
+def roll_up(profile: OpelProfile, sites: Sequence[tuple[str, float | None, float]]) -> Assessment:
+    """The system level: site scores weighted by each site's configured weight. Each site is a
+    reading (its score and the band it falls in), so the system level is explainable too."""
+    readings = tuple(
+        Reading(
+            site,
+            f"{site} score (weight {weight:g})",
+            score,
+            None if score is None else band(profile, score),
+            weight,
+        )
+        for site, score, weight in sites
+    )
+    scored = [(r.value, r.weight) for r in readings if r.value is not None and r.weight > 0]
     total = sum(weight for _, weight in scored)
     if total <= 0:
-        return Assessment((), None, None)
-    score = sum(score * weight for score, weight in scored) / total
-    return Assessment((), round(score, 2), band(profile, score))
+        return Assessment(readings, None, None)
+    score = sum(value * weight for value, weight in scored) / total
+    return Assessment(readings, round(score, 2), band(profile, score))

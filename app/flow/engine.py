@@ -63,6 +63,7 @@ class FlowEngine:
         self.dirty: set[str] = set()
         self.sampled_at: datetime | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self.ready = asyncio.Event()
 
     # ------------------------------------------------------------------ inputs
@@ -89,15 +90,22 @@ class FlowEngine:
         await self.refresh(set(self.sites))
         self.ready.set()
 
+    def stop(self) -> None:
+        """Finish the evaluation in progress, then return from run(). (Cancelling a task in the
+        middle of an asyncpg query can leave its connection unusable and the pool waiting.)"""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
         await self.start()
-        while True:
+        while not self._stopping:
             timeout = self._seconds_to_next_due()
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
-            await self.run_once()
+            if not self._stopping:
+                await self.run_once()
 
     async def run_once(self) -> bool:
         """Re-evaluate whatever is due now (touched sites, crossed thresholds, a pending OPEL
@@ -175,7 +183,7 @@ class FlowEngine:
     async def _evaluate_system(self, escalation: EscalationRepository, now: datetime) -> bool:
         states = await escalation.states()
         scores = [
-            (states[site].score if site in states else None, weight)
+            (site, states[site].score if site in states else None, weight)
             for site, weight in sorted(self.sites.items())
         ]
         assessment = roll_up(self.config.profile, scores)

@@ -13,6 +13,7 @@ from typing import Any
 import simpy
 
 from app.simulation.hl7 import Patient, Place, adt_message
+from app.simulation.journeys import AMBULANCE_SHARE, Journeys, SendJson
 from app.topology.schemas import SiteConfig
 
 # Hour-of-day shape of ED arrivals (relative), low overnight, peak late morning to evening.
@@ -47,6 +48,7 @@ ADMITTED_SHARE = 0.33  # about a third of attendances are admitted
 TARGET_OCCUPANCY = 0.93
 TRANSFER_SHARE = 0.12  # inpatients moved ward once during the stay
 DUPLICATE_RATE = 0.005  # at-least-once delivery: the same message twice
+DTA_TO_BED_MEDIAN = 45.0  # minutes from decision to admit to leaving ED for a bed
 CANCEL_TRANSFER_RATE = 0.03  # transfers entered in error and cancelled (A12)
 
 Send = Callable[[str, bytes, datetime], None]
@@ -70,9 +72,26 @@ class Hospital:
         rng: random.Random,
         start: datetime,
         send: Send,
+        send_json: SendJson | None = None,
+        local_authorities: list[str] | None = None,
     ) -> None:
         self.env, self.site, self.facility, self.version = env, site, facility, version
         self.rng, self.start, self._send = rng, start, send
+        self.ed_count = 0
+        self.ed_spaces = sum(sum(u.areas.values()) for u in site.units if u.kind == "ed") or 1
+        self.journeys = (
+            Journeys(
+                env,
+                site.code,
+                local_authorities or [site.local_authority or ""],
+                random.Random(rng.getrandbits(64)),
+                self.now,
+                send_json,
+                lambda: self.ed_count / self.ed_spaces,
+            )
+            if send_json is not None
+            else None
+        )
         self.beds = [
             SimBed(Place(site.code, unit.code, f"BAY{(n - 1) // unit.bay_size + 1}", f"B{n:02d}"))
             for unit in site.units
@@ -137,7 +156,9 @@ class Hospital:
             if self.rng.random() > TARGET_OCCUPANCY:
                 continue
             patient, visit = self._patient()
-            stay_days = self._length_of_stay_days()
+            # Patients in beds at any instant are length-biased (long stays are more likely to
+            # be seen), so draw from the length-biased LOS and a uniform point within it.
+            stay_days = self._length_of_stay_days(length_biased=True)
             elapsed = self.rng.uniform(0, stay_days)
             admitted = self.now() - timedelta(days=elapsed)
             bed.visit = visit
@@ -151,7 +172,9 @@ class Hospital:
                 admit_time=admitted,
             )
             self.env.process(
-                self._inpatient_stay(patient, visit, bed, (stay_days - elapsed) * 1440)
+                self._inpatient_stay(
+                    patient, visit, bed, (stay_days - elapsed) * 1440, elapsed * 1440
+                )
             )
 
     def _arrivals(self) -> Generator[simpy.Event, Any, None]:
@@ -163,15 +186,24 @@ class Hospital:
 
     def _attendance(self) -> Generator[simpy.Event, Any, None]:
         patient, visit = self._patient()
+        if self.journeys is not None and self.rng.random() < AMBULANCE_SHARE:
+            yield from self.journeys.convey(visit)
         area = self.rng.choices(["MAJ", "MIN", "RES"], weights=[6, 3, 1])[0]
-        self.send(visit, "A04", patient, "E", location=Place(self.site.code, "ED", area, ""))
-        # Time to decision: most within 4 h, a long tail (lognormal, median ~2.8 h).
-        yield self.env.timeout(self.rng.lognormvariate(math.log(170), 0.55))
+        ed = Place(self.site.code, "ED", area, "")
+        self.send(visit, "A04", patient, "E", location=ed)
+        self.ed_count += 1
+        # Time to decision: most within 4 h, a long tail (lognormal, median 2.5 h).
+        yield self.env.timeout(self.rng.lognormvariate(math.log(150), 0.55))
         if self.rng.random() >= ADMITTED_SHARE:
+            self.ed_count -= 1
             self.send(visit, "A03", patient, "E", discharge_time=self.now())
             return
+        self.send(visit, "A14", patient, "E", location=ed)  # decision to admit
+        # A bed is found, cleaned and the patient moved: a trolley wait even when beds are free.
+        yield self.env.timeout(self.rng.lognormvariate(math.log(DTA_TO_BED_MEDIAN), 0.8))
         bed = yield from self._wait_for_bed()
         bed.visit = visit
+        self.ed_count -= 1
         self.send(visit, "A06", patient, "I", location=bed.place, admit_time=self.now())
         yield from self._inpatient_stay(patient, visit, bed, self._length_of_stay_days() * 1440)
 
@@ -182,10 +214,17 @@ class Hospital:
                 return self.rng.choice(free)
             yield self.bed_released  # decision to admit, waiting in ED for a bed
 
+    def spell(self, visit: str) -> str:
+        """The spell id the HL7 decoder derives from PV1-19 (visit number^^^facility^VN)."""
+        return f"{self.facility}:VN:{visit}"
+
     def _inpatient_stay(
-        self, patient: Patient, visit: str, bed: SimBed, minutes: Minutes
+        self, patient: Patient, visit: str, bed: SimBed, minutes: Minutes, elapsed: Minutes = 0.0
     ) -> Generator[simpy.Event, Any, None]:
         discharge_at = float(self.env.now) + self._afternoon(max(minutes, 30.0))
+        planned = self.journeys is not None and self.journeys.plan_stay(
+            self.spell(visit), discharge_at - float(self.env.now) + elapsed, elapsed
+        )
         if self.rng.random() < TRANSFER_SHARE:
             yield self.env.timeout(
                 (discharge_at - float(self.env.now)) * self.rng.uniform(0.2, 0.6)
@@ -194,6 +233,8 @@ class Hospital:
         yield self.env.timeout(max(1.0, discharge_at - float(self.env.now)))
         bed.visit = None
         self.send(visit, "A03", patient, "I", location=bed.place, discharge_time=self.now())
+        if planned and self.journeys is not None:
+            self.journeys.discharged(self.spell(visit))
         released, self.bed_released = self.bed_released, self.env.event()
         released.succeed()
 
@@ -216,10 +257,13 @@ class Hospital:
                 return bed
         return target
 
-    def _length_of_stay_days(self) -> float:
-        """Long-tailed LOS with the mean that gives the target occupancy (sigma 1.0)."""
+    def _length_of_stay_days(self, *, length_biased: bool = False) -> float:
+        """Long-tailed LOS with the mean that gives the target occupancy (sigma 1.0). The
+        length-biased form of lognormal(mu, sigma) is lognormal(mu + sigma^2, sigma)."""
         sigma = 1.0
         mu = math.log(self.mean_los_days) - sigma**2 / 2
+        if length_biased:
+            mu += sigma**2
         return min(self.rng.lognormvariate(mu, sigma), 120.0)
 
     def _afternoon(self, minutes: Minutes) -> Minutes:

@@ -9,8 +9,12 @@ import asyncio
 
 from kafka import KafkaConsumer, TopicPartition
 
+from app.ambulance.repository import AmbulanceRepository
+from app.carehomes.repository import CareHomeRepository
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.discharge.repository import DischargeRepository
+from app.escalation.repository import EscalationRepository
 from app.ingest.repository import IngestRepository
 from app.ingest.topics import PARTITIONS
 from app.occupancy.repository import OccupancyRepository
@@ -37,6 +41,10 @@ async def reset_demo(settings: Settings) -> dict[tuple[str, int], int]:
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             await OccupancyRepository(session).reset()
+            await AmbulanceRepository(session).reset()
+            await DischargeRepository(session).reset()
+            await CareHomeRepository(session).reset()
+            await EscalationRepository(session).reset()
             ingest = IngestRepository(session)
             await ingest.reset()
             await ingest.save_offsets(settings.kafka.group_id, offsets)

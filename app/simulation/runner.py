@@ -18,10 +18,11 @@ import simpy.rt
 from kafka import KafkaProducer
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2, all_topics
+from app.ingest.topics import ADT_HL7V2, AMBULANCE, CAREHOME_BEDS, DISCHARGE_STATUS, all_topics
 from app.kafka import KafkaGateway
 from app.logging import get_logger
 from app.simulation.hospital import Hospital
+from app.simulation.journeys import CareHomeReporter, SendJson
 from app.topology.schemas import EconomyConfig
 
 log = get_logger(__name__)
@@ -89,21 +90,21 @@ def simulate(
     # The same topic creation the service uses (it also waits for partition leaders).
     asyncio.run(_ensure_topics(settings))
     writer = FeedWriter(producer, settings.kafka.topic(ADT_HL7V2), rng)
-    orgs = {org.code: org for org in economy.organisations}
-    for site in economy.sites:
-        if site.kind != "acute":
-            continue
-        org = orgs[site.org]
-        hospital = Hospital(
-            env,
-            site,
-            facility=org.code,
-            version=org.hl7_version or "2.5.1",
-            rng=random.Random(rng.getrandbits(64)),
-            start=start,
-            send=lambda key, value, _when: writer.send(key, value, float(env.now)),
+    feeds = {
+        kind: FeedWriter(producer, settings.kafka.topic(topic), rng)
+        for kind, topic in (
+            ("ambulance", AMBULANCE),
+            ("discharge", DISCHARGE_STATUS),
+            ("carehome", CAREHOME_BEDS),
         )
-        hospital.run(warm=warm)
+    }
+
+    def send_json(kind: str, key: str, value: bytes) -> None:
+        feeds[kind].send(key, value, float(env.now))
+
+    _start_hospitals(env, economy, rng, start, writer, send_json, warm=warm)
+    for home in economy.care_homes:
+        CareHomeReporter(env, home, random.Random(rng.getrandbits(64)), start, send_json).run()
     log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
     started = time.monotonic()
     until = hours * 60 if hours is not None else None
@@ -112,16 +113,50 @@ def simulate(
     except KeyboardInterrupt:
         pass
     finally:
-        writer.release(float("inf"))
+        for feed in (writer, *feeds.values()):
+            feed.release(float("inf"))
         producer.flush()
         producer.close()
+    sent = writer.sent + sum(feed.sent for feed in feeds.values())
     log.info(
         "simulation_finished",
-        messages=writer.sent,
+        messages=sent,
+        adt_messages=writer.sent,
         seconds=time.monotonic() - started,
         simulated_until=(start + timedelta(minutes=float(env.now))).isoformat(),
     )
-    return writer.sent
+    return sent
+
+
+def _start_hospitals(
+    env: simpy.Environment,
+    economy: EconomyConfig,
+    rng: random.Random,
+    start: datetime,
+    writer: FeedWriter,
+    send_json: SendJson,
+    *,
+    warm: bool,
+) -> None:
+    orgs = {org.code: org for org in economy.organisations}
+    neighbours = {la.code: la.neighbours for la in economy.local_authorities}
+    for site in economy.sites:
+        if site.kind != "acute":
+            continue
+        org = orgs[site.org]
+        home_la = site.local_authority or ""
+        hospital = Hospital(
+            env,
+            site,
+            facility=org.code,
+            version=org.hl7_version or "2.5.1",
+            rng=random.Random(rng.getrandbits(64)),
+            start=start,
+            send=lambda key, value, _when: writer.send(key, value, float(env.now)),
+            send_json=send_json,
+            local_authorities=[home_la, *neighbours.get(home_la, [])][:2],
+        )
+        hospital.run(warm=warm)
 
 
 async def _ensure_topics(settings: Settings) -> None:

@@ -35,3 +35,14 @@ export function loadSession(): Session | null {
   const raw = sessionStorage.getItem("flowcc.session");
   return raw ? (JSON.parse(raw) as Session) : null;
 }
+
+export async function postJson(token: string, path: string, body: unknown): Promise<any> {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  const payload = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(payload.error?.message ?? `${response.status} ${response.statusText}`);
+  return payload;
+}

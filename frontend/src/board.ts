@@ -72,7 +72,7 @@ export class BoardClient {
         for (const view of this.wanted) this.send({ type: "subscribe", view });
         break;
       case "snapshot": {
-        const state = { seq: frame.seq, data: frame.data, updatedAt: Date.now() };
+        const state = { seq: frame.seq, data: this.apply(frame.view, frame.data, []), updatedAt: Date.now() };
         // Deltas that arrived before the snapshot: keep those newer than it (they are absolute
         // values, so applying one the snapshot already includes is harmless).
         for (const delta of this.pending.get(frame.view) ?? []) {

@@ -64,8 +64,8 @@ function Boards({ session, onLogout }: { session: Session; onLogout: () => void 
       </nav>
       <main data-view={view}>
         {!state && <p class="loading">Loading {view}…</p>}
-        {state && view.startsWith("site:") && <SiteBoard state={state} />}
-        {state && view === "system" && <SystemBoard state={state} onOpenSite={(code) => open(`site:${code}`)} />}
+        {state && view.startsWith("site:") && <SiteBoard state={state} session={session} />}
+        {state && view === "system" && <SystemBoard state={state} session={session} onOpenSite={(code) => open(`site:${code}`)} />}
         {state && !view.startsWith("site:") && view !== "system" && <p>This board ({view}) is coming soon.</p>}
       </main>
     </div>

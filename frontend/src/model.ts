@@ -7,8 +7,61 @@ export type Counts = Partial<Record<
 >>;
 export type Unit = { id: string; site: string; code: string; name: string; kind: string; specialty: string | null; counts: Counts };
 export type Bed = { unit: string; code: string; bay: string | null; kind: string; status: string; occupied: boolean; occupied_since: string | null };
-export type SiteView = { site: { code: string; name: string }; units: Unit[]; beds: Record<string, Bed> };
-export type SystemView = { sites: { code: string; name: string; kind: string }[]; units: Unit[] };
+export type Reading = { id: string; label: string; value: number | null; level: number | null; weight: number };
+export type Opel = {
+  scope: string;
+  computed_level: number | null;
+  raw_level: number | null;
+  score: number | null;
+  below_since: string | null;
+  readings: Reading[];
+  drivers: string[];
+  declared: { level: number; by: string; reason: string; at: string } | null;
+};
+export type QueueItem = { incident_id: string; vehicle: string | null; category: number; arrived_at: string; band: number };
+export type SiteMetrics = {
+  as_of: string;
+  received_at?: number;
+  beds: Record<string, number | null>;
+  ed: Record<string, number | string | null>;
+  ambulance: Record<string, any> & { queue: QueueItem[] };
+  discharges: Record<string, any>;
+  opel: Opel | null;
+};
+export type SiteSummary = {
+  site: string;
+  as_of: string;
+  received_at?: number;
+  opel_level: number | null;
+  opel_declared: number | null;
+  opel_score: number | null;
+  occupancy_pct: number | null;
+  free: number | null;
+  escalation_open: number | null;
+  ed_in_department: number | null;
+  ed_over_12h: number | null;
+  four_hour_pct: number | null;
+  ambulances_waiting: number | null;
+  ambulance_queue: QueueItem[];
+  en_route: number | null;
+  hours_lost: number | null;
+  nctr: number | null;
+  nctr_pct: number | null;
+};
+export type SiteView = {
+  site: { code: string; name: string };
+  units: Unit[];
+  beds: Record<string, Bed>;
+  now: string;
+  metrics: SiteMetrics;
+};
+export type SystemView = {
+  sites: { code: string; name: string; kind: string }[];
+  units: Unit[];
+  now: string;
+  summaries: Record<string, SiteSummary>;
+  system_opel: Opel | null;
+};
 
 export function applyChanges(_view: string, data: any, changes: Change[]): any {
   const next = { ...data };
@@ -24,6 +77,22 @@ export function applyChanges(_view: string, data: any, changes: Change[]): any {
     next.beds = { ...data.beds };
     for (const change of changes) if (change.kind === "bed") next.beds[change.key] = change.data as Bed;
   }
+  const received = Date.now();
+  for (const change of changes) {
+    if (change.kind === "metrics") next.metrics = { ...change.data, received_at: received };
+    else if (change.kind === "site_summary")
+      next.summaries = { ...next.summaries, [change.key]: { ...change.data, received_at: received } };
+    else if (change.kind === "system_opel") next.system_opel = change.data;
+  }
+  if (changes.length === 0) {
+    // A snapshot: note when it arrived, so engine time can be told from its as_of.
+    if (next.metrics && !next.metrics.received_at) next.metrics = { ...next.metrics, received_at: received };
+    if (next.summaries) {
+      next.summaries = Object.fromEntries(
+        Object.entries(next.summaries as Record<string, SiteSummary>).map(([k, v]) => [k, { ...v, received_at: v.received_at ?? received }]),
+      );
+    }
+  }
   return next;
 }
 
@@ -34,4 +103,10 @@ export function total(units: Unit[], key: keyof Counts): number {
 export function occupancy(units: Unit[]): number | null {
   const open = total(units, "open_beds");
   return open ? (100 * total(units, "occupied")) / open : null;
+}
+
+/** The engine's time now, from a value computed at ``as_of`` and received at ``received_at``. */
+export function engineNow(asOf: string | undefined, receivedAt: number | undefined, now: number): number {
+  if (!asOf || !receivedAt) return now;
+  return Date.parse(asOf) + (now - receivedAt);
 }

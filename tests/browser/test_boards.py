@@ -3,17 +3,20 @@ uvicorn, PostgreSQL and Kafka: log in per role, and see a Kafka message change t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 from kafka import KafkaProducer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2
+from app.ingest.topics import ADT_HL7V2, AMBULANCE
 from tests.conftest import isolated_kafka, live_server
-from tests.factories import hl7
+from tests.factories import PATIENT, hl7
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -74,4 +77,71 @@ async def test_an_admission_on_kafka_turns_the_bed_occupied_on_an_open_board(
         print(f"produce -> board DOM: {1000 * (time.monotonic() - sent):.0f} ms")
         await expect(free).to_have_text(str(before - 1))
         producer.close()
+        await page.close()
+
+
+async def test_a_handover_timer_turns_at_30_minutes_when_the_engine_clock_advances(
+    browser: Browser, settings: Settings
+) -> None:
+    app_settings = isolated_kafka(settings).model_copy(update={"clock": "offset"})
+    async with live_server(app_settings) as base:
+        page = await browser.new_page()
+        await sign_in(page, base, "sm.anyborough")
+        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        now = datetime.now(UTC).isoformat()
+        for step in ("conveying", "arrived_at_hospital"):
+            event = {
+                "event_id": f"INC1-{step}",
+                "incident_id": "INC1",
+                "step": step,
+                "category": 2,
+                "destination_site": "RAN01",
+                "vehicle": "RYA101",
+                "occurred_at": now,
+            }
+            producer.send(
+                app_settings.kafka.topic(AMBULANCE), key=b"INC1", value=json.dumps(event).encode()
+            )
+        producer.flush()
+        producer.close()
+        timer = page.locator('[data-incident="INC1"] [data-testid="handover-timer"]')
+        await expect(timer).to_have_attribute("data-band", "0", timeout=15_000)
+        await expect(timer).to_have_class("timer band-0")
+
+        async with httpx.AsyncClient(base_url=f"http://{base}") as client:
+            login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
+            token = login.json()["access_token"]
+            moved = await client.post(
+                "/api/v1/dev/clock",
+                json={"minutes": 30},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            assert moved.status_code == 200, moved.text
+        # No new event: the engine's clock crossed 30 minutes, the board re-coloured the timer.
+        await expect(timer).to_have_class("timer band-30", timeout=15_000)
+        await expect(timer).to_contain_text("over 30 min")
+        await page.close()
+
+
+async def test_the_boards_show_no_patient_identifier(browser: Browser, settings: Settings) -> None:
+    app_settings = isolated_kafka(settings)
+    async with live_server(app_settings) as base:
+        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        producer.send(
+            app_settings.kafka.topic(ADT_HL7V2),
+            key=b"VIS77123",
+            value=hl7("A01", 0, bed="B05", visit="VIS77123"),
+        )
+        producer.flush()
+        producer.close()
+        page = await browser.new_page()
+        await sign_in(page, base, "sm.anyborough")
+        await expect(page.locator('[data-bed="RAN01:AMU:B05"]')).to_have_class(
+            "bed occupied", timeout=15_000
+        )
+        html = await page.content()
+        for identifier in (
+            PATIENT.nhs_number, PATIENT.mrn, PATIENT.family, PATIENT.given, "VIS77123"
+        ):  # fmt: skip
+            assert identifier not in html, f"{identifier!r} appears on the site board"
         await page.close()

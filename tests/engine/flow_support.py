@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.ambulance.events import AmbulanceEvent, Step
 from app.ambulance.repository import AmbulanceRepository
 from app.board.deltas import Delta
+from app.db import create_sessionmaker
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
 from app.escalation.profile import load_profile
@@ -140,7 +141,7 @@ class World:
 
 
 async def make_world(engine: AsyncEngine) -> World:
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    sessionmaker = create_sessionmaker(engine)  # exactly as the service builds it
     async with sessionmaker() as session, session.begin():
         await load_economy(session, economy())
     clock = ManualClock(START)

@@ -1,6 +1,8 @@
+import type { Session } from "../api";
 import type { ViewState } from "../board";
-import { occupancy, total, type Bed, type SiteView, type Unit } from "../model";
-import { Freshness, Stat } from "./common";
+import { engineNow, occupancy, total, type Bed, type SiteView, type Unit } from "../model";
+import { Freshness, Stat, useNow } from "./common";
+import { AmbulanceTile, DischargesTile, EdTile, OpelBadge, OpelTile } from "./flow";
 
 function bedClass(bed: Bed): string {
   if (bed.occupied) return "bed occupied";
@@ -37,8 +39,12 @@ function WardTile({ unit, beds }: { unit: Unit; beds: [string, Bed][] }) {
   );
 }
 
-export function SiteBoard({ state }: { state: ViewState }) {
+export function SiteBoard({ state, session }: { state: ViewState; session: Session }) {
   const view = state.data as SiteView;
+  const metrics = view.metrics;
+  const now = engineNow(metrics?.as_of, metrics?.received_at, useNow());
+  const role = session.principal.role;
+  const canDeclare = role === "commander" || role === "admin" || (role === "site_manager" && session.principal.sites.includes(view.site.code));
   const wards = view.units.filter((u) => u.kind === "ward" || u.kind === "assessment");
   const pct = occupancy(wards);
   const bedsByUnit = new Map<string, [string, Bed][]>();
@@ -50,9 +56,20 @@ export function SiteBoard({ state }: { state: ViewState }) {
   return (
     <div class="board">
       <header class="board-header">
-        <h2>{view.site.name} <span class="muted">({view.site.code})</span></h2>
+        <h2>
+          {view.site.name} <span class="muted">({view.site.code})</span>{" "}
+          <OpelBadge level={metrics?.opel?.declared?.level ?? metrics?.opel?.computed_level} />
+        </h2>
         <Freshness updatedAt={state.updatedAt} />
       </header>
+      {metrics && (
+        <div class="flow-grid">
+          <AmbulanceTile amb={metrics.ambulance} now={now} />
+          <EdTile ed={metrics.ed} now={now} />
+          <DischargesTile dis={metrics.discharges} />
+          <OpelTile opel={metrics.opel} scope={view.site.code} token={session.token} canDeclare={canDeclare} />
+        </div>
+      )}
       <section class="tile summary" aria-label="Site beds summary">
         <Stat label="G&A occupancy" value={pct === null ? "–" : `${pct.toFixed(1)}%`} hint="occupied ÷ open G&A beds" />
         <Stat label="Free beds" value={total(wards, "free")} />

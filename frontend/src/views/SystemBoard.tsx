@@ -1,44 +1,76 @@
+import type { Session } from "../api";
 import type { ViewState } from "../board";
-import { occupancy, total, type SystemView } from "../model";
-import { Freshness, Stat } from "./common";
+import { engineNow, occupancy, total, type QueueItem, type SystemView } from "../model";
+import { Freshness, Stat, useNow } from "./common";
+import { AmbulanceQueue, OpelBadge, OpelTile } from "./flow";
 
-export function SystemBoard({ state, onOpenSite }: { state: ViewState; onOpenSite: (code: string) => void }) {
+const fmt = (value: number | null | undefined, suffix = "") =>
+  value === null || value === undefined ? "–" : `${Number.isInteger(value) ? value : value.toFixed(1)}${suffix}`;
+
+export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; session: Session; onOpenSite: (code: string) => void }) {
   const view = state.data as SystemView;
+  const clockNow = useNow();
   const ga = (site: string) => view.units.filter((u) => u.site === site && (u.kind === "ward" || u.kind === "assessment"));
   const all = view.units.filter((u) => u.kind === "ward" || u.kind === "assessment");
   const pct = occupancy(all);
+  const summaries = Object.values(view.summaries ?? {});
+  const latest = summaries[0];
+  const now = engineNow(latest?.as_of, latest?.received_at, clockNow);
+  const queue: (QueueItem & { site: string })[] = summaries
+    .flatMap((s) => s.ambulance_queue.map((item) => ({ ...item, site: s.site })))
+    .sort((a, b) => Date.parse(a.arrived_at) - Date.parse(b.arrived_at));
+  const canDeclare = session.principal.role === "commander" || session.principal.role === "admin";
+  const opelScope = view.system_opel?.scope ?? "system";
   return (
     <div class="board">
       <header class="board-header">
-        <h2>Anyborough system</h2>
+        <h2>Anyborough system <OpelBadge level={view.system_opel?.declared?.level ?? view.system_opel?.computed_level} /></h2>
         <Freshness updatedAt={state.updatedAt} />
       </header>
       <section class="tile summary" aria-label="System summary">
         <Stat label="System G&A occupancy" value={pct === null ? "–" : `${pct.toFixed(1)}%`} />
         <Stat label="Free beds" value={total(all, "free")} />
         <Stat label="Occupied" value={total(all, "occupied")} />
+        <Stat label="Ambulances waiting" value={queue.length} />
+        <Stat label="NCTR patients" value={summaries.reduce((n, s) => n + (s.nctr ?? 0), 0)} />
       </section>
       <table class="tile sites" aria-label="Sites">
         <thead>
-          <tr><th scope="col">Site</th><th scope="col">Occupancy</th><th scope="col">Free</th><th scope="col">Occupied</th><th scope="col">Open</th><th scope="col">Escalation open</th></tr>
+          <tr>
+            <th scope="col">Site</th><th scope="col">OPEL</th><th scope="col">Occupancy</th><th scope="col">Free</th>
+            <th scope="col">Escalation open</th><th scope="col">In ED</th><th scope="col">4-hour %</th>
+            <th scope="col">Ambulances waiting</th><th scope="col">Hours lost</th><th scope="col">NCTR</th>
+          </tr>
         </thead>
         <tbody>
           {view.sites.map((site) => {
             const units = ga(site.code);
             const sitePct = occupancy(units);
+            const s = view.summaries?.[site.code];
             return (
               <tr key={site.code} data-site={site.code}>
                 <th scope="row"><button class="link" onClick={() => onOpenSite(site.code)}>{site.name}</button></th>
+                <td>{s ? <OpelBadge level={s.opel_declared ?? s.opel_level} /> : "–"}</td>
                 <td>{sitePct === null ? "–" : `${sitePct.toFixed(1)}%`}</td>
                 <td>{total(units, "free")}</td>
-                <td>{total(units, "occupied")}</td>
-                <td>{total(units, "open_beds")}</td>
                 <td>{total(units, "escalation_open")}</td>
+                <td>{fmt(s?.ed_in_department)}</td>
+                <td>{fmt(s?.four_hour_pct, "%")}</td>
+                <td>{fmt(s?.ambulances_waiting)}</td>
+                <td>{fmt(s?.hours_lost)}</td>
+                <td>{s ? `${fmt(s.nctr)} (${fmt(s.nctr_pct, "%")})` : "–"}</td>
               </tr>
             );
           })}
         </tbody>
       </table>
+      <div class="flow-grid">
+        <section class="tile" aria-label="Ambulance queue across sites">
+          <h3>Ambulance queue, all sites</h3>
+          <AmbulanceQueue queue={queue} now={now} site={(item) => (item as QueueItem & { site: string }).site} />
+        </section>
+        <OpelTile opel={view.system_opel} scope={opelScope} token={session.token} canDeclare={canDeclare} />
+      </div>
     </div>
   );
 }
