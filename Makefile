@@ -1,6 +1,7 @@
 # Flow Command Centre — two commands on a fresh machine:
 #   make run    set up everything, start the whole service with a demo economy, print the URL
 #   make test   the whole suite against a real PostgreSQL and a real Kafka broker
+#   make bench  the benchmarks (regenerates docs/benchmarks.md)
 # Everything this needs is installed from here (PyPI, npm, Maven Central); see README.
 
 SHELL := /bin/bash
@@ -11,10 +12,10 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend chromium clean help
+.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run
 
 help:
-	@sed -n '1,4p' Makefile
+	@sed -n '1,5p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "▸ Python: creating $(VENV) and installing dependencies (first run ~1 min)"
@@ -54,6 +55,15 @@ chromium:
 
 test: venv frontend chromium lint typecheck
 	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
+
+# Benchmarks (not part of make test, which runs only a smoke of them): regenerates
+# docs/benchmarks.md. BENCH_ARGS="--json N --hl7 M" for other sizes.
+bench: venv
+	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s bench-run
+
+bench-run:
+	$(BIN)/alembic upgrade head
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean: stop
 	rm -rf .local $(VENV) frontend/node_modules frontend/dist

@@ -143,6 +143,19 @@ def demo_reset() -> None:
     typer.echo(f"demo state reset; {len(offsets)} partitions moved to their end")
 
 
+@cli.command()
+def rebuild() -> None:
+    """Re-derive all state from the event log: empty it and re-consume from offset 0 (stop the
+    service first; it rebuilds when started)."""
+    import asyncio
+
+    from app.config import get_settings
+    from app.simulation.reset import rebuild as rebuild_state
+
+    offsets = asyncio.run(rebuild_state(get_settings()))
+    typer.echo(f"state emptied; {len(offsets)} partitions will be re-consumed from offset 0")
+
+
 def main() -> None:
     cli()
 

@@ -6,6 +6,7 @@ call :func:`get_settings` from the lifespan or the CLI.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
@@ -78,9 +79,11 @@ class Settings(BaseSettings):
     # Ambulance hours lost count handover time beyond this (NHS England's trust file uses 30,
     # AACE reports 15 and 60: domain.md §2.3).
     hours_lost_after_minutes: float = Field(default=30, ge=0)
-    # The engine clock: "system", or "offset" (development and tests only: an admin may move the
-    # engine's time forward through the API to demonstrate time-driven changes).
-    clock: Literal["system", "offset"] = "system"
+    # The engine clock: "system"; or, in development and tests only, "offset" (an admin may move
+    # the engine's time forward through the API to show time-driven changes) or "fixed" (time
+    # stands still at clock_start until moved: reproducible comparisons).
+    clock: Literal["system", "offset", "fixed"] = "system"
+    clock_start: datetime | None = None
     sample_every_seconds: float = Field(default=300, gt=0)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -48,7 +48,9 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KafkaDep = Annotated[KafkaGateway, Depends(get_kafka)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits when the handler returns, BEFORE the response is
+# sent — a client that reads after a 2xx sees its write, and a failed commit is not a 2xx.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def get_flow(request: Request) -> FlowEngine:

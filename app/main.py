@@ -16,6 +16,7 @@ from app.board.routes import router as board_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
+from app.discharge.routes import router as discharge_router
 from app.escalation.routes import router as escalation_router
 from app.flow.routes import router as flow_router
 from app.handlers import install_error_handlers
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(occupancy_router)
     app.include_router(flow_router)
     app.include_router(escalation_router)
+    app.include_router(discharge_router)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "app.carehomes.models",
     "app.discharge.models",
     "app.escalation.models",
+    "app.audit.models",
 )
 
 

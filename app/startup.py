@@ -8,7 +8,7 @@ from datetime import timedelta
 from app.board.hub import BoardHub
 from app.deps import Resources
 from app.escalation.profile import load_profile
-from app.flow.clock import Clock, OffsetClock, SystemClock
+from app.flow.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.flow.engine import EngineConfig, FlowEngine, Publish
 from app.ingest.topics import all_topics
 from app.logging import get_logger
@@ -30,12 +30,17 @@ async def load_configured_economy(resources: Resources) -> EconomyConfig:
 
 def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) -> FlowEngine:
     settings = resources.settings
-    clock: Clock = OffsetClock() if settings.clock == "offset" else SystemClock()
+    clock: Clock = SystemClock()
+    if settings.clock == "offset":
+        clock = OffsetClock(settings.clock_start)
+    elif settings.clock == "fixed":
+        clock = ManualClock(settings.clock_start)
     config = EngineConfig(
         profile=load_profile(settings.opel_profile),
         system_scope=economy.code,
         hours_lost_after=settings.hours_lost_after_minutes,
         sample_every=timedelta(seconds=settings.sample_every_seconds),
+        ref_key=settings.auth.jwt_secret,
     )
     return FlowEngine(resources.sessionmaker, hub.publish, clock, config)
 

@@ -41,6 +41,16 @@ log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
 STALL_SECONDS = 2.0
 JOIN_STALL_SECONDS = 10.0
+# Event-loop watchdog: a poll thread that has not polled for this long, or a runner without
+# partitions for this long, is replaced by a fresh runner.
+POLL_STUCK_SECONDS = 60.0
+UNASSIGNED_SECONDS = 25.0
+
+
+class ConsumerStuck(RuntimeError):
+    """The Kafka client stopped making progress; the runner is replaced."""
+
+
 TP = tuple[str, int]
 
 
@@ -99,6 +109,8 @@ class ConsumerRunner:
         self._assignment_lock = threading.Lock()
         self._lag_recorded_at = 0.0
         self._pending_seek: set[TopicPartition] = set()
+        self.last_poll_at = time.monotonic()
+        self._unassigned_since: float | None = None
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -107,7 +119,11 @@ class ConsumerRunner:
         self._thread.start()
         try:
             while True:
-                batch = await self.queue.get()
+                try:
+                    batch = await asyncio.wait_for(self.queue.get(), timeout=1.0)
+                except TimeoutError:
+                    self._check_alive()
+                    continue
                 if batch.failure is not None:
                     raise RuntimeError("the Kafka poll thread failed") from batch.failure
                 try:
@@ -119,6 +135,25 @@ class ConsumerRunner:
         finally:
             self._stop.set()
             await asyncio.to_thread(self._thread.join, 15)
+
+    def _check_alive(self) -> None:
+        """The poll thread's own watchdog cannot help if the thread itself is stuck (a
+        kafka-python blocking call waits without a deadline); this one runs on the event loop.
+        Raising ends run(); the caller starts a fresh runner, which resumes from the offsets
+        stored with the state."""
+        now = time.monotonic()
+        if now - self.last_poll_at > POLL_STUCK_SECONDS:
+            metrics.STALLS.inc()
+            raise ConsumerStuck(
+                f"the poll thread has not polled for {now - self.last_poll_at:.0f} s"
+            )
+        if self.assigned.is_set():
+            self._unassigned_since = None
+        elif self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since > UNASSIGNED_SECONDS:
+            metrics.STALLS.inc()
+            raise ConsumerStuck(f"no partitions assigned for {UNASSIGNED_SECONDS:.0f} s")
 
     # ------------------------------------------------------------------ the poll thread
 
@@ -156,6 +191,7 @@ class ConsumerRunner:
         )
         try:
             while not self._stop.is_set():
+                self.last_poll_at = time.monotonic()
                 polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
                 seeked = self._seek_newly_assigned(consumer)
                 records = [r for tp in sorted(polled) if tp not in seeked for r in polled[tp]]

@@ -192,6 +192,8 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
         "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
         "FLOWCC_CLOCK": settings.clock,
     }
+    if settings.clock_start is not None:
+        env["FLOWCC_CLOCK_START"] = settings.clock_start.isoformat()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.discharge.service import discharges_view
 from app.errors import NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
@@ -92,4 +93,9 @@ async def snapshot(session: AsyncSession, view: str, flow: FlowEngine) -> dict[s
         return await site_snapshot(session, scope, flow)
     if kind == "system":
         return await system_snapshot(session, flow)
+    if kind == "discharges":
+        data, _ = await discharges_view(
+            session, scope, now=flow.clock.now(), ref_key=flow.config.ref_key
+        )
+        return data
     raise NotFound(f"no such view {view}")

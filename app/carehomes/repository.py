@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.carehomes.events import CareHomeReport
 from app.carehomes.models import CareHomeVacancy
 from app.topology.models import CareHome
+
+
+@dataclass(frozen=True)
+class Vacancy:
+    home_code: str
+    home_name: str
+    local_authority: str
+    bed_type: str
+    vacant: int
+    vacant_not_admittable: int
+    open_to_admissions: bool
+    closure_reason: str | None
+    reported_at: datetime
 
 
 class CareHomeRepository:
@@ -52,3 +69,23 @@ class CareHomeRepository:
     async def reset(self) -> None:
         """Forget everything (the demo's fresh start)."""
         await self.session.execute(text("TRUNCATE care_home_vacancies"))
+
+    async def vacancies(self, local_authorities: Sequence[str]) -> list[Vacancy]:
+        """The latest report of every bed type of every home in these local authorities."""
+        query = (
+            select(
+                CareHome.code.label("home_code"),
+                CareHome.name.label("home_name"),
+                CareHome.local_authority,
+                CareHomeVacancy.bed_type,
+                CareHomeVacancy.vacant,
+                CareHomeVacancy.vacant_not_admittable,
+                CareHomeVacancy.open_to_admissions,
+                CareHomeVacancy.closure_reason,
+                CareHomeVacancy.reported_at,
+            )
+            .join(CareHomeVacancy, CareHomeVacancy.home_code == CareHome.code)
+            .where(CareHome.local_authority.in_(list(local_authorities)))
+            .order_by(CareHome.local_authority, CareHome.code, CareHomeVacancy.bed_type)
+        )
+        return [Vacancy(**row._mapping) for row in (await self.session.execute(query)).all()]

@@ -59,6 +59,7 @@ class EscalationRepository:
         )
         return (await self.session.execute(query)).scalars().all()
 
-    async def reset(self) -> None:
-        """Forget everything (the demo's fresh start)."""
-        await self.session.execute(text("TRUNCATE opel_states, opel_history, metric_samples"))
+    async def reset(self, *, keep_history: bool = False) -> None:
+        """Forget the current levels (and, unless kept, the history and samples)."""
+        tables = "opel_states" if keep_history else "opel_states, opel_history, metric_samples"
+        await self.session.execute(text(f"TRUNCATE {tables}"))

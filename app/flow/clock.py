@@ -38,8 +38,8 @@ class ManualClock:
 class OffsetClock:
     """The system clock shifted by an offset that can be moved forward (development mode)."""
 
-    def __init__(self) -> None:
-        self.offset = timedelta()
+    def __init__(self, start: datetime | None = None) -> None:
+        self.offset = (start - datetime.now(UTC)) if start else timedelta()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset

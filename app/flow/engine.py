@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.board.deltas import ALL_SITES, ENGINE_VIEW, Delta
+from app.discharge.service import discharges_view
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
 from app.escalation.scoring import assess, roll_up
@@ -23,6 +24,7 @@ from app.flow.clock import LONDON, Clock, local_midnight
 from app.flow.metrics import compute_site
 from app.flow.repository import FlowRepository
 from app.logging import get_logger
+from app.topology.repository import TopologyRepository
 
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
@@ -35,6 +37,7 @@ class EngineConfig:
     system_scope: str  # the economy code: the scope of the system OPEL
     hours_lost_after: float = 30.0
     sample_every: timedelta = timedelta(minutes=5)
+    ref_key: str = "flowcc"  # keys the opaque references of people on the discharge views
 
 
 @dataclass
@@ -59,6 +62,7 @@ class FlowEngine:
             config,
         )
         self.sites: dict[str, float] = {}  # acute site → OPEL roll-up weight
+        self.local_authorities: list[str] = []  # each has a discharges:<la> view
         self.state = _Published()
         self.dirty: set[str] = set()
         self.sampled_at: datetime | None = None
@@ -79,6 +83,8 @@ class FlowEngine:
                 self.dirty |= set(self.sites)
             elif site in self.sites:
                 self.dirty.add(site)
+            # Any ADT, discharge or care-home change may move someone on a discharge list.
+            self.dirty |= {_discharges(la) for la in self.local_authorities}
         self._wake.set()
 
     # ------------------------------------------------------------------ the loop
@@ -86,8 +92,10 @@ class FlowEngine:
     async def start(self) -> None:
         async with self.sessionmaker() as session:
             sites = await FlowRepository(session).acute_sites()
+            las = await TopologyRepository(session).local_authorities()
         self.sites = {site.code: site.opel_weight for site in sites}
-        await self.refresh(set(self.sites))
+        self.local_authorities = [la.code for la in las]
+        await self.refresh(set(self.sites) | {_discharges(la) for la in self.local_authorities})
         self.ready.set()
 
     def stop(self) -> None:
@@ -114,10 +122,10 @@ class FlowEngine:
         due = self.dirty | {s for s, at in self.state.due.items() if at and at <= now}
         self.dirty = set()
         if self._sample_due(now):
-            due = set(self.sites)  # a sample is of every site as of now
+            due |= set(self.sites)  # a sample is of every site as of now
         elif not due:
             return False
-        await self.refresh(due & set(self.sites))
+        await self.refresh(due)
         return True
 
     def _seconds_to_next_due(self) -> float:
@@ -135,10 +143,13 @@ class FlowEngine:
 
     # ------------------------------------------------------------------ one evaluation
 
-    async def refresh(self, sites: set[str]) -> None:
-        """Re-evaluate these sites (and the system level) in one transaction, then publish."""
+    async def refresh(self, keys: set[str]) -> None:
+        """Re-evaluate these sites and discharge views (and the system level) in one
+        transaction, then publish what changed."""
         now = self.clock.now()
+        sites = keys & set(self.sites)
         async with self.sessionmaker() as session, session.begin():
+            views = await self._discharge_views(session, keys, now)
             escalation = EscalationRepository(session)
             changed_levels = await self._evaluate_sites(session, escalation, sites, now)
             if await self._evaluate_system(escalation, now):
@@ -150,7 +161,22 @@ class FlowEngine:
                 escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
             if sample_all:
                 self.sampled_at = now
-        await self.publish(self._deltas(now, opel))
+        await self.publish(self._deltas(now, opel) + views)
+
+    async def _discharge_views(
+        self, session: AsyncSession, keys: set[str], now: datetime
+    ) -> list[Delta]:
+        deltas = []
+        for la in self.local_authorities:
+            view = _discharges(la)
+            if view not in keys:
+                continue
+            data, self.state.due[view] = await discharges_view(
+                session, la, now=now, ref_key=self.config.ref_key
+            )
+            if self._changed(view, {k: v for k, v in data.items() if k != "now"}):
+                deltas.append(Delta(view, "discharges", la, data))
+        return deltas
 
     async def _evaluate_sites(
         self,
@@ -230,6 +256,10 @@ class FlowEngine:
             return False
         self.state.fingerprints[key] = fingerprint
         return True
+
+
+def _discharges(la: str) -> str:
+    return f"discharges:{la}"
 
 
 def summary(site: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from app.deps import FlowDep, SessionDep
 from app.errors import Forbidden, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
-from app.flow.clock import OffsetClock
+from app.flow.clock import ManualClock, OffsetClock
 from app.flow.schemas import ClockAdvanceIn
 
 router = APIRouter(prefix="/api/v1", tags=["flow"])
@@ -61,10 +61,11 @@ async def metric_samples(
     responses={404: {"description": "The engine runs on the system clock"}},
 )
 async def advance_clock(body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
-    if not isinstance(flow.clock, OffsetClock):
+    if not isinstance(flow.clock, OffsetClock | ManualClock):
         raise NotFound("the engine clock is the system clock here (set FLOWCC_CLOCK=offset)")
     if user.role != Role.ADMIN:
         raise Forbidden("only an administrator may move the engine clock")
     now = flow.clock.advance(timedelta(minutes=body.minutes))
     flow.touch(flow.sites)
-    return {"now": now.isoformat(), "offset_seconds": flow.clock.offset.total_seconds()}
+    offset = flow.clock.offset if isinstance(flow.clock, OffsetClock) else None
+    return {"now": now.isoformat(), "offset_seconds": offset and offset.total_seconds()}

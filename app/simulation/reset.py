@@ -1,7 +1,9 @@
-"""``flowcc demo-reset``: start the demo economy afresh (make run does this when simulating).
+"""``flowcc demo-reset`` and ``flowcc rebuild``.
 
-State is emptied and the stored consumer offsets are moved to the END of every inbound topic,
-so yesterday's simulated messages are neither lost from Kafka nor applied again."""
+demo-reset starts the demo economy afresh (make run does this when simulating): state is emptied
+and the stored consumer offsets move to the END of every inbound topic, so yesterday's simulated
+messages are neither lost from Kafka nor applied again. rebuild empties the derived state and
+moves the offsets to the START: the service re-derives everything from the log."""
 
 from __future__ import annotations
 
@@ -36,7 +38,24 @@ def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
 
 
 async def reset_demo(settings: Settings) -> dict[tuple[str, int], int]:
+    """Empty the state and continue every partition from its end."""
     offsets = await asyncio.to_thread(end_offsets, settings)
+    await _reset(settings, offsets, keep_history=False)
+    return offsets
+
+
+async def rebuild(settings: Settings) -> dict[tuple[str, int], int]:
+    """Empty the derived state and re-consume every partition from its first offset: the state
+    is rebuilt from the event log alone. The OPEL history and metric samples are kept (they are
+    the record of what was shown). Run it with the service stopped."""
+    offsets = dict.fromkeys(await asyncio.to_thread(end_offsets, settings), 0)
+    await _reset(settings, offsets, keep_history=True)
+    return offsets
+
+
+async def _reset(
+    settings: Settings, offsets: dict[tuple[str, int], int], *, keep_history: bool
+) -> None:
     engine = create_engine(settings.db)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
@@ -44,10 +63,9 @@ async def reset_demo(settings: Settings) -> dict[tuple[str, int], int]:
             await AmbulanceRepository(session).reset()
             await DischargeRepository(session).reset()
             await CareHomeRepository(session).reset()
-            await EscalationRepository(session).reset()
+            await EscalationRepository(session).reset(keep_history=keep_history)
             ingest = IngestRepository(session)
             await ingest.reset()
             await ingest.save_offsets(settings.kafka.group_id, offsets)
     finally:
         await engine.dispose()
-    return offsets

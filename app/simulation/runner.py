@@ -71,8 +71,10 @@ def simulate(
     hours: float | None,
     warm: bool = True,
     start: datetime | None = None,
+    json_feeds: bool = True,
 ) -> int:
-    """Run the simulation; returns the number of messages sent."""
+    """Run the simulation; returns the number of messages sent. Without ``json_feeds`` only
+    the hospitals' ADT is sent (no ambulance, discharge or care-home events)."""
     economy = EconomyConfig.load(settings.economy_file)
     rng = random.Random(seed)
     start = start or datetime.now(UTC).replace(microsecond=0)
@@ -102,8 +104,8 @@ def simulate(
     def send_json(kind: str, key: str, value: bytes) -> None:
         feeds[kind].send(key, value, float(env.now))
 
-    _start_hospitals(env, economy, rng, start, writer, send_json, warm=warm)
-    for home in economy.care_homes:
+    _start_hospitals(env, economy, rng, start, writer, send_json if json_feeds else None, warm=warm)
+    for home in economy.care_homes if json_feeds else []:
         CareHomeReporter(env, home, random.Random(rng.getrandbits(64)), start, send_json).run()
     log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
     started = time.monotonic()
@@ -134,7 +136,7 @@ def _start_hospitals(
     rng: random.Random,
     start: datetime,
     writer: FeedWriter,
-    send_json: SendJson,
+    send_json: SendJson | None,
     *,
     warm: bool,
 ) -> None:

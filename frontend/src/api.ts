@@ -46,3 +46,10 @@ export async function postJson(token: string, path: string, body: unknown): Prom
   if (!response.ok) throw new Error(payload.error?.message ?? `${response.status} ${response.statusText}`);
   return payload;
 }
+
+export async function getJson(token: string, path: string): Promise<any> {
+  const response = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
+  const payload = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(payload.error?.message ?? `${response.status} ${response.statusText}`);
+  return payload;
+}

@@ -4,6 +4,7 @@ import { loadSession, saveSession, type Session } from "./api";
 import { BoardClient, type Connection, type ViewState } from "./board";
 import { applyChanges } from "./model";
 import { ConnectionBadge } from "./views/common";
+import { DischargeBoard } from "./views/DischargeBoard";
 import { Login } from "./views/Login";
 import { SiteBoard } from "./views/SiteBoard";
 import { SystemBoard } from "./views/SystemBoard";
@@ -14,8 +15,30 @@ function viewFromHash(fallback: string): string {
   return hash || fallback;
 }
 
+// Wall mode (?wall=1): large type, no controls, rotating through the role's boards, and privacy
+// mode always on (no patient identifier can be revealed on a shared screen).
+const WALL = new URLSearchParams(location.search).has("wall");
+const ROTATE_MS = Number(new URLSearchParams(location.search).get("rotate") ?? 30) * 1000;
+
+function wallViews(session: Session): string[] {
+  const p = session.principal;
+  const own = [...p.sites.map((s) => `site:${s}`), ...p.local_authorities.map((la) => `discharges:${la}`)];
+  return own.length ? own : ["system", "site:RAN01", "site:RWV01", "site:RNF01"];
+}
+
 function Boards({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const [view, setView] = useState(viewFromHash(session.landingView));
+  useEffect(() => {
+    if (!WALL) return;
+    document.documentElement.classList.add("wall");
+    const views = wallViews(session);
+    if (views.length < 2) return;
+    const timer = setInterval(() => {
+      const next = views[(views.indexOf(viewFromHash(session.landingView)) + 1) % views.length];
+      location.hash = `#/${next}`;
+    }, ROTATE_MS);
+    return () => clearInterval(timer);
+  }, [session]);
   const [states, setStates] = useState<Record<string, ViewState>>({});
   const [connection, setConnection] = useState<Connection>("connecting");
   const client = useMemo(
@@ -57,6 +80,9 @@ function Boards({ session, onLogout }: { session: Session; onLogout: () => void 
         {session.principal.sites.map((code) => (
           <button key={code} class="link" onClick={() => open(`site:${code}`)}>{code}</button>
         ))}
+        {session.principal.local_authorities.map((code) => (
+          <button key={code} class="link" onClick={() => open(`discharges:${code}`)}>Discharges {code}</button>
+        ))}
         <span class="spacer" />
         <ConnectionBadge state={connection} />
         <span class="muted">{session.principal.name}</span>
@@ -66,7 +92,7 @@ function Boards({ session, onLogout }: { session: Session; onLogout: () => void 
         {!state && <p class="loading">Loading {view}…</p>}
         {state && view.startsWith("site:") && <SiteBoard state={state} session={session} />}
         {state && view === "system" && <SystemBoard state={state} session={session} onOpenSite={(code) => open(`site:${code}`)} />}
-        {state && !view.startsWith("site:") && view !== "system" && <p>This board ({view}) is coming soon.</p>}
+        {state && view.startsWith("discharges:") && <DischargeBoard state={state} session={session} privacy={WALL} />}
       </main>
     </div>
   );

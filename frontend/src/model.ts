@@ -78,6 +78,8 @@ export function applyChanges(_view: string, data: any, changes: Change[]): any {
     for (const change of changes) if (change.kind === "bed") next.beds[change.key] = change.data as Bed;
   }
   const received = Date.now();
+  const whole = changes.filter((c) => c.kind === "discharges").pop();
+  if (whole) return { ...whole.data };
   for (const change of changes) {
     if (change.kind === "metrics") next.metrics = { ...change.data, received_at: received };
     else if (change.kind === "site_summary")
@@ -110,3 +112,17 @@ export function engineNow(asOf: string | undefined, receivedAt: number | undefin
   if (!asOf || !receivedAt) return now;
   return Date.parse(asOf) + (now - receivedAt);
 }
+
+export type Match = { home: string; name: string; local_authority: string; bed_type: string; admittable: number; reported_at: string; stale: boolean; neighbour: boolean };
+export type Person = {
+  ref: string; site: string | null; ward: string | null; pathway: string | null; status: string; ready_at: string;
+  days_since_ready: number; delay_reason: string | null; needs_bed_type: string | null; expected_discharge_date: string | null; matches: Match[];
+};
+export type Home = { home: string; name: string; local_authority: string; open: boolean; closure_reason: string | null; reported_at: string; stale: boolean; admittable: Record<string, number> };
+export type DischargesView = {
+  local_authority: { code: string; name: string; neighbours: string[] };
+  now: string;
+  pending: Person[];
+  summary: { waiting: number; by_pathway: Record<string, number>; longest_days: number | null; over_7_days: number; admittable_fresh_by_bed_type: Record<string, number> };
+  homes: Home[];
+};

@@ -12,11 +12,13 @@ import httpx
 import pytest
 from kafka import KafkaProducer
 from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.ingest.topics import ADT_HL7V2, AMBULANCE
 from tests.conftest import isolated_kafka, live_server
 from tests.factories import PATIENT, hl7
+from tests.test_discharges import seed_waiting_patient
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -39,7 +41,12 @@ async def sign_in(page: Page, base: str, user: str) -> None:
 
 @pytest.mark.parametrize(
     ("user", "landing"),
-    [("sm.anyborough", "site:RAN01"), ("commander", "system"), ("sm.westvale", "site:RWV01")],
+    [
+        ("sm.anyborough", "site:RAN01"),
+        ("commander", "system"),
+        ("sm.westvale", "site:RWV01"),
+        ("sc.anyborough", "discharges:E06000901"),
+    ],
 )
 async def test_each_role_lands_on_its_board(
     browser: Browser, settings: Settings, user: str, landing: str
@@ -145,3 +152,24 @@ async def test_the_boards_show_no_patient_identifier(browser: Browser, settings:
         ):  # fmt: skip
             assert identifier not in html, f"{identifier!r} appears on the site board"
         await page.close()
+
+
+async def test_privacy_mode_on_the_wall_shows_no_identifier_where_the_desk_may_reveal_one(
+    browser: Browser, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    await seed_waiting_patient(clean_db)
+    async with live_server(settings) as base:
+        wall = await browser.new_page()
+        await wall.goto(f"http://{base}/?wall=1")
+        await wall.click('[data-user="sc.anyborough"]')
+        row = wall.locator("tr[data-ref]")
+        await expect(row).to_have_count(1, timeout=15_000)
+        await expect(wall.get_by_text("Show NHS no.")).to_have_count(0)
+        assert "9434765919" not in await wall.content()
+        await wall.close()
+
+        desk = await browser.new_page()
+        await sign_in(desk, base, "sc.anyborough")
+        await desk.get_by_text("Show NHS no.").click()
+        await expect(desk.locator('[data-testid="identity"]')).to_have_text("NHS 9434765919")
+        await desk.close()

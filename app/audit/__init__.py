@@ -1,0 +1,1 @@
+"""The audit log: every read of identifiable patient data (who, what, when)."""

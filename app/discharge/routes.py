@@ -1,0 +1,141 @@
+"""People waiting to leave hospital: the list (no identifiers), an audited identity lookup for
+the roles that need it, and hub status updates (sent through Kafka like every other event)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from app.audit.repository import AuditRepository
+from app.auth.deps import CurrentUser
+from app.auth.schemas import Principal, Role
+from app.deps import FlowDep, KafkaDep, SessionDep, SettingsDep
+from app.discharge.events import DischargeStatusEvent
+from app.discharge.repository import DischargeRepository, Pending
+from app.discharge.schemas import StatusUpdateIn
+from app.discharge.service import discharges_view, spell_ref
+from app.errors import Forbidden, NotFound
+from app.flow.engine import FlowEngine
+from app.ingest.topics import DISCHARGE_STATUS
+from app.topology.repository import TopologyRepository
+
+router = APIRouter(prefix="/api/v1/discharges", tags=["discharges"])
+NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such person waiting, or not visible to this role"}
+}
+
+
+def _may_list(user: Principal, la: str) -> bool:
+    return (
+        user.sees_everything
+        or (user.role == Role.SOCIAL_CARE and la in user.local_authorities)
+        or user.role == Role.SITE_MANAGER
+    )
+
+
+@router.get("", summary="People ready to leave hospital, per local authority (no identifiers)")
+async def pending(
+    session: SessionDep,
+    user: CurrentUser,
+    flow: FlowDep,
+    local_authority: Annotated[str | None, Query(examples=["E06000901"])] = None,
+    pathway: Annotated[str | None, Query(pattern="^P[0-3]$")] = None,
+    min_days: Annotated[int, Query(ge=0, description="At least this many days since ready")] = 0,
+) -> dict[str, Any]:
+    las = [la.code for la in await TopologyRepository(session).local_authorities()]
+    wanted = [la for la in las if la == local_authority or local_authority is None]
+    if local_authority is not None and not wanted:
+        raise NotFound(f"no local authority {local_authority}")
+    items = []
+    for la in wanted:
+        if not _may_list(user, la):
+            continue
+        data, _ = await discharges_view(
+            session, la, now=flow.clock.now(), ref_key=flow.config.ref_key
+        )
+        for person in data["pending"]:
+            if user.role == Role.SITE_MANAGER and person["site"] not in user.sites:
+                continue
+            if (pathway is None or person["pathway"] == pathway) and person[
+                "days_since_ready"
+            ] >= min_days:
+                items.append({"local_authority": la, **person})
+    return {"as_of": flow.clock.now().isoformat(), "items": items}
+
+
+async def _find(session: SessionDep, flow: FlowEngine, ref: str) -> Pending:
+    las = [la.code for la in await TopologyRepository(session).local_authorities()]
+    for person in await DischargeRepository(session).pending(las, now=flow.clock.now()):
+        if spell_ref(person.spell_id, flow.config.ref_key) == ref:
+            return person
+    raise NotFound(f"nobody waiting with reference {ref}")
+
+
+@router.get(
+    "/{ref}/identity",
+    summary="Who this is (NHS number, local id): audited; social care for its own residents, "
+    "site managers for their sites",
+    responses={**NOT_VISIBLE, 403: {"description": "This role does not need identifiers"}},
+)
+async def identity(
+    ref: str, session: SessionDep, user: CurrentUser, flow: FlowDep
+) -> dict[str, Any]:
+    person = await _find(session, flow, ref)
+    own_resident = (
+        user.role == Role.SOCIAL_CARE and person.local_authority in user.local_authorities
+    )
+    own_site = user.role == Role.SITE_MANAGER and person.site in user.sites
+    if not (own_resident or own_site):
+        raise Forbidden("identifiers are shown only to this person's social care team or site")
+    nhs_number, patient_id, _ = await DischargeRepository(session).identity(person.spell_id)
+    AuditRepository(session).record(
+        user, "read_identity", f"discharge:{ref}", site=person.site, la=person.local_authority
+    )
+    return {
+        "ref": ref,
+        "nhs_number": nhs_number,
+        "patient_id": patient_id,
+        "site": person.site,
+        "ward": person.ward,
+    }
+
+
+@router.post(
+    "/{ref}/status",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Record the hub's progress (assessment booked, placement found, ...) via Kafka",
+    responses=NOT_VISIBLE,
+)
+async def update_status(
+    ref: str,
+    body: StatusUpdateIn,
+    session: SessionDep,
+    user: CurrentUser,
+    flow: FlowDep,
+    kafka: KafkaDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    person = await _find(session, flow, ref)
+    own = user.role == Role.SOCIAL_CARE and person.local_authority in user.local_authorities
+    if not (own or user.role in (Role.COMMANDER, Role.ADMIN)):
+        raise Forbidden("only this person's social care team (or a commander) may update it")
+    event = DischargeStatusEvent(
+        event_id=f"api-{uuid.uuid4()}",
+        spell_id=person.spell_id,
+        status=body.status,
+        discharge_ready_at=person.discharge_ready_at,
+        pathway=person.pathway,  # type: ignore[arg-type]
+        delay_reason=body.delay_reason or person.delay_reason,
+        needs_bed_type=person.needs_bed_type,
+        local_authority=person.local_authority,
+        expected_discharge_date=person.expected_discharge_date,
+        occurred_at=flow.clock.now(),
+    )
+    produced = await kafka.produce(
+        settings.kafka.topic(DISCHARGE_STATUS),
+        event.model_dump_json(exclude_none=True).encode(),
+        key=person.spell_id.encode(),
+    )
+    return {"topic": produced.topic, "partition": produced.partition, "offset": produced.offset}

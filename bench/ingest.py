@@ -1,0 +1,198 @@
+"""Ingest throughput: N events through Kafka → consumers → engine projection → PostgreSQL
+commit, against the ceiling of a bare kafka-python consumer reading the same topic, same run.
+
+The events are produced before timing starts; each side reads from offset 0 to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from app.board.deltas import Delta
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.ingest.repository import IngestRepository
+from app.ingest.topics import ADT_HL7V2, AMBULANCE, all_topics
+from app.kafka import KafkaGateway
+from app.simulation.hl7 import Patient, Place, adt_message
+from app.topology.schemas import EconomyConfig
+from app.topology.service import load_economy
+from consumers.routing import build_handlers
+from consumers.runner import ConsumerRunner
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+STEPS = ("call", "dispatched", "at_scene", "conveying", "arrived_at_hospital",
+         "handover_complete", "clear")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Throughput:
+    kind: str
+    events: int
+    ours_seconds: float
+    ceiling_seconds: float
+
+    @property
+    def ours_per_second(self) -> float:
+        return self.events / self.ours_seconds
+
+    @property
+    def ceiling_per_second(self) -> float:
+        return self.events / self.ceiling_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_per_second / self.ceiling_per_second
+
+
+def json_events(count: int) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(1)
+    out = []
+    for n in range(count):
+        incident = f"INC{n // len(STEPS):08d}"
+        step = STEPS[n % len(STEPS)]
+        event = {
+            "event_id": f"{incident}-{step}",
+            "incident_id": incident,
+            "step": step,
+            "category": rng.choice([1, 2, 2, 3, 4]),
+            "destination_site": rng.choice(["RAN01", "RWV01", "RNF01"]),
+            "vehicle": f"RYA{rng.randrange(100, 999)}",
+            "occurred_at": (T0 + timedelta(seconds=n)).isoformat(),
+        }
+        out.append((incident.encode(), json.dumps(event).encode()))
+    return out
+
+
+def hl7_events(count: int) -> list[tuple[bytes, bytes]]:
+    """Admissions, transfers and discharges of many spells across the AMU's beds."""
+    rng = random.Random(2)
+    patient = Patient("MRN1", "9449305552", "BENCH", "PATIENT", "19450101", "F")
+    out = []
+    for n in range(count):
+        visit = f"VB{n // 3:08d}"
+        trigger = ("A01", "A02", "A03")[n % 3]
+        bed = f"B{rng.randrange(1, 28):02d}"
+        when = T0 + timedelta(seconds=n)
+        message = adt_message(
+            trigger=trigger,
+            control_id=f"{visit}-{trigger}",
+            sending_facility="RAN",
+            patient=patient,
+            visit_number=visit,
+            patient_class="I",
+            event_time=when,
+            recorded_time=when,
+            version="2.4",
+            location=Place("RAN01", rng.choice(["AMU", "BEE01", "CED02", "ELM03"]), "BAY1", bed),
+        )
+        out.append((visit.encode(), message))
+    return out
+
+
+def produce(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        acks=1,
+        compression_type=None,
+    )
+    for key, value in messages:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def ceiling(settings: Settings, topic: str, expected: int) -> float:
+    """A bare kafka-python consumer reading the same topic from the start."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+        fetch_max_wait_ms=500,
+    )
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    started, seen = time.perf_counter(), 0
+    while seen < expected:
+        for records in consumer.poll(timeout_ms=1000).values():
+            seen += len(records)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed
+
+
+async def ours(settings: Settings, topics: list[str], expected_ends: dict) -> float:
+    """Our consumer runner (decode, dedupe, project, offsets in the same transaction)."""
+    engine = create_engine(settings.db)
+    sessionmaker = create_sessionmaker(engine)
+
+    async def ignore(_: list[Delta]) -> None:
+        return None
+
+    handlers = {t: f for t, f in build_handlers(settings.kafka).items() if t in topics}
+    runner = ConsumerRunner(
+        kafka=settings.kafka, sessionmaker=sessionmaker, handlers=handlers, publish=ignore
+    )
+    started = time.perf_counter()
+    task = asyncio.create_task(runner.run())
+    try:
+        while True:
+            await asyncio.sleep(0.2)
+            async with sessionmaker() as session:
+                stored = await IngestRepository(session).stored_offsets(
+                    settings.kafka.group_id, topics
+                )
+            if all(stored.get(tp, 0) >= end for tp, end in expected_ends.items()):
+                return time.perf_counter() - started
+            if task.done():
+                task.result()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()
+
+
+async def run(settings: Settings, *, json_count: int, hl7_count: int) -> list[Throughput]:
+    kafka = settings.kafka.model_copy(
+        update={"topic_prefix": f"b{uuid.uuid4().hex[:6]}.", "group_id": f"bench-{uuid.uuid4()}"}
+    )
+    settings = settings.model_copy(update={"kafka": kafka})
+    gateway = KafkaGateway(kafka)
+    await gateway.ensure_topics(all_topics(kafka))
+    await gateway.close()
+    engine = create_engine(settings.db)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await load_economy(session, EconomyConfig.load(settings.economy_file))
+    await engine.dispose()
+    results = []
+    for kind, name, make, count in (
+        ("JSON (ambulance events)", AMBULANCE, json_events, json_count),
+        ("HL7 v2 ADT", ADT_HL7V2, hl7_events, hl7_count),
+    ):
+        topic = kafka.topic(name)
+        await asyncio.to_thread(produce, settings, topic, make(count))
+        ends = await asyncio.to_thread(_ends, settings, topic)
+        ceiling_seconds = await asyncio.to_thread(ceiling, settings, topic, count)
+        ours_seconds = await ours(settings, [topic], ends)
+        results.append(Throughput(kind, count, ours_seconds, ceiling_seconds))
+    return results
+
+
+def _ends(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    ends = consumer.end_offsets(partitions)
+    consumer.close()
+    return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
