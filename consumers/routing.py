@@ -86,10 +86,11 @@ class JsonHandler(_Pending):
         session: AsyncSession,
         model: type[BaseModel],
         source: str,
-        record_one: Callable[[AsyncSession, Any], Awaitable[str]],
+        record_many: Callable[[AsyncSession, list[Any]], Awaitable[set[str]]],
     ) -> None:
         super().__init__()
-        self.session, self.model, self.source, self.record_one = session, model, source, record_one
+        self.session, self.model, self.source = session, model, source
+        self.record_many = record_many
         self.occupancy = OccupancyRepository(session)
         self.touched: set[str] = set()
 
@@ -97,32 +98,39 @@ class JsonHandler(_Pending):
         self.pending.append((record, [decode_json(record.value or b"", self.model)]))
 
     async def apply_events(self, events: Sequence[Any]) -> None:
-        for event in events:
-            message_id = getattr(event, "event_id", None) or event.report_id
-            if await self.occupancy.mark_processed(self.source, message_id):
-                self.touched.add(await self.record_one(self.session, event))
+        """Set-based: one statement marks the batch's ids processed, one upserts the new ones."""
+        ids = [getattr(event, "event_id", None) or event.report_id for event in events]
+        new = await self.occupancy.mark_processed_many(self.source, ids)
+        fresh = []
+        for event, message_id in zip(events, ids, strict=True):
+            if message_id in new:
+                new.discard(message_id)  # a duplicate within the batch counts once
+                fresh.append(event)
+        if fresh:
+            self.touched |= await self.record_many(self.session, fresh)
 
     async def finish(self) -> list[Delta]:
         touched, self.touched = self.touched, set()
         return [touch(site) for site in sorted(touched)]
 
 
-async def _ambulance(session: AsyncSession, event: AmbulanceEvent) -> str:
-    await AmbulanceRepository(session).record_step(event)
-    return event.destination_site or ALL_SITES
+async def _ambulance(session: AsyncSession, events: list[AmbulanceEvent]) -> set[str]:
+    await AmbulanceRepository(session).record_steps(events)
+    return {event.destination_site or ALL_SITES for event in events}
 
 
-async def _carehome(session: AsyncSession, report: CareHomeReport) -> str:
+async def _carehome(session: AsyncSession, reports: list[CareHomeReport]) -> set[str]:
     repository = CareHomeRepository(session)
-    if not await repository.home_exists(report.home_code):
-        raise InvalidValue(f"care home {report.home_code!r} is not in the economy")
-    await repository.record(report)
-    return CAREHOMES
+    for report in reports:
+        if not await repository.home_exists(report.home_code):
+            raise InvalidValue(f"care home {report.home_code!r} is not in the economy")
+        await repository.record(report)
+    return {CAREHOMES}
 
 
-async def _discharge(session: AsyncSession, event: DischargeStatusEvent) -> str:
-    await DischargeRepository(session).record(event)
-    return ALL_SITES
+async def _discharge(session: AsyncSession, events: list[DischargeStatusEvent]) -> set[str]:
+    await DischargeRepository(session).record_many(events)
+    return {ALL_SITES}
 
 
 def decode_for_kind(kind: str, raw: bytes) -> list[Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import case, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ambulance.events import AmbulanceEvent
+from app.ambulance.events import STEP_COLUMNS, AmbulanceEvent
 from app.ambulance.models import AmbulanceJourney
 
 
@@ -16,20 +17,26 @@ class AmbulanceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record_step(self, event: AmbulanceEvent) -> None:
-        """An upsert whose result does not depend on arrival order: a step reported twice keeps
-        its latest time (GREATEST); category, destination and vehicle come from the event that
-        occurred last."""
-        column = event.column()
+    async def record_steps(self, events: Sequence[AmbulanceEvent]) -> None:
+        """Many steps in one statement: each incident's steps are merged first (in occurrence
+        order, as one by one would) and the merged row is upserted with the same rules."""
+        merged: dict[str, dict[str, Any]] = {}
+        for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
+            row = merged.setdefault(
+                event.incident_id,
+                {"incident_id": event.incident_id, "vehicle": None, "destination_site": None}
+                | dict.fromkeys(STEP_COLUMNS.values()),
+            )
+            column = event.column()
+            row[column] = max(row[column] or event.occurred_at, event.occurred_at)
+            row["category"] = event.category
+            row["destination_site"] = event.destination_site or row["destination_site"]
+            row["vehicle"] = event.vehicle or row["vehicle"]
+            row["last_event_at"] = event.occurred_at
+        if not merged:
+            return
         table = AmbulanceJourney.__table__
-        statement = insert(AmbulanceJourney).values(
-            incident_id=event.incident_id,
-            category=event.category,
-            destination_site=event.destination_site,
-            vehicle=event.vehicle,
-            last_event_at=event.occurred_at,
-            **{column: event.occurred_at},
-        )
+        statement = insert(AmbulanceJourney).values(list(merged.values()))
         incoming = statement.excluded
         newer = incoming.last_event_at >= table.c.last_event_at
 
@@ -39,17 +46,26 @@ class AmbulanceRepository:
                 else_=func.coalesce(table.c[name], incoming[name]),
             )
 
-        statement = statement.on_conflict_do_update(
-            index_elements=["incident_id"],
-            set_={
-                column: func.greatest(table.c[column], incoming[column]),
-                "category": latest("category"),
-                "destination_site": latest("destination_site"),
-                "vehicle": latest("vehicle"),
-                "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
-            },
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["incident_id"],
+                set_={
+                    **{
+                        column: func.greatest(table.c[column], incoming[column])
+                        for column in STEP_COLUMNS.values()
+                    },
+                    "category": latest("category"),
+                    "destination_site": latest("destination_site"),
+                    "vehicle": latest("vehicle"),
+                    "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
+                },
+            )
         )
-        await self.session.execute(statement)
+
+    async def record_step(self, event: AmbulanceEvent) -> None:
+        """One step: a step reported twice keeps its latest time (GREATEST); category,
+        destination and vehicle come from the event that occurred last."""
+        await self.record_steps([event])
 
     async def reset(self) -> None:
         """Forget everything (the demo's fresh start)."""

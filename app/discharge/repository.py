@@ -80,10 +80,24 @@ class DischargeRepository:
             return None, None, None
         return row[0], row[1], row[2]
 
-    async def record(self, event: DischargeStatusEvent) -> None:
+    async def record_many(self, events: Sequence[DischargeStatusEvent]) -> None:
+        """Only the latest update of each spell can win; upsert those in one statement."""
+        latest: dict[str, DischargeStatusEvent] = {}
+        for event in events:
+            current = latest.get(event.spell_id)
+            if current is None or (event.occurred_at, event.event_id) > (
+                current.occurred_at,
+                current.event_id,
+            ):
+                latest[event.spell_id] = event
+        if latest:
+            await self.record(*latest.values())
+
+    async def record(self, *events: DischargeStatusEvent) -> None:
         """Latest occurred_at wins (ties by event id), whatever the arrival order."""
-        values = event.model_dump(exclude={"schema_version"})
-        statement = insert(DischargePlan).values(values)
+        rows = [event.model_dump(exclude={"schema_version"}) for event in events]
+        values = rows[0]
+        statement = insert(DischargePlan).values(rows)
         table, incoming = DischargePlan.__table__, statement.excluded
         newer = (incoming.occurred_at > table.c.occurred_at) | (
             (incoming.occurred_at == table.c.occurred_at) & (incoming.event_id > table.c.event_id)

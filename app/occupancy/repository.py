@@ -31,6 +31,18 @@ class OccupancyRepository:
         )
         return (await self.session.execute(statement)).first() is not None
 
+    async def mark_processed_many(self, source: str, message_ids: Sequence[str]) -> set[str]:
+        """The ids seen for the first time (one statement for a whole batch)."""
+        if not message_ids:
+            return set()
+        statement = (
+            insert(ProcessedMessage)
+            .values([{"source": source, "message_id": m} for m in dict.fromkeys(message_ids)])
+            .on_conflict_do_nothing()
+            .returning(ProcessedMessage.message_id)
+        )
+        return set((await self.session.execute(statement)).scalars())
+
     async def add_events(self, events: Sequence[AdtEvent]) -> set[str]:
         """Store events in their encounters' histories; returns the dedupe keys that were new."""
         rows = [
