@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.ambulance.events import AmbulanceEvent, Step
 from app.ambulance.repository import AmbulanceRepository
 from app.board.deltas import Delta
+from app.carehomes.events import BedTypeReport, CareHomeReport
+from app.carehomes.repository import CareHomeRepository
 from app.db import create_sessionmaker
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
@@ -59,6 +61,14 @@ def economy() -> EconomyConfig:
             "local_authorities": [{"code": "LA1", "name": "Test council"}],
             "organisations": [{"code": "T", "name": "Test trust", "kind": "acute_trust"}],
             "sites": sites,
+            "care_homes": [
+                {
+                    "code": "CH1",
+                    "name": "Elm House",
+                    "local_authority": "LA1",
+                    "capacity": {"nursing": 10, "residential": 10},
+                },
+            ],
         }
     )
 
@@ -124,7 +134,28 @@ class World:
             await DischargeRepository(session).record(event)
         self.engine.touch(["*"])
 
+    async def care_home_report(self, vacant_nursing: int, **fields: Any) -> None:
+        report = CareHomeReport(
+            report_id=f"r{next(self.ids)}",
+            home_code="CH1",
+            open_to_admissions=fields.pop("open_to_admissions", True),
+            reported_at=fields.pop("at", self.clock.now()),
+            beds=[
+                BedTypeReport(
+                    bed_type="nursing", capacity=10, occupied=10 - vacant_nursing,
+                    vacant=vacant_nursing,
+                )
+            ],
+        )  # fmt: skip
+        async with self.sessionmaker() as session, session.begin():
+            await CareHomeRepository(session).record(report)
+        self.engine.touch(["carehomes"])
+
     # ------------------------------------------------------------------ engine out
+
+    def view(self, view: str) -> dict[str, Any]:
+        """The latest data the engine published for a whole-view delta (discharges:<la>)."""
+        return next(d.data for d in reversed(self.published) if d.view == view)
 
     async def settle(self) -> list[Delta]:
         """Let the engine evaluate what is due; return what it published."""

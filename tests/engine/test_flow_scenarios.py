@@ -103,7 +103,9 @@ async def test_ed_waits_cross_4_and_12_hours_and_the_4_hour_performance(
     assert ed["breaches_today"] == 1
 
 
-async def test_nctr_counts_and_a_p3_discharge(clean_db: AsyncEngine) -> None:
+async def test_an_nctr_patient_leaves_on_p3_once_a_matching_vacancy_appears(
+    clean_db: AsyncEngine,
+) -> None:
     world = await make_world(clean_db)
     for n in range(1, 5):
         await world.admit(f"v{n}", "T2", f"B{n:02d}", at=START - timedelta(days=10))
@@ -120,42 +122,76 @@ async def test_nctr_counts_and_a_p3_discharge(clean_db: AsyncEngine) -> None:
     assert dis["by_pathway"] == {"P3": 1}
     assert dis["days_delayed"]["7-13"] == 1
     assert dis["longest_days_delayed"] == 8
+    (waiting,) = world.view("discharges:LA1")["pending"]
+    assert (waiting["pathway"], waiting["days_since_ready"], waiting["matches"]) == ("P3", 8, [])
 
-    await world.discharge_status("v1", "placement_found", at=START + timedelta(minutes=5))
+    await world.care_home_report(vacant_nursing=1, at=START + timedelta(minutes=2))
+    await world.settle()
+    (waiting,) = world.view("discharges:LA1")["pending"]
+    assert [(m["home"], m["admittable"], m["stale"]) for m in waiting["matches"]] == [
+        ("CH1", 1, False)
+    ]
+    assert world.view("discharges:LA1")["summary"]["admittable_fresh_by_bed_type"] == {"nursing": 1}
+
+    await world.discharge_status(
+        "v1", "placement_found", pathway="P3", local_authority="LA1", needs_bed_type="nursing",
+        discharge_ready_at=START - timedelta(days=8), at=START + timedelta(minutes=5),
+    )  # fmt: skip
     await world.adt("A03", "v1", "T2", patient_class="I", at=START + timedelta(minutes=10))
     await world.advance(minutes=10)
     dis = world.metrics("T2")["discharges"]
     assert (dis["nctr"], dis["discharged_today"], dis["before_noon_pct"]) == (0, 1, 100.0)
+    assert world.view("discharges:LA1")["pending"] == []
 
 
-async def test_opel_rises_at_once_and_drops_only_after_the_hysteresis_time(
-    clean_db: AsyncEngine,
-) -> None:
+async def test_opel_rises_1_to_4_and_falls_back_with_hysteresis(clean_db: AsyncEngine) -> None:
     world = await make_world(clean_db)
-    # Empty site: every parameter with a value is at level 1 → score 0 → OPEL 1.
-    assert world.engine.state.metrics["T1"]["beds"]["occupied"] == 0
+    # Empty site: parameters with a value are all level 1 → score 0 → OPEL 1.
+    assert await _levels(world) == (0.0, 1, 1)
     for n in range(1, 11):
         await world.admit(f"v{n}", "T1", f"B{n:02d}")
     await world.settle()
+    # G&A 100 % → L4; ED 0 %, escalation 0 %, NCTR 0 % → L1: (4+1+1+1-4)/12 → 25 → OPEL 2.
+    assert await _levels(world) == (25.0, 2, 2)
+    for bed in ("E01", "E02"):
+        await world.admit(f"x{bed}", "T1", bed)
+    await world.settle()
+    # Escalation 2 of 12 open beds → L4: (4+4+1+1-4)/12 → 50 → OPEL 3.
+    assert await _levels(world) == (50.0, 3, 3)
+    for n in range(12):
+        await world.arrive_in_ed(f"ed{n}", "T1")
+    for n in range(1, 4):
+        await world.discharge_status(
+            f"v{n}", "ready", pathway="P1", local_authority="LA1",
+            discharge_ready_at=START - timedelta(days=1),
+        )  # fmt: skip
+    await world.settle()
+    # ED 12 in 10 spaces → L4, NCTR 3 of 12 → L4, > 12 h in ED 0 % → L1:
+    # (4+1+4+4+4-5)/15 → 80 → OPEL 4.
+    assert await _levels(world) == (80.0, 4, 4)
     opel = await _opel(world, "T1")
-    # G&A occupancy 100 % → level 4; ED occupancy 0 %, escalation 0 %, NCTR 0 % → level 1:
-    # score = (4 + 1 + 1 + 1 - 4) / (3 * 4) * 100 = 25 → OPEL 2 (bands 25/50/75).
-    assert (opel["computed_level"], opel["score"], opel["drivers"]) == (
-        2,
-        25.0,
-        ["ga_occupancy_pct"],
-    )
+    assert set(opel["drivers"]) == {
+        "ed_occupancy_pct", "ga_occupancy_pct", "escalation_beds_pct", "nctr_pct"
+    }  # fmt: skip
 
-    for n in range(1, 4):  # 7 of 10 occupied → G&A level 1 → score 0
+    for n in range(1, 7):  # six go home, the three NCTR among them: G&A 6/12 → L1, NCTR → L1
         await world.adt("A03", f"v{n}", "T1", patient_class="I")
     await world.settle()
-    opel = await _opel(world, "T1")
-    assert (opel["raw_level"], opel["computed_level"]) == (1, 2)  # held: hysteresis
+    # ED L4, > 12 h L1, G&A 6/12 L1, escalation L4, NCTR L1: (11-5)/15 → 40: raw 2, held at 4.
+    assert await _levels(world) == (40.0, 2, 4)
     await world.advance(minutes=59)
-    assert (await _opel(world, "T1"))["computed_level"] == 2
-    published = await world.advance(minutes=1)  # 60 minutes below the band, no new event
-    assert (await _opel(world, "T1"))["computed_level"] == 1
+    assert (await _levels(world))[2] == 4
+    published = await world.advance(minutes=1)  # 60 min below the band, with no new event
+    assert await _levels(world) == (40.0, 2, 2)
     assert "metrics" in _kinds(published, "site:T1")
+
+    for n in range(12):
+        await world.adt("A03", f"ed{n}", "T1", patient_class="E")
+    await world.settle()
+    # ED empty, 4-hour 100 %, 0 % > 12 h; only escalation still L4: (5*1+4-6)/18 → 16.67.
+    assert await _levels(world) == (16.67, 1, 2)
+    await world.advance(minutes=60)
+    assert await _levels(world) == (16.67, 1, 1)
 
     async with world.sessionmaker() as session:
         history = (
@@ -168,8 +204,13 @@ async def test_opel_rises_at_once_and_drops_only_after_the_hysteresis_time(
         samples = await session.scalar(
             select(func.count()).select_from(MetricSample).where(MetricSample.scope == "T1")
         )
-    assert [tuple(row) for row in history] == [(1, None), (2, 1), (1, 2)]
+    assert [tuple(row) for row in history] == [(1, None), (2, 1), (3, 2), (4, 3), (2, 4), (1, 2)]
     assert (samples or 0) > 0
+
+
+async def _levels(world) -> tuple[float | None, int | None, int | None]:
+    opel = await _opel(world, "T1")
+    return opel["score"], opel["raw_level"], opel["computed_level"]
 
 
 async def test_the_system_level_rolls_up_three_sites_by_weight(clean_db: AsyncEngine) -> None:
