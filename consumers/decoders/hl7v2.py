@@ -1,4 +1,5 @@
-"""HL7 v2 ER7 ADT → canonical :class:`AdtEvent` (python-hl7 does the parsing).
+"""HL7 v2 ER7 ADT → canonical :class:`AdtEvent`. Values are read with the lazy ER7 tokenizer
+(``er7.py``), proved value-for-value equal to python-hl7 (ADR 0004).
 
 Handles MLLP framing, FHS/BHS batches, ``\\r``/``\\n``/``\\r\\n`` separators, a UTF-8 BOM and
 Latin-1 bytes, escape sequences, and MSH-11 = T (test traffic is dropped). Versions 2.2–2.8.
@@ -9,9 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import hl7
-
 from app.occupancy.events import SUPPORTED_TRIGGERS, AdtEvent, Location, TimeSource
+from consumers.decoders.er7 import Er7Error, Er7Message
 from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
 from consumers.decoders.hl7time import is_date_only, parse_hl7_time
 
@@ -56,24 +56,16 @@ def _to_text(raw: bytes) -> str:
 
 
 class _Fields:
-    """Safe, unescaped access to one parsed message: missing means ''."""
+    """Safe, unescaped access to one message: missing means ''."""
 
-    def __init__(self, message: hl7.Message) -> None:
+    def __init__(self, message: Er7Message) -> None:
         self.message = message
 
     def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
-        try:
-            value = self.message[f"{segment}.F{field}.R{rep}.C{component}.S{sub}"]
-        except (KeyError, IndexError):
-            return ""
-        text = str(self.message.unescape(str(value))).strip() if value else ""
-        return "" if text == '""' else text  # "" is HL7's explicit null
+        return self.message.get(segment, field, component, sub, rep)
 
-    def segments(self, name: str) -> list[hl7.Segment]:
-        try:
-            return list(self.message.segments(name))
-        except KeyError:
-            return []
+    def count(self, name: str) -> int:
+        return self.message.count(name)
 
     def location(self, segment: str, field: int) -> Location | None:
         location = Location(
@@ -97,10 +89,9 @@ def decode_hl7v2(raw: bytes, *, drop_test_traffic: bool = True) -> list[AdtEvent
 
 def decode_message(text: str, *, drop_test_traffic: bool = True) -> AdtEvent | None:
     try:
-        message = hl7.parse(text)
-    except Exception as error:  # python-hl7 raises bare exceptions on malformed input
-        raise Undecodable(f"python-hl7 could not parse the message: {error}") from error
-    fields = _Fields(message)
+        fields = _Fields(Er7Message(text))
+    except Er7Error as error:
+        raise Undecodable(f"not an ER7 message: {error}") from error
     if drop_test_traffic and fields.get("MSH", 11).upper().startswith("T"):
         return None
     message_type = fields.get("MSH", 9, 1)
@@ -192,7 +183,7 @@ def _encounter_key(fields: _Fields, pv1: str, pid: str) -> str:
 
 def _swap(fields: _Fields, trigger: str) -> dict[str, object]:
     """A17 swaps two patients: the second PID/PV1 group (python-hl7 addresses it as PV12)."""
-    if trigger != "A17" or len(fields.segments("PV1")) < 2:
+    if trigger != "A17" or fields.count("PV1") < 2:
         return {}
     return {
         "swap_encounter_key": _encounter_key(fields, "PV12", "PID2"),
