@@ -33,6 +33,7 @@ from app.startup import (
     load_configured_economy,
     run_engine,
     stop_engine,
+    watch_economy,
 )
 from app.topology.routes import router as topology_router
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_engine(resources, hub, economy)
         engine_task = run_engine(flow)
+        watcher = watch_economy(resources, hub, flow)
         app.state.consumer_status = status = ConsumerStatus()
         consumers = (
             background_consumers(resources, flow.after_commit, status)
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             if consumers is not None:
                 consumers.cancel()
                 await asyncio.gather(consumers, return_exceptions=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
+
+import yaml
 
 from app.board.hub import BoardHub
 from app.deps import Resources
@@ -18,6 +21,7 @@ from app.topology.service import load_economy
 log = get_logger(__name__)
 RETRY_SECONDS = 5.0
 STOP_SECONDS = 10.0
+ECONOMY_POLL_SECONDS = 5.0
 
 
 async def load_configured_economy(resources: Resources) -> EconomyConfig:
@@ -26,6 +30,38 @@ async def load_configured_economy(resources: Resources) -> EconomyConfig:
         counts = await load_economy(session, economy)
     log.info("economy_loaded", economy=economy.code, **counts)
     return economy
+
+
+def watch_economy(resources: Resources, hub: BoardHub, engine: FlowEngine) -> asyncio.Task[None]:
+    return asyncio.create_task(_watch_economy(resources, hub, engine), name="economy-watch")
+
+
+async def _watch_economy(resources: Resources, hub: BoardHub, engine: FlowEngine) -> None:
+    """Reload the economy when its file changes: new wards and beds appear, removed empty ones
+    go, the engine re-reads its sites, and every board reloads. An invalid file is reported and
+    the running economy kept."""
+    path = Path(resources.settings.economy_file)
+    seen = await asyncio.to_thread(_mtime, path)
+    while True:
+        await asyncio.sleep(ECONOMY_POLL_SECONDS)
+        changed = await asyncio.to_thread(_mtime, path)
+        if changed == seen:
+            continue
+        seen = changed
+        try:
+            await load_configured_economy(resources)
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            log.error("economy_reload_refused", file=str(path), error=str(error)[:500])
+            continue
+        await engine.reload_topology()
+        hub.resync_all()
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) -> FlowEngine:

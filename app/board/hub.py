@@ -74,6 +74,12 @@ class BoardHub:
         client.views.discard(view)
         self.subscribers[view].discard(client)
 
+    def resync_all(self) -> None:
+        """Tell every client to reload its views (the economy's structure changed)."""
+        for client in list(self.clients):
+            if client.views:
+                client.offer({"type": "resync", "views": sorted(client.views)})
+
     async def publish(self, deltas: list[Delta]) -> None:
         by_view: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for delta in deltas:

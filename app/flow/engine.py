@@ -104,6 +104,10 @@ class FlowEngine:
         self._stopping = True
         self._wake.set()
 
+    async def reload_topology(self) -> None:
+        """The economy changed: re-read the sites and authorities, re-evaluate everything."""
+        await self.start()
+
     async def run(self) -> None:
         await self.start()
         while not self._stopping:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["flow"])
 async def site_flow(
     site_code: str, session: SessionDep, user: CurrentUser, flow: FlowDep
 ) -> dict[str, Any]:
+    await asyncio.wait_for(flow.ready.wait(), timeout=30)  # the first evaluation after a start
     if not user.may_see_site(site_code) or site_code not in flow.sites:
         raise NotFound(f"no acute site {site_code} visible to this role")
     state = await EscalationRepository(session).state(site_code)

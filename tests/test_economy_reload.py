@@ -1,0 +1,52 @@
+"""The economy is configuration: editing its YAML changes the running service (no restart), and
+an invalid edit is refused while the running economy stays."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+from httpx import ASGITransport, AsyncClient
+
+from app import startup
+from app.config import Settings
+from app.main import create_app
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+async def test_a_new_ward_appears_and_a_broken_file_is_refused(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(startup, "ECONOMY_POLL_SECONDS", 0.1)
+    economy = yaml.safe_load(Path("deploy/economies/anyborough.yaml").read_text())
+    path = tmp_path / "economy.yaml"
+    path.write_text(yaml.safe_dump(economy))
+    app = create_app(settings.model_copy(update={"economy_file": str(path)}))
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        login = await client.post("/api/v1/auth/dev-login", json={"username": "commander"})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        before = (await client.get("/api/v1/sites/RAN01/flow", headers=headers)).json()
+
+        site = next(s for s in economy["sites"] if s["code"] == "RAN01")
+        site["units"].append({"code": "NEW", "name": "Winter Ward", "kind": "ward", "beds": 12})
+        path.write_text(yaml.safe_dump(economy))
+        for _ in range(100):
+            flow = (await client.get("/api/v1/sites/RAN01/flow", headers=headers)).json()
+            assert "beds" in flow, flow
+            if flow["beds"]["open"] == before["beds"]["open"] + 12:
+                break
+            await asyncio.sleep(0.1)
+        assert flow["beds"]["open"] == before["beds"]["open"] + 12
+        site_view = (await client.get("/api/v1/sites/RAN01", headers=headers)).json()
+        assert "RAN01:NEW" in {unit["id"] for unit in site_view["units"]}
+
+        path.write_text("sites: [this is not an economy")
+        await asyncio.sleep(0.5)
+        still = (await client.get("/api/v1/sites/RAN01/flow", headers=headers)).json()
+        assert still["beds"]["open"] == before["beds"]["open"] + 12
