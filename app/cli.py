@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 cli = typer.Typer(help="Flow Command Centre", no_args_is_help=True, add_completion=False)
@@ -141,6 +143,19 @@ def demo_reset() -> None:
 
     offsets = asyncio.run(reset_demo(get_settings()))
     typer.echo(f"demo state reset; {len(offsets)} partitions moved to their end")
+
+
+@cli.command()
+def replay(
+    files: list[Path] = typer.Argument(..., help="HL7 v2, FHIR or JSON files", exists=True),
+) -> None:
+    """Push recorded HL7 v2, FHIR or JSON event files into the right topics."""
+    from app.config import get_settings
+    from app.simulation.replay import replay as replay_files
+
+    sent = replay_files(get_settings(), files)
+    for topic, count in sorted(sent.items()):
+        typer.echo(f"{topic}: {count} messages")
 
 
 @cli.command()
