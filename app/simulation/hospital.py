@@ -12,6 +12,7 @@ from typing import Any
 
 import simpy
 
+from app.simulation.fhir import FhirEncounters
 from app.simulation.hl7 import Patient, Place, adt_message
 from app.simulation.journeys import AMBULANCE_SHARE, Journeys, SendJson
 from app.topology.schemas import SiteConfig
@@ -74,9 +75,11 @@ class Hospital:
         send: Send,
         send_json: SendJson | None = None,
         local_authorities: list[str] | None = None,
+        fhir: FhirEncounters | None = None,
     ) -> None:
         self.env, self.site, self.facility, self.version = env, site, facility, version
         self.rng, self.start, self._send = rng, start, send
+        self.fhir = fhir  # a FHIR-native PAS: Encounter versions instead of HL7 ADT
         self.ed_count = 0
         self.ed_spaces = sum(sum(u.areas.values()) for u in site.units if u.kind == "ed") or 1
         self.journeys = (
@@ -132,6 +135,11 @@ class Hospital:
 
     def send(self, visit: str, trigger: str, patient: Patient, cls: str, **fields: Any) -> None:
         when = fields.pop("event_time", None) or self.now()
+        if self.fhir is not None:
+            resource = self.fhir.render(visit, trigger, cls, when, **fields)
+            if resource is not None:
+                self._send(visit, resource, when)
+            return
         message = adt_message(
             trigger=trigger,
             control_id=f"{visit}-{trigger}-{self.rng.getrandbits(32):08x}",

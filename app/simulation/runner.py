@@ -10,6 +10,7 @@ import asyncio
 import heapq
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,9 +19,17 @@ import simpy.rt
 from kafka import KafkaProducer
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2, AMBULANCE, CAREHOME_BEDS, DISCHARGE_STATUS, all_topics
+from app.ingest.topics import (
+    ADT_FHIR,
+    ADT_HL7V2,
+    AMBULANCE,
+    CAREHOME_BEDS,
+    DISCHARGE_STATUS,
+    all_topics,
+)
 from app.kafka import KafkaGateway
 from app.logging import get_logger
+from app.simulation.fhir import FhirEncounters
 from app.simulation.hospital import Hospital
 from app.simulation.journeys import CareHomeReporter, SendJson
 from app.topology.schemas import EconomyConfig
@@ -72,9 +81,11 @@ def simulate(
     warm: bool = True,
     start: datetime | None = None,
     json_feeds: bool = True,
+    fhir_feeds: bool = True,
 ) -> int:
     """Run the simulation; returns the number of messages sent. Without ``json_feeds`` only
-    the hospitals' ADT is sent (no ambulance, discharge or care-home events)."""
+    the hospitals' ADT is sent (no ambulance, discharge or care-home events); without
+    ``fhir_feeds`` a trust configured with a FHIR feed sends HL7 v2 like the others."""
     economy = EconomyConfig.load(settings.economy_file)
     rng = random.Random(seed)
     start = start or datetime.now(UTC).replace(microsecond=0)
@@ -92,6 +103,7 @@ def simulate(
     # The same topic creation the service uses (it also waits for partition leaders).
     asyncio.run(_ensure_topics(settings))
     writer = FeedWriter(producer, settings.kafka.topic(ADT_HL7V2), rng)
+    fhir_writer = FeedWriter(producer, settings.kafka.topic(ADT_FHIR), rng)
     feeds = {
         kind: FeedWriter(producer, settings.kafka.topic(topic), rng)
         for kind, topic in (
@@ -104,7 +116,15 @@ def simulate(
     def send_json(kind: str, key: str, value: bytes) -> None:
         feeds[kind].send(key, value, float(env.now))
 
-    _start_hospitals(env, economy, rng, start, writer, send_json if json_feeds else None, warm=warm)
+    _start_hospitals(
+        env,
+        economy,
+        rng,
+        start,
+        {"hl7v2": writer, "fhir": fhir_writer if fhir_feeds else writer},
+        send_json if json_feeds else None,
+        warm=warm,
+    )
     for home in economy.care_homes if json_feeds else []:
         CareHomeReporter(env, home, random.Random(rng.getrandbits(64)), start, send_json).run()
     log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
@@ -115,15 +135,16 @@ def simulate(
     except KeyboardInterrupt:
         pass
     finally:
-        for feed in (writer, *feeds.values()):
+        for feed in (writer, fhir_writer, *feeds.values()):
             feed.release(float("inf"))
         producer.flush()
         producer.close()
-    sent = writer.sent + sum(feed.sent for feed in feeds.values())
+    sent = writer.sent + fhir_writer.sent + sum(feed.sent for feed in feeds.values())
     log.info(
         "simulation_finished",
         messages=sent,
         adt_messages=writer.sent,
+        fhir_messages=fhir_writer.sent,
         seconds=time.monotonic() - started,
         simulated_until=(start + timedelta(minutes=float(env.now))).isoformat(),
     )
@@ -135,7 +156,7 @@ def _start_hospitals(
     economy: EconomyConfig,
     rng: random.Random,
     start: datetime,
-    writer: FeedWriter,
+    writers: dict[str, FeedWriter],
     send_json: SendJson | None,
     *,
     warm: bool,
@@ -147,6 +168,8 @@ def _start_hospitals(
             continue
         org = orgs[site.org]
         home_la = site.local_authority or ""
+        writer = writers["fhir" if org.feed == "fhir" else "hl7v2"]
+        fhir = org.feed == "fhir" and writer is not writers["hl7v2"]
         hospital = Hospital(
             env,
             site,
@@ -154,11 +177,19 @@ def _start_hospitals(
             version=org.hl7_version or "2.5.1",
             rng=random.Random(rng.getrandbits(64)),
             start=start,
-            send=lambda key, value, _when: writer.send(key, value, float(env.now)),
+            send=_sender(env, writer),
             send_json=send_json,
             local_authorities=[home_la, *neighbours.get(home_la, [])][:2],
+            fhir=FhirEncounters(org.code) if fhir else None,
         )
         hospital.run(warm=warm)
+
+
+def _sender(env: simpy.Environment, writer: FeedWriter) -> Callable[[str, bytes, datetime], None]:
+    def send(key: str, value: bytes, _when: datetime) -> None:
+        writer.send(key, value, float(env.now))
+
+    return send
 
 
 async def _ensure_topics(settings: Settings) -> None:

@@ -69,7 +69,8 @@ def decode_fhir_encounter(raw: bytes) -> list[AdtEvent]:
             encounter_key=_encounter_key(encounter),
             patient_id=encounter.subject.reference if encounter.subject else None,
             patient_class=patient_class,
-            location=_active_location(encounter) if trigger in ("A01", "A21") else None,
+            # An arrival's location is the ED (its site counts the attendance); no bed is held.
+            location=_active_location(encounter) if trigger in ("A01", "A21", "A04") else None,
             admit_time=_utc(encounter.period.start) if encounter.period else None,
             discharge_time=_utc(encounter.period.end) if encounter.period else None,
         )

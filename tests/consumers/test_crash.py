@@ -90,7 +90,13 @@ async def test_kill_nine_at_random_points_loses_and_doubles_nothing(
     async with sessions() as session, session.begin():
         await load_economy(session, EconomyConfig.load(crash_settings.economy_file))
     sent = await asyncio.to_thread(
-        simulate, crash_settings, speed=0, seed=20261125, hours=24 * 14, json_feeds=False
+        simulate,
+        crash_settings,
+        speed=0,
+        seed=20261125,
+        hours=24 * 14,
+        json_feeds=False,
+        fhir_feeds=False,
     )
     assert sent >= MIN_EVENTS
     messages = await asyncio.to_thread(read_topic, crash_settings)

@@ -63,7 +63,7 @@ async def test_two_consumers_split_the_partitions_and_one_survives_the_other(
     async with async_sessionmaker(clean_db)() as session, session.begin():
         await load_economy(session, EconomyConfig.load(run_settings.economy_file))
     sent = await asyncio.to_thread(
-        simulate, run_settings, speed=0, seed=3, hours=24 * 14, json_feeds=False
+        simulate, run_settings, speed=0, seed=3, hours=24 * 14, json_feeds=False, fhir_feeds=False
     )
     messages = await asyncio.to_thread(read_topic, run_settings)
     assert len(messages) == sent
