@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.audit.routes import router as audit_router
 from app.auth.routes import router as auth_router
 from app.board.hub import BoardHub
 from app.board.routes import router as board_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(flow_router)
     app.include_router(escalation_router)
     app.include_router(discharge_router)
+    app.include_router(audit_router)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

@@ -44,6 +44,8 @@ async def pending(
     pathway: Annotated[str | None, Query(pattern="^P[0-3]$")] = None,
     min_days: Annotated[int, Query(ge=0, description="At least this many days since ready")] = 0,
 ) -> dict[str, Any]:
+    if user.role == Role.INTEGRATION_INGEST:
+        raise Forbidden("an ingest integration may not read discharges")
     las = [la.code for la in await TopologyRepository(session).local_authorities()]
     wanted = [la for la in las if la == local_authority or local_authority is None]
     if local_authority is not None and not wanted:
