@@ -289,6 +289,12 @@ def summary(site: str, data: dict[str, Any]) -> dict[str, Any]:
         "hours_lost": amb.get("hours_lost"),
         "nctr": dis.get("nctr"),
         "nctr_pct": dis.get("nctr_pct"),
+        "nctr_by_pathway": dis.get("by_pathway") or {},
+        "handovers_today": amb.get("handovers_today"),
+        "discharged_today": dis.get("discharged_today"),
+        "ed_departed_today": ed.get("departed_today"),
+        "dta_waiting": ed.get("dta_waiting"),
+        "occupied": beds.get("occupied"),
     }
 
 

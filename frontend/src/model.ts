@@ -47,6 +47,12 @@ export type SiteSummary = {
   hours_lost: number | null;
   nctr: number | null;
   nctr_pct: number | null;
+  nctr_by_pathway?: Record<string, number>;
+  handovers_today?: number | null;
+  discharged_today?: number | null;
+  ed_departed_today?: number | null;
+  dta_waiting?: number | null;
+  occupied?: number | null;
 };
 export type SiteView = {
   site: { code: string; name: string };

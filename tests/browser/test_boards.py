@@ -173,3 +173,24 @@ async def test_privacy_mode_on_the_wall_shows_no_identifier_where_the_desk_may_r
         await desk.get_by_text("Show NHS no.").click()
         await expect(desk.locator('[data-testid="identity"]')).to_have_text("NHS 9434765919")
         await desk.close()
+
+
+async def test_the_flow_map_moves_when_a_patient_is_admitted(
+    browser: Browser, settings: Settings
+) -> None:
+    app_settings = isolated_kafka(settings)
+    async with live_server(app_settings) as base:
+        page = await browser.new_page()
+        await sign_in(page, base, "commander")
+        beds = page.locator('[data-testid="flow-map"] [data-node="beds"] .node-value')
+        await expect(beds).to_have_text("0")
+        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        producer.send(
+            app_settings.kafka.topic(ADT_HL7V2),
+            key=b"VF",
+            value=hl7("A01", 0, bed="B09", visit="VF"),
+        )
+        producer.flush()
+        producer.close()
+        await expect(beds).to_have_text("1", timeout=15_000)
+        await page.close()

@@ -3,6 +3,7 @@ import type { ViewState } from "../board";
 import { engineNow, occupancy, total, type QueueItem, type SystemView } from "../model";
 import { Freshness, Stat, useNow } from "./common";
 import { AmbulanceQueue, OpelBadge, OpelTile } from "./flow";
+import { FlowMap } from "./FlowMap";
 
 const fmt = (value: number | null | undefined, suffix = "") =>
   value === null || value === undefined ? "–" : `${Number.isInteger(value) ? value : value.toFixed(1)}${suffix}`;
@@ -34,6 +35,7 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
         <Stat label="Ambulances waiting" value={queue.length} />
         <Stat label="NCTR patients" value={summaries.reduce((n, s) => n + (s.nctr ?? 0), 0)} />
       </section>
+      <FlowMap summaries={summaries} />
       <table class="tile sites" aria-label="Sites">
         <thead>
           <tr>
