@@ -133,7 +133,9 @@ def ceiling(settings: Settings, topic: str, expected: int) -> float:
     return elapsed
 
 
-async def ours(settings: Settings, topics: list[str], expected_ends: dict) -> float:
+async def ours(
+    settings: Settings, topics: list[str], expected_ends: dict[tuple[str, int], int]
+) -> float:
     """Our consumer runner (decode, dedupe, project, offsets in the same transaction)."""
     engine = create_engine(settings.db)
     sessionmaker = create_sessionmaker(engine)

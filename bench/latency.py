@@ -1,0 +1,190 @@
+"""Produce → websocket frame latency: a steady stream of ADT events while many board clients are
+connected the way real boards are (most on site views, some on the system and social-care views).
+
+Each admission or discharge is timed from the moment it is handed to the Kafka producer to the
+moment a site-view client receives the frame carrying that bed's change. Reference, same run: a
+bare kafka-python consumer's produce → consume latency for the same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+from kafka import KafkaConsumer, KafkaProducer
+
+from app.config import Settings
+from app.ingest.topics import ADT_HL7V2
+from tests.factories import hl7
+
+VIEWS = (  # (user, view, share of clients)
+    ("sm.anyborough", "site:RAN01", 0.4),
+    ("sm.westvale", "site:RWV01", 0.3),
+    ("commander", "system", 0.2),
+    ("sc.anyborough", "discharges:E06000901", 0.1),
+)
+WARDS = ("AMU", "BEE01", "CED02", "ELM03")
+
+
+@dataclass
+class Timings:
+    sent: dict[tuple[str, bool], float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    frames: int = 0
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(values)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50": q[49], "p95": q[94], "p99": q[98], "max": ordered[-1]}
+
+
+async def _client(url: str, token: str, view: str, timings: Timings, ready: asyncio.Event) -> None:
+    async with websockets.connect(url, open_timeout=60) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": token}))
+        await socket.send(json.dumps({"type": "subscribe", "view": view}))
+        async for raw in socket:
+            frame = json.loads(raw)
+            if frame.get("type") == "snapshot":
+                ready.set()
+            if frame.get("type") != "delta":
+                continue
+            timings.frames += 1
+            now = time.perf_counter()
+            for change in frame["changes"]:
+                if change["kind"] == "bed":
+                    sent = timings.sent.get((change["key"], change["data"]["occupied"]))
+                    if sent is not None:
+                        timings.latencies.append(now - sent)
+
+
+def _events(count: int, site_codes: tuple[str, ...]) -> list[tuple[str, bytes, tuple[str, bool]]]:
+    """A pass admitting a patient to every bed, then a pass discharging them, and so on: each
+    event changes one bed, and a bed changes again only a whole pass later."""
+    out = []
+    beds = [
+        (site, ward, f"B{n:02d}") for site in site_codes for ward in WARDS for n in range(1, 27)
+    ]
+    for n in range(count):
+        site, ward, bed = beds[n % len(beds)]
+        cycle, discharging = divmod(n // len(beds), 2)
+        visit = f"L{cycle:05d}{n % len(beds):04d}"
+        trigger = "A03" if discharging else "A01"
+        message = hl7(trigger, n, bed=bed, ward=ward, site=site, visit=visit)
+        out.append((visit, message, (f"{site}:{ward}:{bed}", trigger == "A01")))
+    return out
+
+
+async def run(
+    settings: Settings, *, port: int, clients: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    import os
+
+    kafka = settings.kafka.model_copy(
+        update={"topic_prefix": f"l{uuid.uuid4().hex[:6]}.", "group_id": f"lat-{uuid.uuid4()}"}
+    )
+    env = dict(os.environ) | {
+        "DATABASE_URL": settings.db.url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "KAFKA_GROUP_ID": kafka.group_id,
+        "FLOWCC_ENVIRONMENT": "test",
+        "FLOWCC_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port",
+         str(port), "--no-access-log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        return await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+async def _measure(
+    topic: str, kafka: Any, port: int, clients: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with asyncio.timeout(90):
+            while True:
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        tokens = {}
+        for user, _, _ in VIEWS:
+            login = await http.post("/api/v1/auth/dev-login", json={"username": user})
+            tokens[user] = login.json()["access_token"]
+    timings = Timings()
+    tasks, readies = [], []
+    for user, view, share in VIEWS:
+        for _ in range(max(1, round(clients * share))):
+            ready = asyncio.Event()
+            readies.append(ready)
+            url = f"ws://127.0.0.1:{port}/ws"
+            tasks.append(asyncio.create_task(_client(url, tokens[user], view, timings, ready)))
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+    reference = await asyncio.to_thread(_stream, kafka, topic, timings, rate, seconds)
+    await asyncio.sleep(2)  # the last frames
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "clients": len(tasks),
+        "rate_per_second": rate,
+        "seconds": seconds,
+        "events": int(rate * seconds),
+        "measured": len(timings.latencies),
+        "frames": timings.frames,
+        "board_ms": {k: round(v * 1000, 1) for k, v in percentiles(timings.latencies).items()},
+        "kafka_ms": {k: round(v * 1000, 1) for k, v in percentiles(reference).items()},
+    }
+
+
+def _stream(kafka: Any, topic: str, timings: Timings, rate: float, seconds: float) -> list[float]:
+    """Produce at a steady rate; a bare consumer on the same topic gives the reference."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="latest",
+        fetch_max_wait_ms=10, group_id=None,
+    )  # fmt: skip
+    consumer.poll(timeout_ms=2000)
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=1)
+    events = _events(int(rate * seconds), ("RAN01", "RWV01"))
+    produced_at: dict[bytes, float] = {}
+    reference: list[float] = []
+    start = time.perf_counter()
+    for n, (key, value, bed_state) in enumerate(events):
+        due = start + n / rate
+        while time.perf_counter() < due:
+            for records in consumer.poll(timeout_ms=1).values():
+                arrived = time.perf_counter()
+                reference += [
+                    arrived - produced_at[r.value] for r in records if r.value in produced_at
+                ]
+        produced_at[value] = timings.sent[bed_state] = time.perf_counter()
+        producer.send(topic, key=key.encode(), value=value)
+    producer.flush()
+    deadline = time.perf_counter() + 2
+    while time.perf_counter() < deadline:
+        for records in consumer.poll(timeout_ms=50).values():
+            arrived = time.perf_counter()
+            reference += [arrived - produced_at[r.value] for r in records if r.value in produced_at]
+    producer.close()
+    consumer.close()
+    return reference
