@@ -159,7 +159,10 @@ class Hospital:
     # ------------------------------------------------------------------ processes
 
     def _warm_start(self) -> None:
-        """Hospitals start ~93% full: patients admitted hours to weeks ago."""
+        """Hospitals start ~93% full (patients admitted hours to weeks ago), with patients
+        already in ED (about three hours of arrivals)."""
+        for _ in range(round(self.mean_arrivals_per_minute * 180)):
+            self.env.process(self._attendance(arrived_ago=self.rng.uniform(0, 240)))
         for bed in self.beds:
             if self.rng.random() > TARGET_OCCUPANCY:
                 continue
@@ -192,16 +195,19 @@ class Hospital:
             yield self.env.timeout(self.rng.expovariate(rate))
             self.env.process(self._attendance())
 
-    def _attendance(self) -> Generator[simpy.Event, Any, None]:
+    def _attendance(self, arrived_ago: Minutes = 0.0) -> Generator[simpy.Event, Any, None]:
+        """One ED attendance; ``arrived_ago`` > 0 for a patient already in ED at a warm start."""
         patient, visit = self._patient()
-        if self.journeys is not None and self.rng.random() < AMBULANCE_SHARE:
+        if not arrived_ago and self.journeys is not None and self.rng.random() < AMBULANCE_SHARE:
             yield from self.journeys.convey(visit)
         area = self.rng.choices(["MAJ", "MIN", "RES"], weights=[6, 3, 1])[0]
         ed = Place(self.site.code, "ED", area, "")
-        self.send(visit, "A04", patient, "E", location=ed)
+        arrived = self.now() - timedelta(minutes=arrived_ago)
+        self.send(visit, "A04", patient, "E", location=ed, event_time=arrived)
         self.ed_count += 1
         # Time to decision: most within 4 h, a long tail (lognormal, median 2.5 h).
-        yield self.env.timeout(self.rng.lognormvariate(math.log(150), 0.55))
+        decision = self.rng.lognormvariate(math.log(150), 0.55)
+        yield self.env.timeout(max(1.0, decision - arrived_ago))
         if self.rng.random() >= ADMITTED_SHARE:
             self.ed_count -= 1
             self.send(visit, "A03", patient, "E", discharge_time=self.now())
