@@ -58,3 +58,22 @@ def test_every_kind_of_generated_message_is_valid_to_hl7apy() -> None:
             assert message.name == kind.split("^")[2]
             checked += 1
     assert checked >= 40
+
+
+def test_a_warm_start_has_patients_already_in_ed() -> None:
+    """make run's economy is alive at once: beds ~93 % full and an ED already working."""
+    economy = EconomyConfig.load("deploy/economies/anyborough.yaml")
+    site = next(s for s in economy.sites if s.code == "RAN01")
+    start = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    sent: list[str] = []
+    env = simpy.Environment()
+    Hospital(
+        env, site, facility="RAN", version="2.4", rng=random.Random(5), start=start,
+        send=lambda _key, value, _when: sent.append(value.decode()),
+    ).run(warm=True)  # fmt: skip
+    env.run(until=1)
+    arrivals = [m for m in sent if "|ADT^A04^" in m]
+    admissions = [m for m in sent if "|ADT^A01^" in m]
+    assert len(arrivals) >= 30  # ~3 hours of a 650-bed site's arrivals
+    assert all(m.split("\r")[1].split("|")[6] < "20261125120000" for m in arrivals)  # EVN-6
+    assert 0.88 * 650 < len(admissions) < 0.97 * 650
