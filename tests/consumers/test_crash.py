@@ -67,6 +67,17 @@ def reference(messages: list[bytes]) -> tuple[dict[str, str], int]:
     return occupants, sum(len(events) for events in spells.values())
 
 
+async def final_state(engine: AsyncEngine) -> tuple[dict[str, str], int]:
+    """The occupant of every occupied bed, and how many spell events are stored."""
+    async with async_sessionmaker(engine)() as session:
+        query = select(Bed.id, Bed.occupant_encounter_id).where(
+            Bed.occupant_encounter_id.is_not(None)
+        )
+        beds = {bed: str(occupant) for bed, occupant in (await session.execute(query)).all()}
+        stored = await session.scalar(select(func.count()).select_from(EncounterEvent))
+    return beds, int(stored or 0)
+
+
 async def committed(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
         total = await connection.scalar(
@@ -138,17 +149,7 @@ async def test_kill_nine_at_random_points_loses_and_doubles_nothing(
         process.terminate()
         process.wait(timeout=30)
 
-    async with sessions() as session:
-        beds = dict(
-            (
-                await session.execute(
-                    select(Bed.id, Bed.occupant_encounter_id).where(
-                        Bed.occupant_encounter_id.is_not(None)
-                    )
-                )
-            ).all()
-        )
-        stored_events = await session.scalar(select(func.count()).select_from(EncounterEvent))
+    beds, stored_events = await final_state(clean_db)
     assert kills >= KILLS
     assert stored_events == distinct_events, "an event was lost or stored twice"
     assert beds == expected

@@ -13,18 +13,15 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
 from app.ingest.topics import ADT_HL7V2, PARTITIONS, all_topics
 from app.kafka import KafkaGateway
-from app.occupancy.models import EncounterEvent
 from app.simulation.runner import simulate
-from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
-from tests.consumers.test_crash import committed, read_topic, reference
+from tests.consumers.test_crash import committed, final_state, read_topic, reference
 
 
 def assignments(log: Path, topic: str) -> list[set[int]]:
@@ -118,16 +115,6 @@ async def test_two_consumers_split_the_partitions_and_one_survives_the_other(
         first_sink.close()
         second_sink.close()
 
-    async with async_sessionmaker(clean_db)() as session:
-        beds = dict(
-            (
-                await session.execute(
-                    select(Bed.id, Bed.occupant_encounter_id).where(
-                        Bed.occupant_encounter_id.is_not(None)
-                    )
-                )
-            ).all()
-        )
-        stored_events = await session.scalar(select(func.count()).select_from(EncounterEvent))
+    beds, stored_events = await final_state(clean_db)
     assert stored_events == distinct_events, "an event was lost or stored twice"
     assert beds == expected
