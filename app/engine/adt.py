@@ -70,6 +70,9 @@ class EncounterState:
     last_event_time: datetime | None = None
     cancelled_admission: bool = False
     site: str | None = None
+    # When the patient came to the current location (a move away and back counts as arriving
+    # again): a function of the history, whatever batches the events came in.
+    location_since: datetime | None = None
     # The ED attendance, if this spell started as one (domain.md §3, §8).
     ed_arrived_at: datetime | None = None
     ed_departed_at: datetime | None = None
@@ -132,6 +135,7 @@ def _implied_admission(state: EncounterState, kept: list[AdtEvent]) -> Encounter
                 state,
                 status="admitted",
                 location=event.location,
+                location_since=event.event_time,
                 patient_class=event.patient_class or "I",
                 admitted_at=event.admit_time,
             )
@@ -149,7 +153,11 @@ def _apply(state: EncounterState, event: AdtEvent) -> EncounterState:
     if event.trigger in PERSON_ONLY:
         return state
     handler = _HANDLERS.get(event.trigger)
-    return handler(state, event) if handler else state
+    moved = handler(state, event) if handler else state
+    if moved.location != state.location:
+        since = event.event_time if moved.location is not None else None
+        moved = replace(moved, location_since=since)
+    return moved
 
 
 def _preadmit(state: EncounterState, event: AdtEvent) -> EncounterState:

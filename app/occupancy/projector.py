@@ -149,14 +149,18 @@ class OccupancyProjector:
             if state.holds_bed and reported is not None and reported.location == state.location:
                 self._exception(encounter_id, state, "location not in the bed master")
             return
+        since = state.location_since or state.last_event_time
         if bed.occupant_encounter_id == encounter_id:
+            if bed.occupied_since != since:  # moved out and back within one batch
+                bed.occupied_since = since
+                self.changes.touch(bed)
             return
         if bed.occupant_encounter_id is not None:
             self._exception(
                 encounter_id, state, f"bed already held by {bed.occupant_encounter_id}; reassigned"
             )
         bed.occupant_encounter_id = encounter_id
-        bed.occupied_since = state.last_event_time
+        bed.occupied_since = since
         self.changes.touch(bed)
 
     def _exception(self, encounter_id: str, state: EncounterState, detail: str) -> None:
