@@ -105,3 +105,18 @@ def test_any_permutation_with_duplicates_gives_the_same_state(
     shuffle.shuffle(delivered)
     unique = list({e.dedupe_key: e for e in delivered}.values())
     assert fold(unique) == once_in_order
+
+
+def test_location_since_is_when_the_patient_came_to_the_current_bed_in_any_delivery_order() -> None:
+    """Moved away and back: the bed's 'occupied since' is the return, however events arrive
+    (this decides the board's occupied-since, batch after batch or all at once)."""
+    first = event("A01", 0, bed="B12")
+    away = event("A01", 60, bed="B03")  # a FHIR-style whole-state version in another bed
+    back = event("A01", 120, bed="B12")
+    update = event("A08", 180, bed="B12")  # no move: the time stays
+    for order in ([first, away, back, update], [update, back, first, away]):
+        state = fold(order)
+        assert state.location is not None
+        assert state.location.bed == "B12"
+        assert state.location_since == back.event_time
+    assert fold([first, update]).location_since == first.event_time
