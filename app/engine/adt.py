@@ -184,7 +184,7 @@ def _register(state: EncounterState, event: AdtEvent) -> EncounterState:
 
 
 def _admit(state: EncounterState, event: AdtEvent) -> EncounterState:
-    admitted_at = event.admit_time or event.event_time
+    admitted_at = _admission_time(state, event)
     return replace(
         _left_ed(state, admitted_at),
         status="admitted",
@@ -194,6 +194,17 @@ def _admit(state: EncounterState, event: AdtEvent) -> EncounterState:
         discharged_at=None,
         arrived_at=state.arrived_at or event.event_time,
     )
+
+
+def _admission_time(state: EncounterState, event: AdtEvent) -> datetime:
+    """The admit time the message states — unless the patient is in ED and it is not after the
+    ED arrival: a FHIR Encounter's period.start (and some PAS's PV1-44) is when the whole
+    encounter began, at the ED door; the admission is then the transition itself."""
+    stated = event.admit_time
+    arrived = state.ed_arrived_at
+    if state.status == "ed" and (stated is None or (arrived is not None and stated <= arrived)):
+        return event.event_time
+    return stated or event.event_time
 
 
 def _to_outpatient(state: EncounterState, event: AdtEvent) -> EncounterState:

@@ -120,3 +120,17 @@ def test_location_since_is_when_the_patient_came_to_the_current_bed_in_any_deliv
         assert state.location.bed == "B12"
         assert state.location_since == back.event_time
     assert fold([first, update]).location_since == first.event_time
+
+
+def test_admission_from_ed_stops_the_ed_clock_at_the_transition_not_the_encounter_start() -> None:
+    """A FHIR Encounter's period.start is the ED arrival; its in-progress version (→ A01) must
+    not date the admission — or the ED stay — back to the door (the 4-hour figure would be
+    100 % for a FHIR trust)."""
+    arrival = event("A04", 0, cls="E", ward="ED", bed="MAJ01")
+    admit = event("A01", 300).model_copy(update={"admit_time": arrival.event_time})
+    state = fold([arrival, admit])
+    assert state.ed_departed_at == admit.event_time
+    assert state.admitted_at == admit.event_time
+    # An admit time stated after the arrival (HL7 PV1-44 on an A06) is the admission.
+    stated = event("A06", 310).model_copy(update={"admit_time": admit.event_time})
+    assert fold([arrival, stated]).ed_departed_at == admit.event_time
