@@ -249,3 +249,23 @@ def isolated_kafka(settings: Settings) -> Settings:
         update={"topic_prefix": f"i{uuid.uuid4().hex[:8]}.", "group_id": f"g-{uuid.uuid4().hex}"}
     )
     return settings.model_copy(update={"kafka": kafka, "run_consumers": True})
+
+
+async def caught_up(settings: Settings, engine: AsyncEngine, within: float = 240) -> None:
+    """Wait until the consumer group has stored (with its writes) every offset now in Kafka."""
+    from app.db import create_sessionmaker
+    from app.ingest.repository import IngestRepository
+    from app.ingest.topics import PARTITIONS
+    from app.simulation.reset import end_offsets
+
+    ends = await asyncio.to_thread(end_offsets, settings)
+    topics = [settings.kafka.topic(name) for name in PARTITIONS]
+    async with asyncio.timeout(within):
+        while True:
+            async with create_sessionmaker(engine)() as session:
+                stored = await IngestRepository(session).stored_offsets(
+                    settings.kafka.group_id, topics
+                )
+            if all(stored.get(tp, -1) >= end for tp, end in ends.items() if end > 0):
+                return
+            await asyncio.sleep(0.1)

@@ -69,6 +69,8 @@ class FlowEngine:
         self._wake = asyncio.Event()
         self._stopping = False
         self.ready = asyncio.Event()
+        self._begun = self._finished = 0  # evaluations begun / finished (run_once)
+        self._progress = asyncio.Condition()
 
     # ------------------------------------------------------------------ inputs
 
@@ -122,15 +124,30 @@ class FlowEngine:
     async def run_once(self) -> bool:
         """Re-evaluate whatever is due now (touched sites, crossed thresholds, a pending OPEL
         drop, the 5-minute sample). Returns whether anything was evaluated."""
-        now = self.clock.now()
-        due = self.dirty | {s for s, at in self.state.due.items() if at and at <= now}
-        self.dirty = set()
-        if self._sample_due(now):
-            due |= set(self.sites)  # a sample is of every site as of now
-        elif not due:
-            return False
-        await self.refresh(due)
-        return True
+        self._begun += 1
+        number = self._begun
+        try:
+            now = self.clock.now()
+            due = self.dirty | {s for s, at in self.state.due.items() if at and at <= now}
+            self.dirty = set()
+            if self._sample_due(now):
+                due |= set(self.sites)  # a sample is of every site as of now
+            elif not due:
+                return False
+            await self.refresh(due)
+            return True
+        finally:
+            async with self._progress:
+                self._finished = number
+                self._progress.notify_all()
+
+    async def evaluated(self) -> None:
+        """Return once an evaluation that began after this call has finished: everything
+        touched and committed before the call is reflected in the views (read-your-writes)."""
+        target = self._begun + 1
+        self._wake.set()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._finished >= target)
 
     def _seconds_to_next_due(self) -> float:
         if self.dirty:

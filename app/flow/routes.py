@@ -59,7 +59,8 @@ async def metric_samples(
 
 @router.post(
     "/dev/clock",
-    summary="Move the engine clock forward (FLOWCC_CLOCK=offset only; never in production)",
+    summary="Move the engine clock forward (FLOWCC_CLOCK=offset or fixed; never in production)",
+    description="Returns once the engine has re-evaluated every view at the new time.",
     responses={404: {"description": "The engine runs on the system clock"}},
 )
 async def advance_clock(body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
@@ -69,5 +70,6 @@ async def advance_clock(body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep) 
         raise Forbidden("only an administrator may move the engine clock")
     now = flow.clock.advance(timedelta(minutes=body.minutes))
     flow.touch(flow.sites)
+    await asyncio.wait_for(flow.evaluated(), timeout=30)  # answer once the views show it
     offset = flow.clock.offset if isinstance(flow.clock, OffsetClock) else None
     return {"now": now.isoformat(), "offset_seconds": offset and offset.total_seconds()}

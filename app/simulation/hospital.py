@@ -44,11 +44,19 @@ ARRIVAL_PROFILE = [
     0.7,
     0.55,
 ]
+_MEAN_HOURLY = sum(ARRIVAL_PROFILE) / 24
+ARRIVAL_PROFILE = [share / _MEAN_HOURLY for share in ARRIVAL_PROFILE]  # mean 1: rate per day holds
+# Day-of-week shape (Monday = 0): Mondays busiest, weekends quieter (mean 1).
+DAY_PROFILE = [1.1, 1.03, 1.0, 0.99, 1.0, 0.92, 0.96]
+# Discharge hour weights: from mid-morning, peaking mid-afternoon, a few in the evening.
+DISCHARGE_HOURS = {9: 1, 10: 2, 11: 4, 12: 5, 13: 6, 14: 8, 15: 9, 16: 9, 17: 7, 18: 5, 19: 3,
+                   20: 2, 21: 1}  # fmt: skip
 ATTENDANCES_PER_BED_PER_DAY = 0.5  # a 650-bed site sees ~325 ED attendances a day
 ADMITTED_SHARE = 0.33  # about a third of attendances are admitted
-TARGET_OCCUPANCY = 0.93
+TARGET_OCCUPANCY = 0.925
 TRANSFER_SHARE = 0.12  # inpatients moved ward once during the stay
 DUPLICATE_RATE = 0.005  # at-least-once delivery: the same message twice
+DECISION_MEDIAN = 155.0  # minutes from arrival to the decision to admit or discharge
 DTA_TO_BED_MEDIAN = 45.0  # minutes from decision to admit to leaving ED for a bed
 CANCEL_TRANSFER_RATE = 0.03  # transfers entered in error and cancelled (A12)
 
@@ -190,8 +198,12 @@ class Hospital:
 
     def _arrivals(self) -> Generator[simpy.Event, Any, None]:
         while True:
-            hour = self.now().hour
-            rate = self.mean_arrivals_per_minute * ARRIVAL_PROFILE[hour]
+            now = self.now()
+            rate = (
+                self.mean_arrivals_per_minute
+                * ARRIVAL_PROFILE[now.hour]
+                * DAY_PROFILE[now.weekday()]
+            )
             yield self.env.timeout(self.rng.expovariate(rate))
             self.env.process(self._attendance())
 
@@ -205,8 +217,8 @@ class Hospital:
         arrived = self.now() - timedelta(minutes=arrived_ago)
         self.send(visit, "A04", patient, "E", location=ed, event_time=arrived)
         self.ed_count += 1
-        # Time to decision: most within 4 h, a long tail (lognormal, median 2.5 h).
-        decision = self.rng.lognormvariate(math.log(150), 0.55)
+        # Time to decision: most within 4 h, a long tail (lognormal).
+        decision = self.rng.lognormvariate(math.log(DECISION_MEDIAN), 0.55)
         yield self.env.timeout(max(1.0, decision - arrived_ago))
         if self.rng.random() >= ADMITTED_SHARE:
             self.ed_count -= 1
@@ -281,10 +293,8 @@ class Hospital:
         return min(self.rng.lognormvariate(mu, sigma), 120.0)
 
     def _afternoon(self, minutes: Minutes) -> Minutes:
-        """Move a discharge to the afternoon of its day (discharges peak 14:00-18:00)."""
+        """Move a discharge into the day's discharge hours (peak 14:00-17:00)."""
         end = self.now() + timedelta(minutes=minutes)
-        target = end.replace(
-            hour=self.rng.choice([11, 13, 14, 15, 15, 16, 16, 17, 18]),
-            minute=self.rng.randrange(60),
-        )
+        hour = self.rng.choices(list(DISCHARGE_HOURS), weights=list(DISCHARGE_HOURS.values()))[0]
+        target = end.replace(hour=hour, minute=self.rng.randrange(60))
         return max(30.0, (target - self.now()).total_seconds() / 60)

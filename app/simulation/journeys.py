@@ -27,8 +27,8 @@ from app.discharge.events import DischargeStatusEvent
 from app.topology.schemas import CareHomeConfig
 
 AMBULANCE_SHARE = 0.33
-NCTR_SHARE = 0.4  # of admissions that stay beyond their discharge-ready date
-PATHWAYS = (("P1", 0.6, 1.5), ("P2", 0.3, 3.0), ("P3", 0.1, 6.0))  # share, median delay (days)
+NCTR_SHARE = 0.45  # of admissions that stay beyond their discharge-ready date
+PATHWAYS = (("P1", 0.64, 1.5), ("P2", 0.27, 3.0), ("P3", 0.09, 6.0))  # share, median delay (days)
 REASONS = {"P1": ["viii", "ii", "v"], "P2": ["ix", "vii"], "P3": ["x", "xii", "xiv"]}
 P3_BED_TYPES = ["residential", "nursing", "dementia_residential", "dementia_nursing"]
 

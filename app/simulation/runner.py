@@ -10,9 +10,10 @@ import asyncio
 import heapq
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import simpy
 import simpy.rt
@@ -35,6 +36,7 @@ from app.simulation.journeys import CareHomeReporter, SendJson
 from app.topology.schemas import EconomyConfig
 
 log = get_logger(__name__)
+Checkpoint = Callable[[datetime], None]
 LATE_RATE = 0.01  # a message delivered a few minutes after later ones (out of order)
 
 
@@ -82,10 +84,13 @@ def simulate(
     start: datetime | None = None,
     json_feeds: bool = True,
     fhir_feeds: bool = True,
+    every_hour: Checkpoint | None = None,
 ) -> int:
     """Run the simulation; returns the number of messages sent. Without ``json_feeds`` only
     the hospitals' ADT is sent (no ambulance, discharge or care-home events); without
-    ``fhir_feeds`` a trust configured with a FHIR feed sends HL7 v2 like the others."""
+    ``fhir_feeds`` a trust configured with a FHIR feed sends HL7 v2 like the others.
+    ``every_hour`` is called at each simulated hour once what was sent is in Kafka (the
+    simulation waits for it: a test can read the service's answer as of that hour)."""
     economy = EconomyConfig.load(settings.economy_file)
     rng = random.Random(seed)
     start = start or datetime.now(UTC).replace(microsecond=0)
@@ -127,6 +132,8 @@ def simulate(
     )
     for home in economy.care_homes if json_feeds else []:
         CareHomeReporter(env, home, random.Random(rng.getrandbits(64)), start, send_json).run()
+    if every_hour is not None:
+        env.process(_checkpoints(env, start, producer, every_hour))
     log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
     started = time.monotonic()
     until = hours * 60 if hours is not None else None
@@ -183,6 +190,15 @@ def _start_hospitals(
             fhir=FhirEncounters(org.code) if fhir else None,
         )
         hospital.run(warm=warm)
+
+
+def _checkpoints(
+    env: simpy.Environment, start: datetime, producer: KafkaProducer, call: Checkpoint
+) -> Generator[simpy.Event, Any, None]:
+    while True:
+        yield env.timeout(60)
+        producer.flush()
+        call(start + timedelta(minutes=float(env.now)))
 
 
 def _sender(env: simpy.Environment, writer: FeedWriter) -> Callable[[str, bytes, datetime], None]:

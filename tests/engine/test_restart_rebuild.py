@@ -17,30 +17,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.db import create_sessionmaker
-from app.ingest.repository import IngestRepository
-from app.ingest.topics import PARTITIONS
-from app.simulation.reset import end_offsets
 from app.simulation.runner import simulate
-from tests.conftest import isolated_kafka, live_server
+from tests.conftest import caught_up, isolated_kafka, live_server
 
 FIXED = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 SITES = ("RAN01", "RWV01", "RNF01")
 HOURS = 56.0  # about 10,500 messages from the warm start and the simulated days
-
-
-async def _caught_up(settings: Settings, engine: AsyncEngine, within: float = 240) -> None:
-    ends = await asyncio.to_thread(end_offsets, settings)
-    topics = [settings.kafka.topic(name) for name in PARTITIONS]
-    async with asyncio.timeout(within):
-        while True:
-            async with create_sessionmaker(engine)() as session:
-                stored = await IngestRepository(session).stored_offsets(
-                    settings.kafka.group_id, topics
-                )
-            if all(stored.get(tp, -1) >= end for tp, end in ends.items() if end > 0):
-                return
-            await asyncio.sleep(0.5)
 
 
 async def _capture(base: str) -> dict[str, Any]:
@@ -86,7 +68,7 @@ async def test_restart_and_rebuild_reproduce_the_state(
     assert sent > 10_000
 
     async with live_server(app_settings) as base:
-        await _caught_up(app_settings, clean_db)
+        await caught_up(app_settings, clean_db)
         first = await _capture(base)
     assert first["RAN01"]["metrics"]["beds"]["occupied"] > 400  # a living hospital, not empty
     assert first["RAN01"]["metrics"]["ambulance"]["handovers_today"] > 0
@@ -104,6 +86,6 @@ async def test_restart_and_rebuild_reproduce_the_state(
     }
     subprocess.run([sys.executable, "-m", "app.cli", "rebuild"], env=env, check=True)
     async with live_server(app_settings) as base:  # rebuild: re-derived from offset 0
-        await _caught_up(app_settings, clean_db)
+        await caught_up(app_settings, clean_db)
         rebuilt = await _capture(base)
     assert _without_hysteresis(rebuilt) == _without_hysteresis(first)
