@@ -16,7 +16,8 @@ from typing import Any
 from app.simulation.hl7 import Place
 
 STATUS = {"A04": "arrived", "A01": "in-progress", "A06": "in-progress", "A02": "in-progress",
-          "A12": "in-progress", "A03": "finished"}  # fmt: skip
+          "A12": "in-progress", "A03": "finished", "A13": "in-progress",
+          "A11": "entered-in-error"}  # fmt: skip
 
 
 @dataclass
@@ -47,7 +48,7 @@ class FhirEncounters:
                     "period": {"start": when.isoformat()},
                 }
             )
-        elif status == "finished":
+        elif status in ("finished", "entered-in-error"):
             for entry in locations:
                 entry["status"] = "completed"
         period: dict[str, str] = {"start": self.started[visit].isoformat()}

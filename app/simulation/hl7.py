@@ -12,6 +12,11 @@ LONDON = ZoneInfo("Europe/London")
 ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 
 
+# Message structure by trigger (v2.4 and v2.5.1 tables); the rest share ADT_A01.
+STRUCTURES = {"A02": "ADT_A02", "A03": "ADT_A03", "A11": "ADT_A09", "A17": "ADT_A17",
+              "A20": "ADT_A20"}  # fmt: skip
+
+
 def escape(value: str) -> str:
     return "".join(ESCAPES.get(char, char) for char in value)
 
@@ -66,9 +71,7 @@ def adt_message(
 ) -> bytes:
     recorded = recorded_time or event_time
     now = hl7_time(recorded)
-    structure = {"A02": "ADT_A02", "A03": "ADT_A03", "A17": "ADT_A17", "A20": "ADT_A20"}.get(
-        trigger, "ADT_A01"
-    )
+    structure = STRUCTURES.get(trigger, "ADT_A01")
     segments = [
         f"MSH|^~\\&|PAS|{sending_facility}|FLOWCC|QAB|{now}||ADT^{trigger}^{structure}|"
         f"{control_id}|{processing_id}|{version}|||AL|NE||8859/1|EN",

@@ -59,6 +59,8 @@ DUPLICATE_RATE = 0.005  # at-least-once delivery: the same message twice
 DECISION_MEDIAN = 155.0  # minutes from arrival to the decision to admit or discharge
 DTA_TO_BED_MEDIAN = 45.0  # minutes from decision to admit to leaving ED for a bed
 CANCEL_TRANSFER_RATE = 0.03  # transfers entered in error and cancelled (A12)
+CANCEL_DISCHARGE_RATE = 0.01  # discharges entered in error and cancelled (A13)
+CANCEL_REGISTRATION_RATE = 0.003  # ED registrations on the wrong record, cancelled (A11)
 
 Send = Callable[[str, bytes, datetime], None]
 Minutes = float
@@ -216,6 +218,12 @@ class Hospital:
         ed = Place(self.site.code, "ED", area, "")
         arrived = self.now() - timedelta(minutes=arrived_ago)
         self.send(visit, "A04", patient, "E", location=ed, event_time=arrived)
+        if not arrived_ago and self.rng.random() < CANCEL_REGISTRATION_RATE:
+            # Registered on the wrong record: cancelled, and registered again as of the arrival.
+            yield self.env.timeout(self.rng.uniform(2, 15))
+            self.send(visit, "A11", patient, "E", location=ed)
+            patient, visit = self._patient()
+            self.send(visit, "A04", patient, "E", location=ed, event_time=arrived)
         self.ed_count += 1
         # Time to decision: most within 4 h, a long tail (lognormal).
         decision = self.rng.lognormvariate(math.log(DECISION_MEDIAN), 0.55)
@@ -257,6 +265,13 @@ class Hospital:
             )
             bed = yield from self._transfer(patient, visit, bed)
         yield self.env.timeout(max(1.0, discharge_at - float(self.env.now)))
+        if self.rng.random() < CANCEL_DISCHARGE_RATE:
+            # Discharged in error (the wrong patient, or the transport fell through): cancelled,
+            # back in the bed, and discharged for real a few hours later.
+            self.send(visit, "A03", patient, "I", location=bed.place, discharge_time=self.now())
+            yield self.env.timeout(self.rng.uniform(5, 40))
+            self.send(visit, "A13", patient, "I", location=bed.place)
+            yield self.env.timeout(self.rng.uniform(60, 240))
         bed.visit = None
         self.send(visit, "A03", patient, "I", location=bed.place, discharge_time=self.now())
         if planned and self.journeys is not None:
