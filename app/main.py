@@ -31,8 +31,10 @@ from app.startup import (
     ConsumerStatus,
     background_consumers,
     build_engine,
+    committed,
     load_configured_economy,
     run_engine,
+    start_fanout,
     stop_engine,
     watch_economy,
 )
@@ -54,11 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub = BoardHub()
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_engine(resources, hub, economy)
+        fanout = await start_fanout(settings, flow, hub)
         engine_task = run_engine(flow)
         watcher = watch_economy(resources, hub, flow)
         app.state.consumer_status = status = ConsumerStatus()
         consumers = (
-            background_consumers(resources, flow.after_commit, status)
+            background_consumers(resources, committed(flow, fanout), status)
             if settings.run_consumers
             else None
         )
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 consumers.cancel()
                 await asyncio.gather(consumers, return_exceptions=True)
             await stop_engine(flow, engine_task)
+            await fanout.close()
             await kafka.close()
             await engine.dispose()
             log.info("stopped")

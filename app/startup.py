@@ -8,7 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from app.board.deltas import Delta
+from app.board.fanout import Fanout
 from app.board.hub import BoardHub
+from app.config import Settings
 from app.deps import Resources
 from app.escalation.profile import load_profile
 from app.flow.clock import Clock, ManualClock, OffsetClock, SystemClock
@@ -79,6 +82,26 @@ def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) ->
         ref_key=settings.auth.jwt_secret,
     )
     return FlowEngine(resources.sessionmaker, hub.publish, clock, config)
+
+
+async def start_fanout(settings: Settings, engine: FlowEngine, hub: BoardHub) -> Fanout:
+    """Join the other API processes (ADR 0005): their committed deltas reach this engine and
+    hub; this process leads (writes OPEL and samples) if no other process does."""
+    fanout = Fanout(settings.db.url, engine.after_commit, hub.resync)
+    await fanout.start()
+    engine.is_leader = lambda: fanout.leader
+    engine.remote = fanout.send
+    return fanout
+
+
+def committed(engine: FlowEngine, fanout: Fanout) -> Publish:
+    """The consumers' hook after each commit: this process's engine and board, then the rest."""
+
+    async def publish(deltas: list[Delta]) -> None:
+        await engine.after_commit(deltas)
+        await fanout.send(deltas)
+
+    return publish
 
 
 def run_engine(engine: FlowEngine) -> asyncio.Task[None]:

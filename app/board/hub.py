@@ -76,9 +76,15 @@ class BoardHub:
 
     def resync_all(self) -> None:
         """Tell every client to reload its views (the economy's structure changed)."""
+        self.resync(None)
+
+    def resync(self, views: list[str] | None) -> None:
+        """Tell the clients of these views (None: of every view) to reload them."""
+        wanted = None if views is None else set(views)
         for client in list(self.clients):
-            if client.views:
-                client.offer({"type": "resync", "views": sorted(client.views)})
+            mine = client.views if wanted is None else client.views & wanted
+            if mine:
+                client.offer({"type": "resync", "views": sorted(mine)})
 
     async def publish(self, deltas: list[Delta]) -> None:
         by_view: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -87,5 +87,5 @@ async def declare_level(
     state = await declare(repo, scope, body.level, body.reason, user.subject, flow.clock.now())
     view = opel_view(state)
     # After the commit (background tasks run once the response is sent): boards are told.
-    after.add_task(flow.touch, [scope])
+    after.add_task(flow.changed, [scope])
     return {"opel": view}

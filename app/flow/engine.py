@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.board.deltas import ALL_SITES, ENGINE_VIEW, Delta
+from app.board.deltas import touch as touch_delta
 from app.discharge.service import discharges_view
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
@@ -70,6 +71,10 @@ class FlowEngine:
         self._stopping = False
         self.ready = asyncio.Event()
         self._begun = self._finished = 0  # evaluations begun / finished (run_once)
+        # With several API processes (ADR 0005): only the leader writes OPEL state and samples;
+        # `remote` tells the other processes' engines what changed.
+        self.is_leader: Callable[[], bool] = lambda: True
+        self.remote: Publish | None = None
         self._progress = asyncio.Condition()
 
     # ------------------------------------------------------------------ inputs
@@ -78,6 +83,13 @@ class FlowEngine:
         """The consumers' publish hook: pass board deltas on, note which sites to re-evaluate."""
         await self.publish(deltas)
         self.touch(d.key for d in deltas if d.view == ENGINE_VIEW)
+
+    async def changed(self, sites: list[str]) -> None:
+        """Something committed outside the consumers (a declared level): re-evaluate here and
+        in every other process."""
+        self.touch(sites)
+        if self.remote is not None:
+            await self.remote([touch_delta(site) for site in sites])
 
     def touch(self, sites: Iterable[str]) -> None:
         for site in sites:
@@ -169,20 +181,23 @@ class FlowEngine:
         transaction, then publish what changed."""
         now = self.clock.now()
         sites = keys & set(self.sites)
+        lead = self.is_leader()
         async with self.sessionmaker() as session, session.begin():
             views = await self._discharge_views(session, keys, now)
             escalation = EscalationRepository(session)
-            changed_levels = await self._evaluate_sites(session, escalation, sites, now)
-            if await self._evaluate_system(escalation, now):
+            changed_levels = await self._evaluate_sites(session, escalation, sites, now, lead)
+            if lead and await self._evaluate_system(escalation, now):
                 changed_levels.add(self.config.system_scope)
             states = await escalation.states()
             opel = {scope: opel_view(state) for scope, state in states.items()}
             sample_all = self._sample_due(now)
-            for scope in sorted(set(opel) if sample_all else changed_levels):
+            for scope in sorted(set(opel) if sample_all else changed_levels) if lead else ():
                 escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
             if sample_all:
                 self.sampled_at = now
         await self.publish(self._deltas(now, opel) + views)
+        if changed_levels and self.remote is not None:  # the followers re-read the levels
+            await self.remote([touch_delta(ALL_SITES)])
 
     async def _discharge_views(
         self, session: AsyncSession, keys: set[str], now: datetime
@@ -205,6 +220,7 @@ class FlowEngine:
         escalation: EscalationRepository,
         sites: set[str],
         now: datetime,
+        lead: bool,
     ) -> set[str]:
         flow, changed = FlowRepository(session), set()
         midnight = local_midnight(now)
@@ -217,6 +233,8 @@ class FlowEngine:
             )
             self.state.metrics[site] = computed.metrics
             self.state.due[site] = computed.next_change_at
+            if not lead:
+                continue  # the leader assesses and writes the level; this process reads it
             assessment = assess(self.config.profile, computed.metrics)
             moved, drop_at = await apply_assessment(
                 escalation, self.config.profile, site, assessment, now

@@ -1,0 +1,173 @@
+"""Fan-out across API processes over PostgreSQL LISTEN/NOTIFY (ADR 0005).
+
+Every API process consumes its share of the Kafka partitions and serves its own websocket
+clients. After a consumer batch commits, its deltas go to this process's engine and hub and, as
+NOTIFY payloads on one channel, to every other process, which hands them to its own engine and
+hub. Each process's engine computes the derived views (metrics, OPEL, discharge lists) for its
+own clients; only the *leader* — the holder of a PostgreSQL advisory lock — writes OPEL state,
+history and metric samples, and tells the others (a touch) when it changed a level.
+
+A NOTIFY payload is at most 8,000 bytes: deltas are packed into payloads under that; a delta too
+big for one payload is replaced by a resync of its view. If the listening connection is lost,
+deltas may have been missed, so every local client is told to resync once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter, Gauge
+
+from app.board.deltas import Delta
+from app.logging import get_logger
+
+log = get_logger(__name__)
+CHANNEL = "flowcc_board"
+PAYLOAD_LIMIT = 7_900  # bytes; PostgreSQL refuses NOTIFY payloads of 8,000 or more
+LEADER_LOCK = 0x464C4F57  # pg_advisory_lock key ('FLOW'): the engine's writer
+RETRY_SECONDS = 2.0
+
+SENT = Counter("flowcc_fanout_payloads_sent_total", "NOTIFY payloads sent to other processes")
+RECEIVED = Counter("flowcc_fanout_payloads_received_total", "NOTIFY payloads from other processes")
+LEADER = Gauge("flowcc_engine_leader", "1 if this process writes OPEL state and samples")
+
+Deliver = Callable[[list[Delta]], Awaitable[None]]
+
+
+def pack(origin: str, deltas: list[Delta]) -> list[str]:
+    """JSON payloads of at most PAYLOAD_LIMIT bytes each, in order."""
+    payloads: list[str] = []
+    batch: list[list[Any]] = []
+    resync: list[str] = []
+    size = 0
+    for delta in deltas:
+        item = [delta.view, delta.kind, delta.key, delta.data]
+        length = len(json.dumps(item, default=str).encode()) + 1
+        if length > PAYLOAD_LIMIT - 200:
+            resync.append(delta.view)
+            continue
+        if size + length > PAYLOAD_LIMIT - 200:
+            payloads.append(_payload(origin, batch, []))
+            batch, size = [], 0
+        batch.append(item)
+        size += length
+    if batch or resync:
+        payloads.append(_payload(origin, batch, sorted(set(resync))))
+    return payloads
+
+
+def _payload(origin: str, batch: list[list[Any]], resync: list[str]) -> str:
+    return json.dumps({"o": origin, "d": batch, "r": resync}, default=str)
+
+
+def unpack(payload: str) -> tuple[str, list[Delta], list[str]]:
+    body = json.loads(payload)
+    deltas = [Delta(view, kind, key, data) for view, kind, key, data in body["d"]]
+    return body["o"], deltas, list(body.get("r") or [])
+
+
+class Fanout:
+    def __init__(
+        self, dsn: str, deliver: Deliver, resync: Callable[[list[str] | None], None]
+    ) -> None:
+        self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self.deliver, self.resync = deliver, resync
+        self.origin = uuid.uuid4().hex
+        self.leader = False
+        self._connection: asyncpg.Connection[Any] | None = None
+        self._lock = asyncio.Lock()  # one query at a time on the connection
+        self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self._connect()
+        self._tasks = [
+            asyncio.create_task(self._drain(), name="fanout-inbox"),
+            asyncio.create_task(self._watch(), name="fanout-watch"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close(timeout=5)
+        self._set_leader(False)
+
+    async def send(self, deltas: list[Delta]) -> None:
+        """Hand committed deltas to every other process (never raises: a lost payload only
+        delays the other processes' boards until their next resync)."""
+        if not deltas:
+            return
+        payloads = pack(self.origin, deltas)
+        try:
+            async with self._lock:
+                if self._connection is None or self._connection.is_closed():
+                    raise ConnectionError("the fan-out connection is closed")
+                await self._connection.execute(
+                    "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, payloads
+                )
+            SENT.inc(len(payloads))
+        except (OSError, ConnectionError, asyncpg.PostgresError) as error:
+            log.warning("fanout_send_failed", error=str(error), payloads=len(payloads))
+
+    # ------------------------------------------------------------------ internals
+
+    async def _connect(self) -> None:
+        connection = await asyncpg.connect(self.dsn, timeout=10)
+        await connection.add_listener(CHANNEL, self._on_notify)
+        self._connection = connection
+        await self._try_lead()
+
+    def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
+        self._inbox.put_nowait(str(payload))
+
+    async def _drain(self) -> None:
+        while True:
+            payload = await self._inbox.get()
+            try:
+                origin, deltas, resync = unpack(payload)
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning("fanout_bad_payload", error=str(error))
+                continue
+            if origin == self.origin:
+                continue
+            RECEIVED.inc()
+            if resync:
+                self.resync(resync)
+            if deltas:
+                await self.deliver(deltas)
+
+    async def _watch(self) -> None:
+        """Reconnect a lost connection (then resync every client); keep trying to lead."""
+        while True:
+            await asyncio.sleep(RETRY_SECONDS)
+            try:
+                if self._connection is None or self._connection.is_closed():
+                    self._set_leader(False)
+                    await self._connect()
+                    self.resync(None)
+                    log.info("fanout_reconnected", leader=self.leader)
+                elif not self.leader:
+                    await self._try_lead()
+            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+                log.warning("fanout_unavailable", error=str(error))
+
+    async def _try_lead(self) -> None:
+        async with self._lock:
+            assert self._connection is not None
+            won = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK)
+        if won and not self.leader:
+            log.info("engine_leader", origin=self.origin)
+        self._set_leader(bool(won))
+
+    def _set_leader(self, leader: bool) -> None:
+        self.leader = leader
+        LEADER.set(1 if leader else 0)

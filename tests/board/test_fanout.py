@@ -1,0 +1,87 @@
+"""Fan-out across API processes (ADR 0005): two real uvicorn processes on one PostgreSQL and one
+Kafka; an admission consumed by one reaches the board clients of both."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from kafka import KafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.board.deltas import Delta
+from app.board.fanout import PAYLOAD_LIMIT, pack, unpack
+from app.config import Settings
+from app.ingest.topics import ADT_HL7V2
+from tests.board.test_websocket import login, next_of
+from tests.conftest import isolated_kafka, live_server
+from tests.factories import hl7
+
+BED = "RAN01:AMU:B03"
+
+
+def test_payloads_stay_under_the_notify_limit_and_keep_order() -> None:
+    deltas = [Delta("site:RAN01", "bed", f"RAN01:AMU:B{n:02d}", {"n": n}) for n in range(300)]
+    huge = Delta("carehomes", "vacancies", "all", {"blob": "x" * PAYLOAD_LIMIT})
+    payloads = pack("me", [*deltas, huge])
+    assert len(payloads) > 1
+    assert all(len(p.encode()) < PAYLOAD_LIMIT for p in payloads)
+    unpacked = [unpack(p) for p in payloads]
+    assert {origin for origin, _, _ in unpacked} == {"me"}
+    assert [d for _, batch, _ in unpacked for d in batch] == deltas
+    assert [view for _, _, resync in unpacked for view in resync] == ["carehomes"]  # too big
+
+
+async def _board(base: str, view: str) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await connect(f"ws://{base}/ws")
+    await ws.send(json.dumps({"type": "auth", "token": await login(base, "commander")}))
+    await next_of(ws, "ready")
+    await ws.send(json.dumps({"type": "subscribe", "view": view}))
+    return ws, await next_of(ws, "snapshot")
+
+
+async def _until_bed_and_metrics(ws: ClientConnection, occupied: int) -> None:
+    """Deltas until the bed shows occupied and the site's metrics count it."""
+    seen_bed = seen_metrics = False
+    while not (seen_bed and seen_metrics):
+        delta = await next_of(ws, "delta", within=30)
+        for change in delta["changes"]:
+            if change["kind"] == "bed" and change["key"] == BED:
+                seen_bed = change["data"]["occupied"] is True
+            if change["kind"] == "metrics" and change["data"]["beds"]["occupied"] == occupied:
+                seen_metrics = True
+
+
+async def _leader(base: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://{base}/metrics")).text
+    line = next(x for x in text.splitlines() if x.startswith("flowcc_engine_leader "))
+    return float(line.split()[1])
+
+
+async def test_a_delta_consumed_by_one_process_reaches_the_clients_of_both(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    consuming = isolated_kafka(settings)
+    # The second process consumes nothing: whatever its clients see came through the fan-out.
+    serving_only = consuming.model_copy(update={"run_consumers": False})
+    async with live_server(consuming) as first, live_server(serving_only) as second:
+        assert (await _leader(first), await _leader(second)) == (1.0, 0.0)
+        ws_first, snap_first = await _board(first, "site:RAN01")
+        ws_second, snap_second = await _board(second, "site:RAN01")
+        assert snap_second["data"]["beds"][BED]["occupied"] is False
+        occupied = snap_second["data"]["metrics"]["beds"]["occupied"]
+        assert snap_first["data"]["metrics"]["beds"]["occupied"] == occupied
+
+        producer = KafkaProducer(bootstrap_servers=consuming.kafka.bootstrap_servers)
+        topic = consuming.kafka.topic(ADT_HL7V2)
+        producer.send(topic, key=b"V77", value=hl7("A01", 0, bed="B03", visit="V77"))
+        producer.flush()
+        producer.close()
+
+        await _until_bed_and_metrics(ws_first, occupied + 1)
+        await _until_bed_and_metrics(ws_second, occupied + 1)  # its own engine, via NOTIFY
+        await ws_first.close()
+        await ws_second.close()
