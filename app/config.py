@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     clock: Literal["system", "offset", "fixed"] = "system"
     clock_start: datetime | None = None
     sample_every_seconds: float = Field(default=300, gt=0)
+    # Frames a board client may have waiting; beyond this its backlog becomes one resync.
+    board_queue_frames: int = Field(default=256, ge=4, le=100_000)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

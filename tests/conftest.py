@@ -191,6 +191,7 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
         "FLOWCC_ENVIRONMENT": settings.environment,
         "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
         "FLOWCC_CLOCK": settings.clock,
+        "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),
     }
     if settings.clock_start is not None:
         env["FLOWCC_CLOCK_START"] = settings.clock_start.isoformat()

@@ -8,6 +8,8 @@
     either → {"type": "ping"} / {"type": "pong"}                heartbeats both ways
     server → {"type": "error", "code", "message"}               refused request
 A client that sees a gap in a view's seq sends {"type": "resync", "view"} for a new snapshot.
+Each client has a bounded queue (FLOWCC_BOARD_QUEUE_FRAMES): on overflow its backlog becomes one
+resync; a client that takes no frame for SEND_TIMEOUT_SECONDS is dropped. Neither delays others.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from prometheus_client import Counter
 
 from app.auth.schemas import Principal
 from app.auth.tokens import verify_token
@@ -25,9 +28,13 @@ from app.board.hub import BoardClient, BoardHub
 from app.board.snapshots import snapshot
 from app.deps import Resources
 from app.errors import AppError
+from app.logging import get_logger
 
 router = APIRouter()
 HEARTBEAT_SECONDS = 15.0
+SEND_TIMEOUT_SECONDS = 10.0  # a client that takes no frame for this long is dropped
+DROPPED = Counter("flowcc_board_dropped_total", "Board clients dropped for not reading")
+log = get_logger(__name__)
 
 
 @router.websocket("/ws")
@@ -38,27 +45,39 @@ async def board_socket(websocket: WebSocket) -> None:
     principal = await _authenticate(websocket, resources)
     if principal is None:
         return
-    client = BoardClient()
+    client = BoardClient(queue_size=resources.settings.board_queue_frames)
+    ready = {
+        "type": "ready",
+        "principal": principal.model_dump(mode="json"),
+        "landing_view": principal.landing_view(),
+    }
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_json(ready)
     hub.connect(client)
     sender = asyncio.create_task(_send_loop(websocket, client))
-    try:
-        await websocket.send_json(
-            {
-                "type": "ready",
-                "principal": principal.model_dump(mode="json"),
-                "landing_view": principal.landing_view(),
-            }
-        )
-        while True:
-            message = await websocket.receive_json()
-            await _handle(message, websocket, client, hub, resources, principal)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+    receiver = asyncio.create_task(_receive_loop(websocket, client, hub, resources, principal))
+    try:  # whichever ends first (client gone, or dropped for not reading) ends the other
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.disconnect(client)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+
+
+async def _receive_loop(
+    websocket: WebSocket,
+    client: BoardClient,
+    hub: BoardHub,
+    resources: Resources,
+    principal: Principal,
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive_json()
+            # Shielded: a drop never interrupts a snapshot's query half-way (the pool's
+            # connection stays usable); the loop ends at the next message instead.
+            await asyncio.shield(_handle(message, websocket, client, hub, resources, principal))
 
 
 async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal | None:
@@ -120,9 +139,19 @@ async def _handle(
 
 
 async def _send_loop(websocket: WebSocket, client: BoardClient) -> None:
+    """Drain the client's queue into the socket. A client that stops reading blocks only this
+    task; its queue overflows into a resync (hub), and a frame it has not taken within
+    SEND_TIMEOUT_SECONDS closes the connection."""
     while True:
         try:
             frame = await asyncio.wait_for(client.queue.get(), timeout=HEARTBEAT_SECONDS)
         except TimeoutError:
             frame = {"type": "ping", "t": time.time()}
-        await websocket.send_json(frame)
+        try:
+            await asyncio.wait_for(websocket.send_json(frame), timeout=SEND_TIMEOUT_SECONDS)
+        except TimeoutError:
+            DROPPED.inc()
+            log.info("board_client_dropped", client=client.id, reason="not reading")
+            return  # the endpoint returns; the server closes (and, if need be, aborts) the socket
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the connection is gone; the receive loop ends and cleans up

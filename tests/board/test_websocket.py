@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import httpx
@@ -76,3 +77,106 @@ async def test_the_socket_refuses_a_forged_token_and_foreign_views(
             await ws.send(json.dumps({"type": "subscribe", "view": "site:RAN01"}))
             error = await next_of(ws, "error")
             assert error["code"] == "forbidden"
+
+
+async def _subscribed(
+    base: str, view: str, *, stalls: bool = False
+) -> tuple[ClientConnection, dict[str, Any]]:
+    sock = None
+    if stalls:  # a small receive window, as a slow mobile link would have
+        host, port = base.split(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ws = await connect(f"ws://{base}/ws", max_queue=4, sock=sock, ping_interval=None)
+    await ws.send(json.dumps({"type": "auth", "token": await login(base, "commander")}))
+    await next_of(ws, "ready")
+    await ws.send(json.dumps({"type": "subscribe", "view": view}))
+    return ws, await next_of(ws, "snapshot")
+
+
+def _admit(settings: Settings, bed: str, visit: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer.send(
+        settings.kafka.topic(ADT_HL7V2),
+        key=visit.encode(),
+        value=hl7("A01", 0, bed=bed, visit=visit),
+    )
+    producer.flush()
+    producer.close()
+
+
+def _bed_changes(delta: dict[str, Any]) -> dict[str, Any]:
+    return {c["key"]: c["data"] for c in delta["changes"] if c["kind"] == "bed"}
+
+
+async def _delta_with_bed(ws: ClientConnection, bed: str) -> dict[str, Any]:
+    while True:
+        delta = await next_of(ws, "delta")
+        if bed in _bed_changes(delta):
+            return delta
+
+
+async def test_a_client_that_sees_a_gap_resyncs_to_a_snapshot_with_everything(
+    settings: Settings,
+) -> None:
+    app_settings = isolated_kafka(settings)
+    async with live_server(app_settings) as base:
+        ws, snapshot = await _subscribed(base, "site:RAN01")
+        _admit(app_settings, "B05", "V51")
+        missed = await _delta_with_bed(ws, "RAN01:AMU:B05")  # dropped: a forced gap
+        _admit(app_settings, "B06", "V52")
+        after_gap = await _delta_with_bed(ws, "RAN01:AMU:B06")
+        assert after_gap["seq"] > missed["seq"] > snapshot["seq"]  # seq shows the gap ...
+        await ws.send(json.dumps({"type": "resync", "view": "site:RAN01"}))
+        resynced = await next_of(ws, "snapshot")  # ... so the client reloads the view
+        assert resynced["seq"] >= after_gap["seq"]
+        beds = resynced["data"]["beds"]
+        assert beds["RAN01:AMU:B05"]["occupied"]
+        assert beds["RAN01:AMU:B06"]["occupied"]
+        await ws.close()
+
+
+async def _gauge(base: str, name: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://{base}/metrics")).text
+    line = next(x for x in text.splitlines() if x.startswith(f"{name} "))
+    return float(line.split()[1])
+
+
+async def _resyncs(base: str) -> float:
+    return await _gauge(base, "flowcc_board_resyncs_total")
+
+
+async def test_a_client_that_stops_reading_is_resynced_and_does_not_delay_another(
+    settings: Settings,
+) -> None:
+    """The stalled client asks for snapshot after snapshot and reads none: its bounded queue
+    overflows into one resync and, its frames waiting too long, it is dropped — while a reading
+    client on the same process still receives each admission's delta."""
+    app_settings = isolated_kafka(settings).model_copy(update={"board_queue_frames": 32})
+    async with live_server(app_settings) as base:
+        stalled, _ = await _subscribed(base, "site:RAN01", stalls=True)
+        reader, _ = await _subscribed(base, "site:RAN01")
+        before = await _resyncs(base)
+        for _ in range(60):  # at most 1,200 snapshot requests (each ~100 kB)
+            for _ in range(20):
+                await stalled.send(json.dumps({"type": "resync", "view": "site:RAN01"}))
+            await asyncio.sleep(0.5)
+            if await _resyncs(base) > before:
+                break
+        assert await _resyncs(base) > before, "the stalled client's queue never overflowed"
+
+        _admit(app_settings, "B07", "V53")
+        delta = await _delta_with_bed(reader, "RAN01:AMU:B07")
+        assert _bed_changes(delta)["RAN01:AMU:B07"]["occupied"] is True
+
+        # Resynced (above), then dropped when a frame has waited too long for it: the server
+        # lets go of it and holds only the reading client.
+        async with asyncio.timeout(60):
+            while await _gauge(base, "flowcc_board_clients") != 1:
+                await asyncio.sleep(0.5)
+        assert await _gauge(base, "flowcc_board_dropped_total") == 1
+        _admit(app_settings, "B08", "V54")
+        await _delta_with_bed(reader, "RAN01:AMU:B08")  # the reader is still served
+        stalled.transport.abort()
+        await reader.close()
