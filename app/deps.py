@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -59,3 +59,11 @@ def get_flow(request: Request) -> FlowEngine:
 
 
 FlowDep = Annotated[FlowEngine, Depends(get_flow)]
+
+
+# Path parameters shared by routes (documented with examples in the OpenAPI schema).
+SiteCode = Annotated[str, Path(max_length=32, examples=["RAN01"], description="An acute site")]
+Scope = Annotated[
+    str,
+    Path(max_length=32, examples=["RAN01"], description="A site code, or the economy's code"),
+]

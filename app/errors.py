@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 
 class AppError(Exception):
     status_code = 500
@@ -69,3 +71,30 @@ class DependencyUnavailable(AppError):
 
 class ConfigurationError(AppError):
     code = "configuration_error"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["no acute site XYZ01 visible to this role"])
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The one error body every 4xx/5xx carries."""
+
+    error: ErrorDetail
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Documented on every API route (the OpenAPI schema says what a client may meet).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed request (e.g. a body that is not JSON)"),
+    401: _documented("No bearer token or API key, or an invalid, expired or forged one"),
+    403: _documented("Authenticated, but this role may not do this"),
+    404: _documented("No such thing, or not visible to this role"),
+    422: _documented("The request is well formed but its values are invalid"),
+    503: _documented("A dependency (PostgreSQL or Kafka) is unavailable; retry later"),
+}

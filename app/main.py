@@ -18,6 +18,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
 from app.discharge.routes import router as discharge_router
+from app.errors import ERROR_RESPONSES
 from app.escalation.routes import router as escalation_router
 from app.flow.routes import router as flow_router
 from app.handlers import install_error_handlers
@@ -90,14 +91,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)
-    app.include_router(auth_router)
-    app.include_router(topology_router)
-    app.include_router(ingest_router)
-    app.include_router(occupancy_router)
-    app.include_router(flow_router)
-    app.include_router(escalation_router)
-    app.include_router(discharge_router)
-    app.include_router(audit_router)
+    app.include_router(auth_router, responses=ERROR_RESPONSES)
+    app.include_router(topology_router, responses=ERROR_RESPONSES)
+    app.include_router(ingest_router, responses=ERROR_RESPONSES)
+    app.include_router(occupancy_router, responses=ERROR_RESPONSES)
+    app.include_router(flow_router, responses=ERROR_RESPONSES)
+    app.include_router(escalation_router, responses=ERROR_RESPONSES)
+    app.include_router(discharge_router, responses=ERROR_RESPONSES)
+    app.include_router(audit_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

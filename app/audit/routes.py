@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.audit.repository import AuditRepository
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
 from app.deps import SessionDep
 from app.errors import Forbidden
+from app.pagination import AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -23,8 +24,8 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 async def audit(
     session: SessionDep,
     user: CurrentUser,
-    after: Annotated[int, Query(ge=0, description="Cursor: the last id seen")] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: AfterId = 0,
+    limit: PageSize = 100,
 ) -> dict[str, Any]:
     if user.role != Role.ADMIN:
         raise Forbidden("the audit log is for administrators")

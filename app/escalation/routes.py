@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, BackgroundTasks
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
-from app.deps import FlowDep, SessionDep
+from app.deps import FlowDep, Scope, SessionDep
 from app.errors import Forbidden, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.schemas import DeclareIn
 from app.escalation.service import declare, opel_view
 from app.flow.engine import FlowEngine
+from app.pagination import BeforeId, PageSize
 
 router = APIRouter(prefix="/api/v1/escalation", tags=["escalation"])
 
@@ -37,12 +38,12 @@ async def current(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict
 
 @router.get("/{scope}/history", summary="Every computed and declared change, newest first")
 async def history(
-    scope: str,
+    scope: Scope,
     session: SessionDep,
     user: CurrentUser,
     flow: FlowDep,
-    before_id: Annotated[int | None, Query(description="Cursor: the last id of the page")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: BeforeId = None,
+    limit: PageSize = 100,
 ) -> dict[str, Any]:
     if not _may_see(user, scope, flow):
         raise NotFound(f"no escalation scope {scope} visible to this role")
@@ -72,7 +73,7 @@ async def history(
     responses={403: {"description": "This role may not declare for this scope"}},
 )
 async def declare_level(
-    scope: str,
+    scope: Scope,
     body: DeclareIn,
     session: SessionDep,
     user: CurrentUser,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
-from app.deps import FlowDep, SessionDep
+from app.deps import FlowDep, SessionDep, SiteCode
 from app.errors import Forbidden, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["flow"])
     responses={404: {"description": "No such acute site, or not visible to this role"}},
 )
 async def site_flow(
-    site_code: str, session: SessionDep, user: CurrentUser, flow: FlowDep
+    site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
 ) -> dict[str, Any]:
     await asyncio.wait_for(flow.ready.wait(), timeout=30)  # the first evaluation after a start
     if not user.may_see_site(site_code) or site_code not in flow.sites:

@@ -3,9 +3,9 @@ produces to the same topic — never bypassing Kafka) and ``GET /api/v1/dead-let
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
@@ -14,6 +14,7 @@ from app.errors import Forbidden, InvalidPayload
 from app.ingest import topics
 from app.ingest.repository import IngestRepository
 from app.ingest.schemas import DeadLetterPage, DeadLetterRead, IngestAccepted, IngestKind
+from app.pagination import AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 MAX_BODY = 4 * 1024 * 1024
@@ -84,8 +85,8 @@ async def ingest(
 async def dead_letters(
     session: SessionDep,
     user: CurrentUser,
-    after: Annotated[int, Query(ge=0, description="Cursor: the last id seen")] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: AfterId = 0,
+    limit: PageSize = 100,
 ) -> DeadLetterPage:
     _require(user, Role.ADMIN, Role.COMMANDER, Role.INTEGRATION_READ)
     letters = await IngestRepository(session).dead_letters(after_id=after, limit=limit)

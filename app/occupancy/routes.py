@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.auth.deps import CurrentUser
 from app.deps import SessionDep
 from app.errors import Forbidden
 from app.occupancy.repository import OccupancyRepository
+from app.pagination import AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["occupancy"])
 
@@ -39,8 +39,8 @@ class LocationExceptionPage(BaseModel):
 async def location_exceptions(
     session: SessionDep,
     user: CurrentUser,
-    after: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: AfterId = 0,
+    limit: PageSize = 100,
 ) -> LocationExceptionPage:
     if not (user.sees_everything or user.sites):
         raise Forbidden(f"role {user.role} may not see location exceptions")

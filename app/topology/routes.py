@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from app.auth.deps import CurrentUser
 from app.board.snapshots import site_snapshot, system_snapshot
-from app.deps import FlowDep, SessionDep
+from app.deps import FlowDep, SessionDep, SiteCode
 from app.errors import NotFound
 from app.topology.repository import TopologyRepository
 
@@ -52,7 +52,7 @@ async def system(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[
 
 @router.get("/sites/{site_code}", summary="A site's units and beds, live", responses=NOT_VISIBLE)
 async def site(
-    site_code: str, session: SessionDep, user: CurrentUser, flow: FlowDep
+    site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
 ) -> dict[str, Any]:
     if not user.may_see_site(site_code):
         raise NotFound(f"no site {site_code} visible to this role")
