@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.audit.routes import router as audit_router
+from app.auth.routes import keys_router
 from app.auth.routes import router as auth_router
 from app.board.hub import BoardHub
 from app.board.routes import router as board_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router, responses=ERROR_RESPONSES)
+    app.include_router(keys_router, responses=ERROR_RESPONSES)
     app.include_router(topology_router, responses=ERROR_RESPONSES)
     app.include_router(ingest_router, responses=ERROR_RESPONSES)
     app.include_router(occupancy_router, responses=ERROR_RESPONSES)

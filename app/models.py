@@ -13,6 +13,8 @@ MODEL_MODULES = (
     "app.discharge.models",
     "app.escalation.models",
     "app.audit.models",
+    "app.auth.models",
+    "app.webhooks.models",
 )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Role(StrEnum):
@@ -60,6 +62,36 @@ class TokenOut(BaseModel):
     expires_in: int
     principal: Principal
     landing_view: str
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120, examples=["Anyborough BI warehouse"])
+    role: Literal[Role.INTEGRATION_READ, Role.INTEGRATION_INGEST] = Field(
+        examples=[Role.INTEGRATION_READ]
+    )
+    sites: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=50)
+    local_authorities: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    sites: list[str]
+    local_authorities: list[str]
+    prefix: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="Shown once: send it as the X-API-Key header")
 
 
 # Development users for `make run` (refused outside development, see app/config.py).

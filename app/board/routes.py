@@ -22,6 +22,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Counter
 
+from app.auth.apikeys import looks_like_api_key, verify_api_key
+from app.auth.repository import ApiKeyRepository
 from app.auth.schemas import Principal
 from app.auth.tokens import verify_token
 from app.board.hub import BoardClient, BoardHub
@@ -85,7 +87,11 @@ async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal
         message = await asyncio.wait_for(websocket.receive_json(), timeout=10)
         if message.get("type") != "auth" or not isinstance(message.get("token"), str):
             raise ValueError("the first message must be {type: auth, token}")
-        return verify_token(resources.settings.auth, message["token"])
+        token = message["token"]
+        if looks_like_api_key(token):
+            async with resources.sessionmaker() as session, session.begin():
+                return await verify_api_key(ApiKeyRepository(session), token)
+        return verify_token(resources.settings.auth, token)
     except (TimeoutError, ValueError, AppError, WebSocketDisconnect) as error:
         reason = getattr(error, "message", None) or str(error) or "authentication timed out"
         with contextlib.suppress(Exception):

@@ -1,0 +1,105 @@
+"""API keys for integrations, and the bearer tokens that must be refused (issue #5 item 4)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from app.config import DEV_JWT_SECRET, Settings
+from app.main import create_app
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    app: FastAPI = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        await app.state.flow.ready.wait()
+        yield client
+
+
+async def _bearer(client: AsyncClient, user: str) -> dict[str, str]:
+    login = await client.post("/api/v1/auth/dev-login", json={"username": user})
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+async def test_an_issued_key_acts_in_its_role_until_revoked(client: AsyncClient) -> None:
+    admin = await _bearer(client, "admin")
+    body = {"name": "BI warehouse", "role": "integration_read"}
+    refused = await client.post(
+        "/api/v1/api-keys", json=body, headers=await _bearer(client, "commander")
+    )
+    assert refused.status_code == 403
+    created = await client.post("/api/v1/api-keys", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert key.startswith("fcc_")
+    with_key = {"X-API-Key": key}
+    assert (await client.get("/api/v1/system", headers=with_key)).status_code == 200
+    assert (await client.get("/api/v1/audit", headers=with_key)).status_code == 403  # read only
+    me = (await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"})).json()
+    assert (me["role"], me["name"]) == ("integration_read", "BI warehouse")
+
+    listed = (await client.get("/api/v1/api-keys", headers=admin)).json()
+    assert [k["name"] for k in listed] == ["BI warehouse"]
+    assert key not in str(listed)  # never shown again
+    assert listed[0]["last_used_at"] is not None
+
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")  # right prefix
+    assert (await client.get("/api/v1/system", headers={"X-API-Key": forged})).status_code == 401
+    revoked = await client.delete(f"/api/v1/api-keys/{created.json()['id']}", headers=admin)
+    assert revoked.json()["revoked_at"] is not None
+    answer = await client.get("/api/v1/system", headers=with_key)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["message"] == "unknown or revoked API key"
+    audit = (await client.get("/api/v1/audit", headers=admin)).json()["items"]
+    assert [e["action"] for e in audit if e["action"].startswith("api_key")] == [
+        "api_key.create",
+        "api_key.revoke",
+    ]
+
+
+async def test_a_key_cannot_carry_a_human_role(client: AsyncClient) -> None:
+    admin = await _bearer(client, "admin")
+    body = {"name": "sneaky", "role": "admin"}
+    assert (await client.post("/api/v1/api-keys", json=body, headers=admin)).status_code == 422
+
+
+def _token(**overrides: Any) -> str:
+    now = int(time.time())
+    claims = {"iss": "flowcc-dev", "aud": "flowcc", "sub": "x", "iat": now, "exp": now + 60,
+              "role": "commander", "name": "x"} | overrides  # fmt: skip
+    secret = claims.pop("secret", DEV_JWT_SECRET)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        (_token(exp=int(time.time()) - 5), "token expired"),
+        (_token(aud="someone-else"), "token audience is not this service"),
+        (_token(iss="evil"), "invalid token"),
+        (_token(secret="not-the-secret-at-all-but-long-enough"), "invalid token"),
+        (_token(role="overlord"), "token carries no valid role"),
+        ("not.a.jwt", "invalid token"),
+    ],
+)
+async def test_expired_forged_or_foreign_tokens_are_refused(
+    client: AsyncClient, token: str, why: str
+) -> None:
+    answer = await client.get("/api/v1/system", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert answer.json()["error"]["message"].startswith(why)
+    assert (
+        await client.get("/api/v1/system", headers={"Authorization": f"Bearer {_token()}"})
+    ).status_code == 200
