@@ -41,6 +41,8 @@ from app.startup import (
     watch_economy,
 )
 from app.topology.routes import router as topology_router
+from app.webhooks.routes import router as webhooks_router
+from app.webhooks.service import run_dispatcher
 
 log = get_logger(__name__)
 
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fanout = await start_fanout(settings, flow, hub)
         engine_task = run_engine(flow)
         watcher = watch_economy(resources, hub, flow)
+        webhooks = asyncio.create_task(run_dispatcher(resources.sessionmaker), name="webhooks")
         app.state.consumer_status = status = ConsumerStatus()
         consumers = (
             background_consumers(resources, committed(flow, fanout), status)
@@ -71,8 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            for task in (watcher, webhooks):
+                task.cancel()
+            await asyncio.gather(watcher, webhooks, return_exceptions=True)
             if consumers is not None:
                 consumers.cancel()
                 await asyncio.gather(consumers, return_exceptions=True)
@@ -101,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(escalation_router, responses=ERROR_RESPONSES)
     app.include_router(discharge_router, responses=ERROR_RESPONSES)
     app.include_router(audit_router, responses=ERROR_RESPONSES)
+    app.include_router(webhooks_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(

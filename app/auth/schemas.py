@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.fields import Code, Text
 
 
 class Role(StrEnum):
@@ -53,7 +55,7 @@ class Principal(BaseModel):
 
 
 class DevLogin(BaseModel):
-    username: str = Field(examples=["sm.anyborough"], min_length=1, max_length=80)
+    username: Text = Field(examples=["sm.anyborough"], min_length=1, max_length=80)
 
 
 class TokenOut(BaseModel):
@@ -67,14 +69,12 @@ class TokenOut(BaseModel):
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=120, examples=["Anyborough BI warehouse"])
+    name: Text = Field(min_length=1, max_length=120, examples=["Anyborough BI warehouse"])
     role: Literal[Role.INTEGRATION_READ, Role.INTEGRATION_INGEST] = Field(
         examples=[Role.INTEGRATION_READ]
     )
-    sites: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=50)
-    local_authorities: list[Annotated[str, Field(max_length=32)]] = Field(
-        default_factory=list, max_length=50
-    )
+    sites: list[Code] = Field(default_factory=list, max_length=50)
+    local_authorities: list[Code] = Field(default_factory=list, max_length=50)
 
 
 class ApiKeyOut(BaseModel):

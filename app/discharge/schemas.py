@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.fields import Text
+
 HubStatus = Literal[
     "ready", "referred", "assessment_booked", "package_sourced", "placement_found", "cancelled"
 ]
@@ -15,4 +17,4 @@ class StatusUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: HubStatus = Field(examples=["assessment_booked"])
-    delay_reason: str | None = Field(default=None, max_length=40, examples=["x"])
+    delay_reason: Text | None = Field(default=None, max_length=40, examples=["x"])

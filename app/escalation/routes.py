@@ -15,6 +15,7 @@ from app.escalation.schemas import DeclareIn
 from app.escalation.service import declare, opel_view
 from app.flow.engine import FlowEngine
 from app.pagination import BeforeId, PageSize
+from app.webhooks.service import enqueue
 
 router = APIRouter(prefix="/api/v1/escalation", tags=["escalation"])
 
@@ -87,6 +88,7 @@ async def declare_level(
     repo = EscalationRepository(session)
     state = await declare(repo, scope, body.level, body.reason, user.subject, flow.clock.now())
     view = opel_view(state)
+    await enqueue(session, "opel.declared", scope, view or {})
     # After the commit (background tasks run once the response is sent): boards are told.
     after.add_task(flow.changed, [scope])
     return {"opel": view}

@@ -26,6 +26,7 @@ from app.flow.metrics import compute_site
 from app.flow.repository import FlowRepository
 from app.logging import get_logger
 from app.topology.repository import TopologyRepository
+from app.webhooks.service import enqueue
 
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
@@ -190,6 +191,8 @@ class FlowEngine:
                 changed_levels.add(self.config.system_scope)
             states = await escalation.states()
             opel = {scope: opel_view(state) for scope, state in states.items()}
+            for scope in sorted(changed_levels):  # webhooks: in the change's own transaction
+                await enqueue(session, "opel.changed", scope, opel.get(scope) or {})
             sample_all = self._sample_due(now)
             for scope in sorted(set(opel) if sample_all else changed_levels) if lead else ():
                 escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
