@@ -15,6 +15,7 @@ from app.auth.routes import keys_router
 from app.auth.routes import router as auth_router
 from app.board.hub import BoardHub
 from app.board.routes import router as board_router
+from app.carehomes.routes import router as carehomes_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(flow_router, responses=ERROR_RESPONSES)
     app.include_router(escalation_router, responses=ERROR_RESPONSES)
     app.include_router(discharge_router, responses=ERROR_RESPONSES)
+    app.include_router(carehomes_router, responses=ERROR_RESPONSES)
     app.include_router(audit_router, responses=ERROR_RESPONSES)
     app.include_router(webhooks_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)

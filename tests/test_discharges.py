@@ -123,6 +123,15 @@ async def test_the_hub_lists_matches_reveals_with_audit_and_updates_through_kafk
         assert "MRN77" not in listed.text
         assert "VD1" not in listed.text
 
+        homes = await client.get(
+            "/api/v1/care-homes",
+            params={"bed_type": "nursing", "admittable_only": "true"},
+            headers=hub,
+        )
+        assert [
+            (h["home"], h["admittable"]["nursing"], h["stale"]) for h in homes.json()["items"]
+        ] == [(home, 2, False)]
+
         ref = person["ref"]
         commander = await auth(client, "commander")
         refused = await client.get(f"/api/v1/discharges/{ref}/identity", headers=commander)

@@ -44,7 +44,7 @@ async def discharges_view(
         "now": now.isoformat(),
         "pending": people,
         "summary": _summary(people, vacancies, now),
-        "homes": _homes(vacancies, now),
+        "homes": homes_summary(vacancies, now),
     }
     return data, _next_change(pending, vacancies, now)
 
@@ -101,7 +101,7 @@ def _summary(
     }
 
 
-def _homes(vacancies: list[Vacancy], now: datetime) -> list[dict[str, Any]]:
+def homes_summary(vacancies: list[Vacancy], now: datetime) -> list[dict[str, Any]]:
     homes: dict[str, dict[str, Any]] = {}
     for v in vacancies:
         home = homes.setdefault(
