@@ -171,6 +171,26 @@ def rebuild() -> None:
     typer.echo(f"state emptied; {len(offsets)} partitions will be re-consumed from offset 0")
 
 
+@cli.command()
+def openapi(
+    out: Path = typer.Option(Path("docs/openapi.json"), help="Where to write the schema"),
+) -> None:
+    """Write the OpenAPI schema (the frontend's API types are generated from it)."""
+    from app.main import create_app
+
+    out.write_text(openapi_json(create_app()))
+    typer.echo(f"wrote {out}")
+
+
+def openapi_json(app: object) -> str:
+    import json
+
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
+
+
 def main() -> None:
     cli()
 

@@ -1,7 +1,7 @@
 // The social-care (transfer of care hub) board: people ready to leave hospital who are this
 // local authority's to place, care-home vacancies nearby and suggested matches.
 import { useState } from "preact/hooks";
-import { getJson, postJson, type Session } from "../api";
+import { getJson, postJson, type Session, type StatusUpdateIn } from "../api";
 import type { ViewState } from "../board";
 import type { DischargesView, Person } from "../model";
 import { Freshness, Stat, useNow } from "./common";
@@ -35,7 +35,7 @@ function StatusAction({ person, session }: { person: Person; session: Session })
   const change = async (event: Event) => {
     const status = (event.target as HTMLSelectElement).value;
     try {
-      await postJson(session.token, `/api/v1/discharges/${person.ref}/status`, { status });
+      await postJson<StatusUpdateIn>(session.token, `/api/v1/discharges/${person.ref}/status`, { status: status as StatusUpdateIn["status"] });
       setNote("sent");
     } catch (error) {
       setNote((error as Error).message);

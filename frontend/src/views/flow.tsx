@@ -1,6 +1,6 @@
 // Tiles fed by the flow engine: OPEL, the ambulance handover queue, ED and discharges.
 import { useState } from "preact/hooks";
-import { postJson } from "../api";
+import { postJson, type DeclareIn } from "../api";
 import type { Opel, QueueItem } from "../model";
 import { Stat } from "./common";
 
@@ -57,7 +57,7 @@ function DeclareForm({ scope, token }: { scope: string; token: string }) {
   const submit = async (event: Event) => {
     event.preventDefault();
     try {
-      await postJson(token, `/api/v1/escalation/${encodeURIComponent(scope)}/declare`, { level, reason });
+      await postJson<DeclareIn>(token, `/api/v1/escalation/${encodeURIComponent(scope)}/declare`, { level, reason });
       setStatus("Declared.");
       setReason("");
     } catch (error) {
