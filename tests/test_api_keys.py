@@ -77,29 +77,33 @@ async def test_a_key_cannot_carry_a_human_role(client: AsyncClient) -> None:
 
 def _token(**overrides: Any) -> str:
     now = int(time.time())
-    claims = {"iss": "flowcc-dev", "aud": "flowcc", "sub": "x", "iat": now, "exp": now + 60,
+    claims = {"iss": "flowcc-dev", "aud": "flowcc", "sub": "x", "iat": now, "exp": now + 3600,
               "role": "commander", "name": "x"} | overrides  # fmt: skip
     secret = claims.pop("secret", DEV_JWT_SECRET)
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 @pytest.mark.parametrize(
-    ("token", "why"),
+    ("claims", "why"),
     [
-        (_token(exp=int(time.time()) - 5), "token expired"),
-        (_token(aud="someone-else"), "token audience is not this service"),
-        (_token(iss="evil"), "invalid token"),
-        (_token(secret="not-the-secret-at-all-but-long-enough"), "invalid token"),
-        (_token(role="overlord"), "token carries no valid role"),
-        ("not.a.jwt", "invalid token"),
+        ({"exp": -5}, "token expired"),  # exp relative to now, seconds
+        ({"aud": "someone-else"}, "token audience is not this service"),
+        ({"iss": "evil"}, "invalid token"),
+        ({"secret": "not-the-secret-at-all-but-long-enough"}, "invalid token"),
+        ({"role": "overlord"}, "token carries no valid role"),
+        ({"raw": "not.a.jwt"}, "invalid token"),
     ],
 )
 async def test_expired_forged_or_foreign_tokens_are_refused(
-    client: AsyncClient, token: str, why: str
+    client: AsyncClient, claims: dict[str, Any], why: str
 ) -> None:
+    """Tokens are made when the test runs (a collection-time token could expire first)."""
+    overrides = dict(claims)
+    if "exp" in overrides:
+        overrides["exp"] = int(time.time()) + overrides["exp"]
+    token = overrides.pop("raw", None) or _token(**overrides)
     answer = await client.get("/api/v1/system", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 401
     assert answer.json()["error"]["message"].startswith(why)
-    assert (
-        await client.get("/api/v1/system", headers={"Authorization": f"Bearer {_token()}"})
-    ).status_code == 200
+    valid = {"Authorization": f"Bearer {_token()}"}
+    assert (await client.get("/api/v1/system", headers=valid)).status_code == 200

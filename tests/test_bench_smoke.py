@@ -13,12 +13,18 @@ pytestmark = pytest.mark.usefixtures("clean_db")
 
 async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: AsyncEngine) -> None:
     results = await run.main(
-        2_000, 1_000, write=None, sites=1, settings=settings, clients=10, latency_seconds=3
-    )
+        2_000, 1_000, write=None, sites=1, settings=settings, clients=10, latency_seconds=3,
+        fanout_sizes=(20,), fanout_seconds=3,
+    )  # fmt: skip
     assert [row["events"] for row in results["ingest"]] == [2_000, 1_000]
     assert all(row["ours_per_second"] > 0 and row["ceiling_per_second"] > 0
                for row in results["ingest"])  # fmt: skip
     assert results["restart"]["identical"] is True
     assert results["restart"]["occupied"] == 930  # 93 % of one 1,000-bed site
     assert results["latency"]["measured"] > 0  # frames carrying the produced events arrived
+    (spread,) = results["fanout"]
+    assert spread["ours"]["clients"] == spread["ceiling"]["clients"] == 20
+    assert spread["ours"]["frames"] > 0  # the care-home reports reached every client
+    assert spread["ceiling"]["frames"] > 0
     assert "## 1. Ingest throughput" in run.render(results)
+    assert "## 3. Fan-out" in run.render(results)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,7 +94,13 @@ class BoardHub:
                 by_view[delta.view].append(delta.message())
         for view, changes in by_view.items():
             self.seq[view] += 1
-            frame = {"type": "delta", "view": view, "seq": self.seq[view], "changes": changes}
+            frame = {
+                "type": "delta",
+                "view": view,
+                "seq": self.seq[view],
+                "t": time.time(),  # when the server sent it (clients may show the data age)
+                "changes": changes,
+            }
             for client in list(self.subscribers.get(view, ())):
                 client.offer(frame)
                 FRAMES.inc()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.carehomes.service import carehomes_view
 from app.discharge.service import discharges_view
 from app.errors import NotFound
 from app.escalation.repository import EscalationRepository
@@ -98,4 +99,6 @@ async def snapshot(session: AsyncSession, view: str, flow: FlowEngine) -> dict[s
             session, scope, now=flow.clock.now(), ref_key=flow.config.ref_key
         )
         return data
+    if kind == "carehomes" and scope in flow.local_authorities:
+        return await carehomes_view(session, scope, now=flow.clock.now())
     raise NotFound(f"no such view {view}")

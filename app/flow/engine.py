@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.board.deltas import ALL_SITES, ENGINE_VIEW, Delta
+from app.board.deltas import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.board.deltas import touch as touch_delta
+from app.carehomes.service import carehomes_view
 from app.discharge.service import discharges_view
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
@@ -100,6 +101,8 @@ class FlowEngine:
                 self.dirty.add(site)
             # Any ADT, discharge or care-home change may move someone on a discharge list.
             self.dirty |= {_discharges(la) for la in self.local_authorities}
+            if site == CAREHOMES:
+                self.dirty |= {_carehomes(la) for la in self.local_authorities}
         self._wake.set()
 
     # ------------------------------------------------------------------ the loop
@@ -110,7 +113,8 @@ class FlowEngine:
             las = await TopologyRepository(session).local_authorities()
         self.sites = {site.code: site.opel_weight for site in sites}
         self.local_authorities = [la.code for la in las]
-        await self.refresh(set(self.sites) | {_discharges(la) for la in self.local_authorities})
+        views = {v(la) for la in self.local_authorities for v in (_discharges, _carehomes)}
+        await self.refresh(set(self.sites) | views)
         self.ready.set()
 
     def stop(self) -> None:
@@ -215,6 +219,11 @@ class FlowEngine:
             )
             if self._changed(view, {k: v for k, v in data.items() if k != "now"}):
                 deltas.append(Delta(view, "discharges", la, data))
+            homes = _carehomes(la)
+            if homes in keys:
+                data = await carehomes_view(session, la, now=now)
+                if self._changed(homes, {k: v for k, v in data.items() if k != "now"}):
+                    deltas.append(Delta(homes, "carehomes", la, data))
         return deltas
 
     async def _evaluate_sites(
@@ -302,6 +311,10 @@ class FlowEngine:
 
 def _discharges(la: str) -> str:
     return f"discharges:{la}"
+
+
+def _carehomes(la: str) -> str:
+    return f"carehomes:{la}"
 
 
 def summary(site: str, data: dict[str, Any]) -> dict[str, Any]:

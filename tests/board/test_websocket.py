@@ -180,3 +180,40 @@ async def test_a_client_that_stops_reading_is_resynced_and_does_not_delay_anothe
         await _delta_with_bed(reader, "RAN01:AMU:B08")  # the reader is still served
         stalled.transport.abort()
         await reader.close()
+
+
+# Per view, in the order of ROLES: "ok" (snapshot) or "forbidden". (The carehomes and
+# discharges views of an authority are its social-care team's, and everyone's who sees all.)
+WS_ROLES = ("sm.anyborough", "sm.westvale", "sc.anyborough", "commander", "bi.reader",
+            "pas.ingest", "admin")  # fmt: skip
+WS_MATRIX: dict[str, tuple[str, ...]] = {
+    "site:RAN01": ("ok", "forbidden", "forbidden", "ok", "ok", "forbidden", "ok"),
+    "site:RWV01": ("forbidden", "ok", "forbidden", "ok", "ok", "forbidden", "ok"),
+    "system": ("forbidden", "forbidden", "forbidden", "ok", "ok", "forbidden", "ok"),
+    "discharges:E06000901": ("forbidden", "forbidden", "ok", "ok", "ok", "forbidden", "ok"),
+    "discharges:E10000902": ("forbidden", "forbidden", "forbidden", "ok", "ok", "forbidden", "ok"),
+    "carehomes:E06000901": ("forbidden", "forbidden", "ok", "ok", "ok", "forbidden", "ok"),
+}
+
+
+async def test_every_role_may_subscribe_to_exactly_its_views(settings: Settings) -> None:
+    async with live_server(settings) as base:
+        for role_index, user in enumerate(WS_ROLES):
+            async with connect(f"ws://{base}/ws") as ws:
+                await ws.send(json.dumps({"type": "auth", "token": await login(base, user)}))
+                await next_of(ws, "ready")
+                for view, expected in WS_MATRIX.items():
+                    await ws.send(json.dumps({"type": "subscribe", "view": view}))
+                    frame = await _answer(ws, view)
+                    got = "ok" if frame["type"] == "snapshot" else frame["code"]
+                    assert got == expected[role_index], (user, view, frame)
+                    if got == "ok" and view.startswith("carehomes:"):
+                        assert frame["data"]["local_authority"] == "E06000901"
+
+
+async def _answer(ws: ClientConnection, view: str) -> dict[str, Any]:
+    async with asyncio.timeout(20):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("view") == view and frame["type"] in ("snapshot", "error"):
+                return frame  # type: ignore[no-any-return]

@@ -32,7 +32,7 @@ function WardTile({ unit, beds }: { unit: Unit; beds: [string, Bed][] }) {
       </p>
       <div class="beds">
         {beds.map(([id, bed]) => (
-          <span key={id} class={bedClass(bed)} title={bedLabel(bed)} aria-label={bedLabel(bed)} data-bed={id} />
+          <span key={id} role="img" class={bedClass(bed)} title={bedLabel(bed)} aria-label={bedLabel(bed)} data-bed={id} />
         ))}
       </div>
     </section>
