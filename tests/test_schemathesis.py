@@ -30,7 +30,9 @@ async def test_the_live_api_conforms_to_its_openapi(
         command = [
             sys.executable, "-m", "schemathesis.cli", "run", f"http://{base}/openapi.json",
             "--checks", CHECKS, "--header", f"Authorization: Bearer {token}",
-            "--max-examples", "25", "--seed", "1", "--workers", "2",
+            # One worker: with several threads, hypothesis's ast parsing meets CPython 3.11's
+            # "AST constructor recursion depth mismatch" bug (cpython#106905) now and then.
+            "--max-examples", "25", "--seed", "1", "--workers", "1",
             "--report", "junit", "--report-dir", str(tmp_path),
         ]  # fmt: skip
         run = await asyncio.to_thread(
