@@ -346,7 +346,10 @@ def start_kafka(profile: Profile) -> str:
     (home / "log4j2.properties").write_text(LOG4J2)
     classpath = f"{KAFKA_LIBS}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # "-..." would be read as an option (as Kafka's own
+            # Uuid.randomUuid() avoids): about 1 start in 64 failed to format before this
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [
                 "java",
@@ -363,7 +366,8 @@ def start_kafka(profile: Profile) -> str:
             check=False,
         )
         if result.returncode != 0:
-            fail("Kafka", "formatting the KRaft storage failed: " + result.stdout.decode()[-2000:])
+            output = (result.stdout + result.stderr).decode(errors="replace")[-2000:]
+            fail("Kafka", "formatting the KRaft storage failed: " + output)
     for port in (profile.kafka_port, profile.controller_port):
         if port_open(port):
             fail(

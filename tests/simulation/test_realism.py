@@ -135,6 +135,23 @@ def _discharges_by_hour(samples: list[Sample]) -> list[float]:
     return by_hour
 
 
+def _summary(samples: list[Sample], occupancy: list[float]) -> str:
+    days = _day_end(samples)
+    nctr = [_system_pct(s, ("discharges", "nctr"), ("beds", "occupied")) for s in samples]
+    by_hour = _discharges_by_hour(samples)
+    return (
+        f"system: occupancy day means {statistics.fmean(occupancy[:24]):.1f} / "
+        f"{statistics.fmean(occupancy[24:]):.1f} (max {max(occupancy):.1f}); 4-hour "
+        f"{_four_hour_pct(*days):.1f} (days {[round(_four_hour_pct(d), 1) for d in days]}); "
+        f"handover mean {[round(_handover_mean(d), 1) for d in days]}, over 60 "
+        f"{[_total(d, 'ambulance', 'handovers_over', '60') for d in days]}; NCTR mean "
+        f"{statistics.fmean(nctr):.1f} (min {min(nctr):.1f}), pathways "
+        f"{ {p: _total(samples[-1], 'discharges', 'by_pathway', p) for p in ('P1', 'P2', 'P3')} }; "
+        f"discharge peak hour {max(range(24), key=lambda h: by_hour[h])}:00, 12-18 h share "
+        f"{100 * sum(by_hour[12:18]) / sum(by_hour):.0f} %"
+    )
+
+
 async def test_48_hours_hold_the_realism_bands(settings: Settings, clean_db: AsyncEngine) -> None:
     app_settings = isolated_kafka(settings).model_copy(
         update={"clock": "fixed", "clock_start": START}
@@ -143,6 +160,7 @@ async def test_48_hours_hold_the_realism_bands(settings: Settings, clean_db: Asy
     print(_report(samples))
     assert len(samples) == HOURS
     occupancy = [_system_pct(s, ("beds", "occupied"), ("beds", "open")) for s in samples]
+    print(_summary(samples, occupancy))
     for day in (occupancy[:24], occupancy[24:]):  # G&A occupancy settles at 92-96 %
         assert 92 <= statistics.fmean(day) <= 96, day
         assert max(day) < 100, day  # full at times is real; the whole economy full is not
