@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     sample_every_seconds: float = Field(default=300, gt=0)
     # Frames a board client may have waiting; beyond this its backlog becomes one resync.
     board_queue_frames: int = Field(default=256, ge=4, le=100_000)
+    # A board client that takes no frame for this long is dropped (it reconnects and resyncs).
+    board_send_timeout_seconds: float = Field(default=30, ge=1, le=3600)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

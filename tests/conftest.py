@@ -192,6 +192,7 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
         "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
         "FLOWCC_CLOCK": settings.clock,
         "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),
+        "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": str(settings.board_send_timeout_seconds),
     }
     if settings.clock_start is not None:
         env["FLOWCC_CLOCK_START"] = settings.clock_start.isoformat()

@@ -9,7 +9,8 @@
     server → {"type": "error", "code", "message"}               refused request
 A client that sees a gap in a view's seq sends {"type": "resync", "view"} for a new snapshot.
 Each client has a bounded queue (FLOWCC_BOARD_QUEUE_FRAMES): on overflow its backlog becomes one
-resync; a client that takes no frame for SEND_TIMEOUT_SECONDS is dropped. Neither delays others.
+resync; one that takes no frame for FLOWCC_BOARD_SEND_TIMEOUT_SECONDS is dropped. Neither delays
+others.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from app.logging import get_logger
 
 router = APIRouter()
 HEARTBEAT_SECONDS = 15.0
-SEND_TIMEOUT_SECONDS = 10.0  # a client that takes no frame for this long is dropped
 DROPPED = Counter("flowcc_board_dropped_total", "Board clients dropped for not reading")
 log = get_logger(__name__)
 
@@ -56,7 +56,8 @@ async def board_socket(websocket: WebSocket) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         await websocket.send_json(ready)
     hub.connect(client)
-    sender = asyncio.create_task(_send_loop(websocket, client))
+    timeout = resources.settings.board_send_timeout_seconds
+    sender = asyncio.create_task(_send_loop(websocket, client, timeout))
     receiver = asyncio.create_task(_receive_loop(websocket, client, hub, resources, principal))
     try:  # whichever ends first (client gone, or dropped for not reading) ends the other
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -144,17 +145,17 @@ async def _handle(
         client.offer({"type": "error", "code": "bad_request", "message": f"unknown type {kind!r}"})
 
 
-async def _send_loop(websocket: WebSocket, client: BoardClient) -> None:
+async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: float) -> None:
     """Drain the client's queue into the socket. A client that stops reading blocks only this
     task; its queue overflows into a resync (hub), and a frame it has not taken within
-    SEND_TIMEOUT_SECONDS closes the connection."""
+    ``send_timeout`` seconds closes the connection."""
     while True:
         try:
             frame = await asyncio.wait_for(client.queue.get(), timeout=HEARTBEAT_SECONDS)
         except TimeoutError:
             frame = {"type": "ping", "t": time.time()}
         try:
-            await asyncio.wait_for(websocket.send_json(frame), timeout=SEND_TIMEOUT_SECONDS)
+            await asyncio.wait_for(websocket.send_json(frame), timeout=send_timeout)
         except TimeoutError:
             DROPPED.inc()
             log.info("board_client_dropped", client=client.id, reason="not reading")

@@ -153,7 +153,9 @@ async def test_a_client_that_stops_reading_is_resynced_and_does_not_delay_anothe
     """The stalled client asks for snapshot after snapshot and reads none: its bounded queue
     overflows into one resync and, its frames waiting too long, it is dropped — while a reading
     client on the same process still receives each admission's delta."""
-    app_settings = isolated_kafka(settings).model_copy(update={"board_queue_frames": 32})
+    app_settings = isolated_kafka(settings).model_copy(
+        update={"board_queue_frames": 32, "board_send_timeout_seconds": 5}
+    )
     async with live_server(app_settings) as base:
         stalled, _ = await _subscribed(base, "site:RAN01", stalls=True)
         reader, _ = await _subscribed(base, "site:RAN01")
