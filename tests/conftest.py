@@ -163,6 +163,22 @@ def kafka_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
     admin.close()
 
 
+@pytest.fixture
+async def asgi_client(settings: Settings) -> AsyncIterator[Any]:
+    """An httpx client on the app in this process, its lifespan run and first evaluation done."""
+    from httpx import ASGITransport, AsyncClient
+
+    from app.main import create_app
+
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        await app.state.flow.ready.wait()
+        yield client
+
+
 @asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[object]:
     """The app with its lifespan run, as a real server would run it."""

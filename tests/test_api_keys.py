@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from app.config import DEV_JWT_SECRET, Settings
-from app.main import create_app
+from app.config import DEV_JWT_SECRET
+from tests.support import bearer
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    app: FastAPI = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        await app.state.flow.ready.wait()
-        yield client
-
-
-async def _bearer(client: AsyncClient, user: str) -> dict[str, str]:
-    login = await client.post("/api/v1/auth/dev-login", json={"username": user})
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+async def client(asgi_client: AsyncClient) -> AsyncClient:
+    return asgi_client
 
 
 async def test_an_issued_key_acts_in_its_role_until_revoked(client: AsyncClient) -> None:
-    admin = await _bearer(client, "admin")
+    admin = await bearer(client, "admin")
     body = {"name": "BI warehouse", "role": "integration_read"}
     refused = await client.post(
-        "/api/v1/api-keys", json=body, headers=await _bearer(client, "commander")
+        "/api/v1/api-keys", json=body, headers=await bearer(client, "commander")
     )
     assert refused.status_code == 403
     created = await client.post("/api/v1/api-keys", json=body, headers=admin)
@@ -70,7 +57,7 @@ async def test_an_issued_key_acts_in_its_role_until_revoked(client: AsyncClient)
 
 
 async def test_a_key_cannot_carry_a_human_role(client: AsyncClient) -> None:
-    admin = await _bearer(client, "admin")
+    admin = await bearer(client, "admin")
     body = {"name": "sneaky", "role": "admin"}
     assert (await client.post("/api/v1/api-keys", json=body, headers=admin)).status_code == 422
 

@@ -3,14 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
-
-from app.config import Settings
-from app.main import create_app
+from httpx import AsyncClient
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -39,14 +33,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    app: FastAPI = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        await app.state.flow.ready.wait()
-        yield client
+async def client(asgi_client: AsyncClient) -> AsyncClient:
+    return asgi_client
 
 
 @pytest.mark.parametrize("path", list(MATRIX))

@@ -8,17 +8,15 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from app.config import Settings
-from app.main import create_app
 from app.webhooks.service import backoff
+from tests.support import bearer
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -59,19 +57,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    app: FastAPI = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        await app.state.flow.ready.wait()
-        yield client
-
-
-async def _bearer(client: AsyncClient, user: str) -> dict[str, str]:
-    login = await client.post("/api/v1/auth/dev-login", json={"username": user})
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+async def client(asgi_client: AsyncClient) -> AsyncClient:
+    return asgi_client
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -82,10 +69,10 @@ def test_backoff_doubles_and_is_capped() -> None:
 async def test_a_declared_level_is_delivered_signed_after_a_retry(
     client: AsyncClient, receiver: Receiver
 ) -> None:
-    admin = await _bearer(client, "admin")
+    admin = await bearer(client, "admin")
     body = {"url": receiver.url, "scopes": ["RAN01"]}
     assert (
-        await client.post("/api/v1/webhooks", json=body, headers=await _bearer(client, "commander"))
+        await client.post("/api/v1/webhooks", json=body, headers=await bearer(client, "commander"))
     ).status_code == 403
     created = await client.post("/api/v1/webhooks", json=body, headers=admin)
     assert created.status_code == 201, created.text
@@ -93,7 +80,7 @@ async def test_a_declared_level_is_delivered_signed_after_a_retry(
     assert "secret" not in str((await client.get("/api/v1/webhooks", headers=admin)).json())
 
     declare = {"level": 3, "reason": "Two wards closed with norovirus"}
-    commander = await _bearer(client, "commander")
+    commander = await bearer(client, "commander")
     answer = await client.post("/api/v1/escalation/RAN01/declare", json=declare, headers=commander)
     assert answer.status_code == 200, answer.text
     other = await client.post("/api/v1/escalation/RWV01/declare", json=declare, headers=commander)
