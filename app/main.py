@@ -15,6 +15,7 @@ from app.auth.routes import keys_router
 from app.auth.routes import router as auth_router
 from app.board.hub import BoardHub
 from app.board.routes import router as board_router
+from app.board.snapshots import SnapshotBuilds, reader
 from app.carehomes.routes import router as carehomes_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub = BoardHub()
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_engine(resources, hub, economy)
+        app.state.snapshots = SnapshotBuilds(reader(resources.sessionmaker, flow), hub.sequence)
         fanout = await start_fanout(settings, flow, hub)
         engine_task = run_engine(flow)
         watcher = watch_economy(resources, hub, flow)

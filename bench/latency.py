@@ -1,7 +1,7 @@
 """Produce → websocket frame latency: a steady stream of ADT events while many board clients are
 connected the way real boards are (most on site views, some on the system and social-care views).
 
-Each admission or discharge is timed from the moment it is handed to the Kafka producer to the
+Each admission is timed from the moment it is handed to the Kafka producer to the
 moment a site-view client receives the frame carrying that bed's change. Reference, same run: a
 bare kafka-python consumer's produce → consume latency for the same events.
 """
@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from app.config import Settings
 from app.ingest.topics import ADT_HL7V2
-from tests.factories import hl7
+from tests.factories import T0, hl7
 
 VIEWS = (  # (user, view, share of clients)
     ("sm.anyborough", "site:RAN01", 0.4),
@@ -37,8 +38,12 @@ WARDS = ("AMU", "BEE01", "CED02", "ELM03")
 
 @dataclass
 class Timings:
-    sent: dict[tuple[str, bool], float] = field(default_factory=dict)
+    # keyed by the admission's number, which is also its event time in minutes after T0 (the
+    # bed's "occupied_since" in the frame): each admission is matched to exactly its own frame
+    sent: dict[int, float] = field(default_factory=dict)
+    sent_wall: dict[int, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    to_server_send: list[float] = field(default_factory=list)  # produce → the frame's "t"
     frames: int = 0
 
 
@@ -63,13 +68,16 @@ async def _client(url: str, token: str, view: str, timings: Timings, ready: asyn
             timings.frames += 1
             now = time.perf_counter()
             for change in frame["changes"]:
-                if change["kind"] == "bed":
-                    sent = timings.sent.get((change["key"], change["data"]["occupied"]))
+                since = change["data"].get("occupied_since") if change["kind"] == "bed" else None
+                if since:
+                    number = round((datetime.fromisoformat(since) - T0).total_seconds() / 60)
+                    sent = timings.sent.get(number)
                     if sent is not None:
                         timings.latencies.append(now - sent)
+                        timings.to_server_send.append(frame["t"] - timings.sent_wall[number])
 
 
-def _events(count: int, site_codes: tuple[str, ...]) -> list[tuple[str, bytes, tuple[str, bool]]]:
+def _events(count: int, site_codes: tuple[str, ...]) -> list[tuple[str, bytes, int | None]]:
     """A pass admitting a patient to every bed, then a pass discharging them, and so on: each
     event changes one bed, and a bed changes again only a whole pass later."""
     out = []
@@ -82,7 +90,7 @@ def _events(count: int, site_codes: tuple[str, ...]) -> list[tuple[str, bytes, t
         visit = f"L{cycle:05d}{n % len(beds):04d}"
         trigger = "A03" if discharging else "A01"
         message = hl7(trigger, n, bed=bed, ward=ward, site=site, visit=visit)
-        out.append((visit, message, (f"{site}:{ward}:{bed}", trigger == "A01")))
+        out.append((visit, message, None if discharging else n))
     return out
 
 
@@ -106,16 +114,26 @@ async def run(
         # which would drop them — this benchmark measures the pipeline's latency, not that policy.
         "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": "600",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port",
-         str(port), "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = _server(env, port)
     try:
         return await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """The service under test. BENCH_SERVER_LOG=<file> keeps its log at INFO (batch sizes and
+    times) for study; otherwise its output is dropped."""
+    log_path = env.get("BENCH_SERVER_LOG")
+    if log_path:
+        env = env | {"FLOWCC_LOG_LEVEL": "INFO"}
+    log_file = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port",
+         str(port), "--no-access-log"],
+        env=env, stdout=log_file, stderr=log_file,
+    )  # fmt: skip
 
 
 async def _measure(
@@ -143,7 +161,9 @@ async def _measure(
             readies.append(ready)
             url = f"ws://127.0.0.1:{port}/ws"
             tasks.append(asyncio.create_task(_client(url, tokens[user], view, timings, ready)))
+    connecting = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+    connected = time.perf_counter() - connecting
     reference = await asyncio.to_thread(_stream, kafka, topic, timings, rate, seconds)
     await asyncio.sleep(2)  # the last frames
     for task in tasks:
@@ -151,14 +171,20 @@ async def _measure(
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
         "clients": len(tasks),
+        "all_snapshots_seconds": round(connected, 2),
         "rate_per_second": rate,
         "seconds": seconds,
         "events": int(rate * seconds),
         "measured": len(timings.latencies),
         "frames": timings.frames,
-        "board_ms": {k: round(v * 1000, 1) for k, v in percentiles(timings.latencies).items()},
-        "kafka_ms": {k: round(v * 1000, 1) for k, v in percentiles(reference).items()},
+        "board_ms": _ms(timings.latencies),
+        "server_send_ms": _ms(timings.to_server_send),
+        "kafka_ms": _ms(reference),
     }
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    return {k: round(v * 1000, 1) for k, v in percentiles(values).items()}
 
 
 def _stream(kafka: Any, topic: str, timings: Timings, rate: float, seconds: float) -> list[float]:
@@ -173,7 +199,7 @@ def _stream(kafka: Any, topic: str, timings: Timings, rate: float, seconds: floa
     produced_at: dict[bytes, float] = {}
     reference: list[float] = []
     start = time.perf_counter()
-    for n, (key, value, bed_state) in enumerate(events):
+    for n, (key, value, admission) in enumerate(events):
         due = start + n / rate
         while time.perf_counter() < due:
             for records in consumer.poll(timeout_ms=1).values():
@@ -181,7 +207,9 @@ def _stream(kafka: Any, topic: str, timings: Timings, rate: float, seconds: floa
                 reference += [
                     arrived - produced_at[r.value] for r in records if r.value in produced_at
                 ]
-        produced_at[value] = timings.sent[bed_state] = time.perf_counter()
+        produced_at[value] = time.perf_counter()
+        if admission is not None:
+            timings.sent[admission], timings.sent_wall[admission] = produced_at[value], time.time()
         producer.send(topic, key=key.encode(), value=value)
     producer.flush()
     deadline = time.perf_counter() + 2

@@ -1,15 +1,17 @@
 """In-process fan-out of committed deltas to websocket clients.
 
 Each publish call becomes at most ONE frame per view (deltas are coalesced per view), stamped
-with that view's next sequence number. Each client has a bounded queue: a client that falls
-behind has its queue dropped and is told to resync (reload a snapshot) — memory never grows
-without bound and a slow client never delays the others.
+with that view's next sequence number and encoded to JSON once for all its subscribers. Each
+client has a bounded queue: a client that falls behind has its queue dropped and is told to
+resync (reload a snapshot) — memory never grows without bound and a slow client never delays
+the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,25 +28,31 @@ CLIENTS = Gauge("flowcc_board_clients", "Connected board clients")
 _client_ids = itertools.count(1)
 
 
+def encode(frame: dict[str, Any]) -> str:
+    """A frame as the text sent on the socket (once per frame, not once per client)."""
+    return json.dumps(frame, separators=(",", ":"))
+
+
 @dataclass(eq=False)
 class BoardClient:
     queue_size: int = 256
     id: int = field(default_factory=lambda: next(_client_ids))
     views: set[str] = field(default_factory=set)
-    queue: asyncio.Queue[dict[str, Any]] = field(init=False)
+    queue: asyncio.Queue[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.queue_size)
 
-    def offer(self, frame: dict[str, Any]) -> bool:
-        """Queue a frame; on overflow drop the backlog and ask for a resync instead."""
+    def offer(self, frame: dict[str, Any] | str) -> bool:
+        """Queue a frame (a dict, or text already encoded); on overflow drop the backlog and
+        ask for a resync instead."""
         try:
-            self.queue.put_nowait(frame)
+            self.queue.put_nowait(frame if isinstance(frame, str) else encode(frame))
             return True
         except asyncio.QueueFull:
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait({"type": "resync", "views": sorted(self.views)})
+            self.queue.put_nowait(encode({"type": "resync", "views": sorted(self.views)}))
             RESYNCS.inc()
             return False
 
@@ -71,6 +79,10 @@ class BoardHub:
         self.subscribers[view].add(client)
         return self.seq[view]
 
+    def sequence(self, view: str) -> int:
+        """The view's last published sequence number."""
+        return self.seq.get(view, 0)
+
     def unsubscribe(self, client: BoardClient, view: str) -> None:
         client.views.discard(view)
         self.subscribers[view].discard(client)
@@ -94,13 +106,15 @@ class BoardHub:
                 by_view[delta.view].append(delta.message())
         for view, changes in by_view.items():
             self.seq[view] += 1
-            frame = {
-                "type": "delta",
-                "view": view,
-                "seq": self.seq[view],
-                "t": time.time(),  # when the server sent it (clients may show the data age)
-                "changes": changes,
-            }
+            frame = encode(
+                {
+                    "type": "delta",
+                    "view": view,
+                    "seq": self.seq[view],
+                    "t": time.time(),  # when the server sent it (clients may show the data age)
+                    "changes": changes,
+                }
+            )
             for client in list(self.subscribers.get(view, ())):
                 client.offer(frame)
                 FRAMES.inc()

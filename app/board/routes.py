@@ -27,8 +27,8 @@ from app.auth.apikeys import looks_like_api_key, verify_api_key
 from app.auth.repository import ApiKeyRepository
 from app.auth.schemas import Principal
 from app.auth.tokens import verify_token
-from app.board.hub import BoardClient, BoardHub
-from app.board.snapshots import snapshot
+from app.board.hub import BoardClient, BoardHub, encode
+from app.board.snapshots import SnapshotBuilds
 from app.deps import Resources
 from app.errors import AppError
 from app.logging import get_logger
@@ -127,18 +127,16 @@ async def _handle(
             )
             return
         seq = hub.subscribe(client, view)
+        builds: SnapshotBuilds = websocket.app.state.snapshots
         try:
-            async with resources.sessionmaker() as session:
-                data = await snapshot(session, view, websocket.app.state.flow)
+            frame = await builds.frame(view, seq)
         except AppError as error:
             hub.unsubscribe(client, view)
             client.offer(
                 {"type": "error", "code": error.code, "view": view, "message": error.message}
             )
             return
-        client.offer(
-            {"type": "snapshot", "view": view, "seq": seq, "data": data, "at": time.time()}
-        )
+        client.offer(frame)
     elif kind == "unsubscribe":
         hub.unsubscribe(client, view)
     else:
@@ -153,9 +151,9 @@ async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: fl
         try:
             frame = await asyncio.wait_for(client.queue.get(), timeout=HEARTBEAT_SECONDS)
         except TimeoutError:
-            frame = {"type": "ping", "t": time.time()}
+            frame = encode({"type": "ping", "t": time.time()})
         try:
-            await asyncio.wait_for(websocket.send_json(frame), timeout=send_timeout)
+            await asyncio.wait_for(websocket.send_text(frame), timeout=send_timeout)
         except TimeoutError:
             DROPPED.inc()
             log.info("board_client_dropped", client=client.id, reason="not reading")

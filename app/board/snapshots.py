@@ -1,13 +1,23 @@
-"""Whole-view snapshots, read from PostgreSQL (the truth), for a (re)subscribing client."""
+"""Whole-view snapshots, read from PostgreSQL (the truth), for a (re)subscribing client.
+
+Clients asking for the same view at the same moment share one build (``SnapshotBuilds``): when
+every wall screen reconnects at once after a deploy, a view is read and encoded once per round,
+not once per screen.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.board.hub import encode
 from app.carehomes.service import carehomes_view
 from app.discharge.service import discharges_view
 from app.errors import NotFound
@@ -18,6 +28,8 @@ from app.occupancy.projector import bed_view
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed
 from app.topology.repository import TopologyRepository
+
+BUILDS = Counter("flowcc_board_snapshot_builds_total", "Board snapshots read from the database")
 
 
 async def site_snapshot(session: AsyncSession, site_code: str, flow: FlowEngine) -> dict[str, Any]:
@@ -102,3 +114,85 @@ async def snapshot(session: AsyncSession, view: str, flow: FlowEngine) -> dict[s
     if kind == "carehomes" and scope in flow.local_authorities:
         return await carehomes_view(session, scope, now=flow.clock.now())
     raise NotFound(f"no such view {view}")
+
+
+@dataclass(frozen=True)
+class Built:
+    seq: int  # the view's hub sequence when the build began: it holds every delta up to it
+    frame: str  # the encoded snapshot frame
+    at: float  # monotonic time it finished
+
+
+class SnapshotBuilds:
+    """At most one snapshot build per view at a time, shared by every client it is valid for.
+
+    A client registers with the hub first, at sequence S, and needs a snapshot holding every
+    delta up to S (later ones reach it as frames). A build that began when the view's sequence
+    was B holds every delta up to B — deltas are published after their commit — so it serves
+    every client with S <= B, and is labelled B (the client drops buffered deltas up to B). A
+    client that arrives while an older build runs waits for it to end and then shares the next.
+    A finished build is reused for ``fresh_seconds`` while its view's sequence has not moved.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[str], Awaitable[dict[str, Any]]],
+        current_seq: Callable[[str], int],
+        fresh_seconds: float = 1.0,
+    ) -> None:
+        self._read = read
+        self._current_seq = current_seq
+        self._fresh = fresh_seconds
+        self._running: dict[str, tuple[int, asyncio.Task[Built]]] = {}
+        self._done: dict[str, Built] = {}
+
+    async def frame(self, view: str, seq: int) -> str:
+        """The encoded snapshot frame of ``view`` for a client registered at ``seq``."""
+        while True:
+            done = self._done.get(view)
+            if (
+                done is not None
+                and done.seq >= seq
+                and done.seq == self._current_seq(view)
+                and time.monotonic() - done.at < self._fresh
+            ):
+                return done.frame
+            running = self._running.get(view)
+            if running is None:
+                started = self._current_seq(view)
+                task = asyncio.create_task(self._build(view, started))
+                task.add_done_callback(_retrieve)
+                running = self._running[view] = (started, task)
+            started, task = running
+            if started >= seq:
+                return (await asyncio.shield(task)).frame
+            await asyncio.wait({task})  # too old for this client: share the next one
+
+    async def _build(self, view: str, seq: int) -> Built:
+        try:
+            BUILDS.inc()
+            data = await self._read(view)
+            frame = {"type": "snapshot", "view": view, "seq": seq, "data": data, "at": time.time()}
+            built = Built(seq, encode(frame), time.monotonic())
+            self._done[view] = built
+            return built
+        finally:
+            self._running.pop(view, None)
+
+
+def reader(
+    sessionmaker: async_sessionmaker[AsyncSession], flow: FlowEngine
+) -> Callable[[str], Awaitable[dict[str, Any]]]:
+    """Read a view's snapshot from PostgreSQL in a session of its own."""
+
+    async def read(view: str) -> dict[str, Any]:
+        async with sessionmaker() as session:
+            return await snapshot(session, view, flow)
+
+    return read
+
+
+def _retrieve(task: asyncio.Task[Built]) -> None:
+    """A failed build is reported to the clients awaiting it; never "never retrieved"."""
+    if not task.cancelled():
+        task.exception()

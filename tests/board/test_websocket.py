@@ -184,6 +184,28 @@ async def test_a_client_that_stops_reading_is_resynced_and_does_not_delay_anothe
         await reader.close()
 
 
+async def test_a_hundred_screens_reconnecting_at_once_all_get_one_shared_snapshot(
+    settings: Settings,
+) -> None:
+    """Every wall screen reconnects at once after a deploy: each gets its snapshot, and the
+    view is read from the database a few times, not once per screen."""
+    async with live_server(settings) as base:
+        token = await login(base, "sm.anyborough")
+
+        async def screen() -> dict[str, Any]:
+            async with connect(f"ws://{base}/ws", open_timeout=60) as ws:
+                await ws.send(json.dumps({"type": "auth", "token": token}))
+                await ws.send(json.dumps({"type": "subscribe", "view": "site:RAN01"}))
+                return await next_of(ws, "snapshot", within=60)
+
+        snapshots = await asyncio.gather(*(screen() for _ in range(100)))
+        assert all(len(s["data"]["beds"]) == len(snapshots[0]["data"]["beds"]) for s in snapshots)
+        assert len(snapshots[0]["data"]["beds"]) > 100
+        builds = await _gauge(base, "flowcc_board_snapshot_builds_total")
+        assert 1 <= builds <= 10, builds
+        assert len({s["seq"] for s in snapshots}) <= builds  # one label per read
+
+
 # Per view, in the order of ROLES: "ok" (snapshot) or "forbidden". (The carehomes and
 # discharges views of an authority are its social-care team's, and everyone's who sees all.)
 WS_ROLES = ("sm.anyborough", "sm.westvale", "sc.anyborough", "commander", "bi.reader",
