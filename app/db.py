@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from typing import Any, cast
+
+from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,3 +39,9 @@ def create_engine(settings: DbSettings) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def table(model: type[Any]) -> Table:
+    """A mapped class's Core table: bulk writes go through Core (executemany, one cached
+    statement) rather than the ORM's per-row bookkeeping."""
+    return cast(Table, model.__table__)

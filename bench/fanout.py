@@ -33,6 +33,7 @@ from app.carehomes.events import BedTypeReport, CareHomeReport
 from app.config import Settings
 from app.ingest.topics import CAREHOME_BEDS
 from app.topology.schemas import EconomyConfig
+from bench import server as server_process
 from bench.latency import percentiles
 
 LA = "E06000901"
@@ -128,11 +129,7 @@ async def ours(settings: Settings, *, port: int, clients: int, seconds: float) -
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix, "KAFKA_GROUP_ID": kafka.group_id,
         "FLOWCC_ENVIRONMENT": "test", "FLOWCC_LOG_LEVEL": "WARNING",
     }  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port",
-         str(port), "--no-access-log", "--backlog", "4096", "--ws-ping-interval", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = server_process.start(env, port, "--backlog", "4096", "--ws-ping-interval", "0")
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=0)
     home = next(h for h in EconomyConfig.load(settings.economy_file).care_homes
                 if h.local_authority == LA)  # fmt: skip

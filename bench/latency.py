@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from app.config import Settings
 from app.ingest.topics import ADT_HL7V2
+from bench import server as server_process
 from tests.factories import T0, hl7
 
 VIEWS = (  # (user, view, share of clients)
@@ -114,26 +113,12 @@ async def run(
         # which would drop them — this benchmark measures the pipeline's latency, not that policy.
         "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": "600",
     }
-    server = _server(env, port)
+    server = server_process.start(env, port)
     try:
         return await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """The service under test. BENCH_SERVER_LOG=<file> keeps its log at INFO (batch sizes and
-    times) for study; otherwise its output is dropped."""
-    log_path = env.get("BENCH_SERVER_LOG")
-    if log_path:
-        env = env | {"FLOWCC_LOG_LEVEL": "INFO"}
-    log_file = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port",
-         str(port), "--no-access-log"],
-        env=env, stdout=log_file, stderr=log_file,
-    )  # fmt: skip
 
 
 async def _measure(

@@ -5,8 +5,6 @@ and the state after the restart compared with the state before it."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,6 +24,7 @@ from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
+from bench import server as server_process
 
 SITES, WARDS, BEDS_PER_WARD = 10, 40, 25
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
@@ -99,10 +98,7 @@ async def _serve_and_capture(
     env: dict[str, str], port: int, sites: list[str]
 ) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = server_process.start(env, port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             while True:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.events import STEP_COLUMNS, AmbulanceEvent
 from app.ambulance.models import AmbulanceJourney
+from app.db import table as table_of
 
 
 class AmbulanceRepository:
@@ -35,8 +36,8 @@ class AmbulanceRepository:
             row["last_event_at"] = event.occurred_at
         if not merged:
             return
-        table = AmbulanceJourney.__table__
-        statement = insert(AmbulanceJourney).values(list(merged.values()))
+        table = table_of(AmbulanceJourney)
+        statement = insert(table)
         incoming = statement.excluded
         newer = incoming.last_event_at >= table.c.last_event_at
 
@@ -59,7 +60,8 @@ class AmbulanceRepository:
                     "vehicle": latest("vehicle"),
                     "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
                 },
-            )
+            ),
+            list(merged.values()),
         )
 
     async def record_step(self, event: AmbulanceEvent) -> None:

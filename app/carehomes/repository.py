@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.carehomes.events import CareHomeReport
 from app.carehomes.models import CareHomeVacancy
+from app.db import table as table_of
 from app.topology.models import CareHome
 
 
@@ -52,8 +53,9 @@ class CareHomeRepository:
             }
             for bed in report.beds
         ]
-        statement = insert(CareHomeVacancy).values(rows)
-        table, incoming = CareHomeVacancy.__table__, statement.excluded
+        table = table_of(CareHomeVacancy)
+        statement = insert(table)
+        incoming = statement.excluded
         newer = (incoming.reported_at > table.c.reported_at) | (
             (incoming.reported_at == table.c.reported_at) & (incoming.report_id > table.c.report_id)
         )
@@ -63,7 +65,8 @@ class CareHomeRepository:
                 index_elements=["home_code", "bed_type"],
                 set_={name: incoming[name] for name in columns},
                 where=newer,
-            )
+            ),
+            rows,
         )
 
     async def reset(self) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import table as table_of
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.models import DischargePlan
 from app.occupancy.models import Encounter
@@ -97,8 +98,9 @@ class DischargeRepository:
         """Latest occurred_at wins (ties by event id), whatever the arrival order."""
         rows = [event.model_dump(exclude={"schema_version"}) for event in events]
         values = rows[0]
-        statement = insert(DischargePlan).values(rows)
-        table, incoming = DischargePlan.__table__, statement.excluded
+        table = table_of(DischargePlan)
+        statement = insert(table)
+        incoming = statement.excluded
         newer = (incoming.occurred_at > table.c.occurred_at) | (
             (incoming.occurred_at == table.c.occurred_at) & (incoming.event_id > table.c.event_id)
         )
@@ -107,7 +109,8 @@ class DischargeRepository:
                 index_elements=["spell_id"],
                 set_={name: incoming[name] for name in values if name != "spell_id"},
                 where=newer,
-            )
+            ),
+            rows,
         )
 
     async def reset(self) -> None:

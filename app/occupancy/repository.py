@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import table as table_of
 from app.occupancy.events import AdtEvent
 from app.occupancy.models import Encounter, EncounterEvent, LocationException, ProcessedMessage
 from app.topology.models import Bed, Unit
@@ -35,13 +36,10 @@ class OccupancyRepository:
         """The ids seen for the first time (one statement for a whole batch)."""
         if not message_ids:
             return set()
-        statement = (
-            insert(ProcessedMessage)
-            .values([{"source": source, "message_id": m} for m in dict.fromkeys(message_ids)])
-            .on_conflict_do_nothing()
-            .returning(ProcessedMessage.message_id)
-        )
-        return set((await self.session.execute(statement)).scalars())
+        table = table_of(ProcessedMessage)
+        statement = insert(table).on_conflict_do_nothing().returning(table.c.message_id)
+        rows = [{"source": source, "message_id": m} for m in dict.fromkeys(message_ids)]
+        return set((await self.session.execute(statement, rows)).scalars())
 
     async def add_events(self, events: Sequence[AdtEvent]) -> set[str]:
         """Store events in their encounters' histories; returns the dedupe keys that were new."""
