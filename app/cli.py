@@ -57,10 +57,12 @@ def simulate(
 
 @cli.command()
 def consume() -> None:
-    """Run the consumers alone (no API): scale out by running more, in one consumer group."""
+    """Run the consumers alone (no API): scale out by running more, in one consumer group; the
+    board processes (FLOWCC_RUN_CONSUMERS=false) receive what they commit over NOTIFY."""
     import asyncio
 
     from app.board.deltas import Delta
+    from app.board.fanout import Fanout
     from app.config import get_settings
     from app.db import create_engine, create_sessionmaker
     from app.ingest.topics import all_topics
@@ -73,22 +75,26 @@ def consume() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def ignore(_: list[Delta]) -> None:
-        return None  # board processes receive deltas through their own fan-out
+        return None  # this process serves no board
 
     async def run() -> None:
         gateway = KafkaGateway(settings.kafka)
         await gateway.ensure_topics(all_topics(settings.kafka))
         await gateway.close()
         engine = create_engine(settings.db)
+        # Committed deltas go to the board processes (and their engines) over NOTIFY.
+        fanout = Fanout(settings.db.url, ignore, lambda _: None, listen=False)
+        await fanout.start()
         runner = ConsumerRunner(
             kafka=settings.kafka,
             sessionmaker=create_sessionmaker(engine),
             handlers=build_handlers(settings.kafka),
-            publish=ignore,
+            publish=fanout.send,
         )
         try:
             await runner.run()
         finally:
+            await fanout.close()
             await engine.dispose()
 
     asyncio.run(run())

@@ -199,17 +199,7 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
     from tests.support import free_port
 
     port = free_port()
-    env = dict(os.environ) | {
-        "DATABASE_URL": settings.db.url,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "KAFKA_GROUP_ID": settings.kafka.group_id,
-        "FLOWCC_ENVIRONMENT": settings.environment,
-        "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
-        "FLOWCC_CLOCK": settings.clock,
-        "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),
-        "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": str(settings.board_send_timeout_seconds),
-    }
+    env = server_env(settings)
     if settings.clock_start is not None:
         env["FLOWCC_CLOCK_START"] = settings.clock_start.isoformat()
     server = subprocess.Popen(
@@ -231,12 +221,47 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
         await _until_ready(f"http://127.0.0.1:{port}/readyz", server)
         yield f"127.0.0.1:{port}"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
+
+
+@asynccontextmanager
+async def live_consumer(settings: Settings) -> AsyncIterator[None]:
+    """``flowcc consume`` in its own process: consumers only, no API."""
+    import subprocess
+    import sys
+
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "consume"], env=server_env(settings)
+    )
+    try:
+        yield
+    finally:
+        _stop(consumer)
+
+
+def _stop(process: Any) -> None:
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    return dict(os.environ) | {
+        "DATABASE_URL": settings.db.url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "KAFKA_GROUP_ID": settings.kafka.group_id,
+        "FLOWCC_ENVIRONMENT": settings.environment,
+        "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
+        "FLOWCC_CLOCK": settings.clock,
+        "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),
+        "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": str(settings.board_send_timeout_seconds),
+    }
 
 
 async def _until_ready(url: str, server: Any) -> None:

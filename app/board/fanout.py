@@ -74,10 +74,18 @@ def unpack(payload: str) -> tuple[str, list[Delta], list[str]]:
 
 class Fanout:
     def __init__(
-        self, dsn: str, deliver: Deliver, resync: Callable[[list[str] | None], None]
+        self,
+        dsn: str,
+        deliver: Deliver,
+        resync: Callable[[list[str] | None], None],
+        *,
+        listen: bool = True,
     ) -> None:
+        """``listen=False``: a consumer-only process (``flowcc consume``) that sends its
+        committed deltas to the board processes, serves no board and never leads."""
         self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
         self.deliver, self.resync = deliver, resync
+        self.listen = listen
         self.origin = uuid.uuid4().hex
         self.leader = False
         self._connection: asyncpg.Connection[Any] | None = None
@@ -122,9 +130,11 @@ class Fanout:
 
     async def _connect(self) -> None:
         connection = await asyncpg.connect(self.dsn, timeout=10)
-        await connection.add_listener(CHANNEL, self._on_notify)
+        if self.listen:
+            await connection.add_listener(CHANNEL, self._on_notify)
         self._connection = connection
-        await self._try_lead()
+        if self.listen:
+            await self._try_lead()
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
         self._inbox.put_nowait(str(payload))
@@ -155,7 +165,7 @@ class Fanout:
                     await self._connect()
                     self.resync(None)
                     log.info("fanout_reconnected", leader=self.leader)
-                elif not self.leader:
+                elif self.listen and not self.leader:
                     await self._try_lead()
             except (OSError, asyncpg.PostgresError, TimeoutError) as error:
                 log.warning("fanout_unavailable", error=str(error))

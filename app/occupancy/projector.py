@@ -69,9 +69,9 @@ class OccupancyProjector:
             await self._apply_spells(spell_events)
 
     async def _apply_spells(self, events: list[AdtEvent]) -> None:
-        unique = list({event.dedupe_key: event for event in events}.values())
+        unique = {event.dedupe_key: event for event in events}  # each key computed once
         stored = await self.repo.add_events(unique)
-        new = [event for event in unique if event.dedupe_key in stored]
+        new = [event for key, event in unique.items() if key in stored]
         INGEST_DUPLICATES.labels("adt").inc(len(events) - len(new))
         if not new:
             return  # every one a redelivery: a no-op

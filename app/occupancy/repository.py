@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, text, update
@@ -41,17 +41,18 @@ class OccupancyRepository:
         rows = [{"source": source, "message_id": m} for m in dict.fromkeys(message_ids)]
         return set((await self.session.execute(statement, rows)).scalars())
 
-    async def add_events(self, events: Sequence[AdtEvent]) -> set[str]:
-        """Store events in their encounters' histories; returns the dedupe keys that were new."""
+    async def add_events(self, events: Mapping[str, AdtEvent]) -> set[str]:
+        """Store events (by dedupe key) in their encounters' histories; returns the keys that
+        were new."""
         rows = [
             {
                 "encounter_id": e.encounter_key,
-                "dedupe_key": e.dedupe_key,
+                "dedupe_key": key,
                 "trigger": e.trigger,
                 "event_time": e.event_time,
                 "payload": e.model_dump(mode="json", exclude_defaults=True),
             }
-            for e in events
+            for key, e in events.items()
         ]
         statement = (
             insert(EncounterEvent)

@@ -16,7 +16,7 @@ from app.board.fanout import PAYLOAD_LIMIT, pack, unpack
 from app.config import Settings
 from app.ingest.topics import ADT_HL7V2
 from tests.board.test_websocket import login, next_of
-from tests.conftest import isolated_kafka, live_server
+from tests.conftest import isolated_kafka, live_consumer, live_server
 from tests.factories import hl7
 
 BED = "RAN01:AMU:B03"
@@ -85,3 +85,23 @@ async def test_a_delta_consumed_by_one_process_reaches_the_clients_of_both(
         await _until_bed_and_metrics(ws_second, occupied + 1)  # its own engine, via NOTIFY
         await ws_first.close()
         await ws_second.close()
+
+
+async def test_a_consumer_only_process_feeds_the_board_processes(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """``flowcc consume`` (no API) beside a board process that consumes nothing: the board's
+    clients receive the bed and its engine's metrics for what the consumer process committed;
+    the consumer process never takes the engine's lead."""
+    board_only = isolated_kafka(settings).model_copy(update={"run_consumers": False})
+    async with live_server(board_only) as base, live_consumer(board_only):
+        ws, snapshot = await _board(base, "site:RAN01")
+        occupied = snapshot["data"]["metrics"]["beds"]["occupied"]
+        producer = KafkaProducer(bootstrap_servers=board_only.kafka.bootstrap_servers)
+        topic = board_only.kafka.topic(ADT_HL7V2)
+        producer.send(topic, key=b"V78", value=hl7("A01", 0, bed="B03", visit="V78"))
+        producer.flush()
+        producer.close()
+        await _until_bed_and_metrics(ws, occupied + 1)
+        assert await _leader(base) == 1.0
+        await ws.close()
