@@ -26,6 +26,9 @@ def serve(
         workers=workers,
         log_config=None,
         ws_ping_interval=20,
+        # Board frames are encoded once and written to every client as they are; deflate would
+        # compress each frame again per connection (ADR 0006).
+        ws_per_message_deflate=False,
     )
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     board_queue_frames: int = Field(default=256, ge=4, le=100_000)
     # A board client that takes no frame for this long is dropped (it reconnects and resyncs).
     board_send_timeout_seconds: float = Field(default=30, ge=1, le=3600)
+    # Deltas for a view are merged into at most one frame per tick; a quiet view's first delta
+    # goes at once (0 = a frame per commit).
+    board_tick_seconds: float = Field(default=0.1, ge=0, le=5)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

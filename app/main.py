@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kafka = KafkaGateway(settings.kafka)
         resources = Resources(settings, engine, create_sessionmaker(engine), kafka)
         app.state.resources = resources
-        app.state.hub = hub = BoardHub()
+        app.state.hub = hub = BoardHub(tick_seconds=settings.board_tick_seconds)
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_engine(resources, hub, economy)
         app.state.snapshots = SnapshotBuilds(reader(resources.sessionmaker, flow), hub.sequence)

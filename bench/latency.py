@@ -94,8 +94,10 @@ def _events(count: int, site_codes: tuple[str, ...]) -> list[tuple[str, bytes, i
 
 
 async def run(
-    settings: Settings, *, port: int, clients: int, rate: float, seconds: float
+    settings: Settings, *, port: int, clients: int, rate: float, seconds: float, apart: bool
 ) -> dict[str, Any]:
+    """``apart``: the consumers run in a process of their own (``flowcc consume``) and the
+    board process only serves; otherwise one process does both (``make run``)."""
     import os
 
     kafka = settings.kafka.model_copy(
@@ -112,13 +114,16 @@ async def run(
         # they take their 100 kB snapshots some wait longer than the production send timeout,
         # which would drop them — this benchmark measures the pipeline's latency, not that policy.
         "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": "600",
+        "FLOWCC_RUN_CONSUMERS": "false" if apart else "true",
     }
-    server = server_process.start(env, port)
+    processes = [server_process.start(env, port)]
+    if apart:
+        processes.append(server_process.start_consumer(env))
     try:
-        return await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds)
+        result = await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds)
+        return {"consumers": "own process" if apart else "in the board process", **result}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server_process.stop(*processes)
 
 
 async def _measure(

@@ -214,6 +214,8 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
             "--port",
             str(port),
             "--no-access-log",
+            "--ws-per-message-deflate",
+            "false",  # as flowcc serve
         ],
         env=env,
     )

@@ -1,7 +1,10 @@
 """In-process fan-out of committed deltas to websocket clients.
 
-Each publish call becomes at most ONE frame per view (deltas are coalesced per view), stamped
-with that view's next sequence number and encoded to JSON once for all its subscribers. Each
+Deltas are coalesced per view on a short tick: a view whose last frame went more than a tick
+ago sends at once; otherwise what arrives within the tick goes out as ONE frame when it ends —
+so a burst (a consumer catching up, the engine re-evaluating many sites) costs each client a
+bounded number of frames per second. Each frame is stamped with that view's next sequence
+number and encoded to JSON once for all its subscribers. Each
 client has a bounded queue: a client that falls behind has its queue dropped and is told to
 resync (reload a snapshot) — memory never grows without bound and a slow client never delays
 the others.
@@ -58,10 +61,14 @@ class BoardClient:
 
 
 class BoardHub:
-    def __init__(self) -> None:
+    def __init__(self, tick_seconds: float = 0.0) -> None:
         self.seq: dict[str, int] = defaultdict(int)
         self.subscribers: dict[str, set[BoardClient]] = defaultdict(set)
         self.clients: set[BoardClient] = set()
+        self.tick = tick_seconds
+        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_flush = float("-inf")
 
     def connect(self, client: BoardClient) -> None:
         self.clients.add(client)
@@ -100,11 +107,25 @@ class BoardHub:
                 client.offer({"type": "resync", "views": sorted(mine)})
 
     async def publish(self, deltas: list[Delta]) -> None:
-        by_view: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        """Queue committed deltas for their views' next frame (sent now, or at the tick)."""
         for delta in deltas:
             if delta.view != ENGINE_VIEW:
-                by_view[delta.view].append(delta.message())
-        for view, changes in by_view.items():
+                self._pending[delta.view].append(delta.message())
+        if not self._pending or self._timer is not None:
+            return  # nothing for the boards, or a frame is already due at the tick
+        loop = asyncio.get_running_loop()
+        wait = self._last_flush + self.tick - loop.time()
+        if wait <= 0:
+            self.flush()
+        else:
+            self._timer = loop.call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """Send every view's pending deltas as one frame each."""
+        self._timer = None
+        self._last_flush = asyncio.get_running_loop().time()
+        pending, self._pending = self._pending, defaultdict(list)
+        for view, changes in pending.items():
             self.seq[view] += 1
             frame = encode(
                 {
