@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.flow.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.flow.engine import EngineConfig, FlowEngine, Publish
 from app.ingest.topics import all_topics
 from app.logging import get_logger
+from app.topology.repository import TopologyRepository
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 
@@ -28,9 +30,16 @@ ECONOMY_POLL_SECONDS = 5.0
 
 
 async def load_configured_economy(resources: Resources) -> EconomyConfig:
+    """Load the economy file into PostgreSQL, unless exactly this content is loaded already."""
     economy = EconomyConfig.load(resources.settings.economy_file)
+    digest = hashlib.sha256(economy.model_dump_json().encode()).hexdigest()
     async with resources.sessionmaker() as session, session.begin():
+        topology = TopologyRepository(session)
+        if await topology.loaded_digest(economy.code) == digest:
+            log.info("economy_unchanged", economy=economy.code)
+            return economy
         counts = await load_economy(session, economy)
+        await topology.record_digest(economy.code, digest)
     log.info("economy_loaded", economy=economy.code, **counts)
     return economy
 

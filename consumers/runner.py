@@ -40,6 +40,7 @@ from consumers.routing import BatchHandler, HandlerFactory
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
 STALL_SECONDS = 2.0
+NUDGE_SECONDS = 0.5
 JOIN_STALL_SECONDS = 10.0
 # Event-loop watchdog: a poll thread that has not polled for this long, or a runner without
 # partitions for this long, is replaced by a fresh runner.
@@ -182,7 +183,7 @@ class ConsumerRunner:
 
     def _poll_forever(self) -> None:
         consumer = self._subscribed_consumer()
-        last_records = last_check = time.monotonic()
+        last_records = last_check = last_nudge = time.monotonic()
         self._dlq = KafkaProducer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             acks="all",
@@ -196,6 +197,9 @@ class ConsumerRunner:
                 seeked = self._seek_newly_assigned(consumer)
                 records = [r for tp in sorted(polled) if tp not in seeked for r in polled[tp]]
                 now = time.monotonic()
+                if now - last_nudge > NUDGE_SECONDS:
+                    last_nudge = now
+                    self._nudge(consumer)
                 if records:
                     last_records = now
                 elif now - last_check > 1.0:
@@ -215,7 +219,9 @@ class ConsumerRunner:
                     consumer.seek(TopicPartition(topic, partition), offset)
                 self._publish_dead_letters(outcome.dead_letters)
                 if outcome.commit:
-                    consumer.commit(
+                    # Informational (lag tools): the offsets that count were committed with
+                    # the state in PostgreSQL, so this never holds up the next poll.
+                    consumer.commit_async(
                         {
                             TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
                             for (t, p), o in outcome.commit.items()
@@ -257,6 +263,14 @@ class ConsumerRunner:
         self._wait_for_topics(consumer)
         consumer.subscribe(list(self.handlers), listener=_SeekToStored(self, consumer))
         return consumer
+
+    def _nudge(self, consumer: KafkaConsumer) -> None:
+        """kafka-python 3.0.12 marks partitions "awaiting offset validation" when a metadata
+        refresh brings a newer leader epoch, and poll() never waits for that validation: the
+        partitions stop fetching until something calls position(), which does wait for it
+        (dpkp/kafka-python#3106). A local lookup when nothing is pending."""
+        for tp in consumer.assignment():
+            consumer.position(tp, timeout_ms=1000)
 
     def _stalled(self, consumer: KafkaConsumer, *, waited: float) -> bool:
         """Records are waiting on an assigned partition but none has arrived for a while, or the

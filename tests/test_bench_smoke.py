@@ -21,10 +21,14 @@ async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: Async
                for row in results["ingest"])  # fmt: skip
     assert results["restart"]["identical"] is True
     assert results["restart"]["occupied"] == 930  # 93 % of one 1,000-bed site
-    assert results["latency"]["measured"] > 0  # frames carrying the produced events arrived
+    together, apart = results["latency"]
+    assert (together["consumers"], apart["consumers"]) == ("in the board process", "own process")
+    assert together["measured"] > 0  # frames carrying the produced events arrived
+    assert apart["measured"] > 0  # ... also from a consumer-only process, over NOTIFY
     (spread,) = results["fanout"]
     assert spread["ours"]["clients"] == spread["ceiling"]["clients"] == 20
     assert spread["ours"]["frames"] > 0  # the care-home reports reached every client
     assert spread["ceiling"]["frames"] > 0
     assert "## 1. Ingest throughput" in run.render(results)
     assert "## 3. Fan-out" in run.render(results)
+    assert "own process" in run.render(results)

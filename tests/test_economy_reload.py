@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import startup
 from app.config import Settings
+from app.db import create_sessionmaker
+from app.deps import Resources
+from app.kafka import KafkaGateway
 from app.main import create_app
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -50,3 +55,40 @@ async def test_a_new_ward_appears_and_a_broken_file_is_refused(
         await asyncio.sleep(0.5)
         still = (await client.get("/api/v1/sites/RAN01/flow", headers=headers)).json()
         assert still["beds"]["open"] == before["beds"]["open"] + 12
+
+
+async def test_an_unchanged_economy_is_not_loaded_again_at_start(
+    settings: Settings, clean_db: AsyncEngine, tmp_path: Path
+) -> None:
+    """A restart with the same file skips the upsert of every bed; any edit loads it."""
+    economy = yaml.safe_load(Path("deploy/economies/anyborough.yaml").read_text())
+    path = tmp_path / "economy.yaml"
+    path.write_text(yaml.safe_dump(economy))
+    resources = Resources(
+        settings.model_copy(update={"economy_file": str(path)}),
+        clean_db,
+        create_sessionmaker(clean_db),
+        KafkaGateway(settings.kafka),
+    )
+
+    async def loaded() -> tuple[object, ...]:
+        async with clean_db.connect() as connection:
+            version = (
+                await connection.execute(text("SELECT digest, loaded_at FROM economy_versions"))
+            ).one()
+            beds = await connection.scalar(text("SELECT count(*) FROM beds"))
+        return (*version, beds)
+
+    await startup.load_configured_economy(resources)
+    first = await loaded()
+    await startup.load_configured_economy(resources)  # a restart, same file
+    assert await loaded() == first
+
+    site = next(s for s in economy["sites"] if s["code"] == "RAN01")
+    site["units"].append({"code": "NEW", "name": "Winter Ward", "kind": "ward", "beds": 12})
+    path.write_text(yaml.safe_dump(economy))
+    await startup.load_configured_economy(resources)
+    digest, loaded_at, beds = await loaded()
+    assert digest != first[0]
+    assert loaded_at != first[1]
+    assert beds == first[2] + 12

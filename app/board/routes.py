@@ -147,13 +147,20 @@ async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: fl
     """Drain the client's queue into the socket. A client that stops reading blocks only this
     task; its queue overflows into a resync (hub), and a frame it has not taken within
     ``send_timeout`` seconds closes the connection."""
+    # asyncio.timeout rather than wait_for: no task per frame per client (a tenth of the
+    # process's time at 1,000 clients went on creating them).
     while True:
+        if client.queue.empty():
+            try:
+                async with asyncio.timeout(HEARTBEAT_SECONDS):
+                    frame = await client.queue.get()
+            except TimeoutError:
+                frame = encode({"type": "ping", "t": time.time()})
+        else:
+            frame = client.queue.get_nowait()
         try:
-            frame = await asyncio.wait_for(client.queue.get(), timeout=HEARTBEAT_SECONDS)
-        except TimeoutError:
-            frame = encode({"type": "ping", "t": time.time()})
-        try:
-            await asyncio.wait_for(websocket.send_text(frame), timeout=send_timeout)
+            async with asyncio.timeout(send_timeout):
+                await websocket.send_text(frame)
         except TimeoutError:
             DROPPED.inc()
             log.info("board_client_dropped", client=client.id, reason="not reading")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import ARRAY, DateTime, Float, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -85,3 +85,14 @@ class CareHomeCapacity(Base):
     home_code: Mapped[str] = mapped_column(ForeignKey("care_homes.code"), primary_key=True)
     bed_type: Mapped[str] = mapped_column(String(40), primary_key=True)
     capacity: Mapped[int] = mapped_column(Integer)
+
+
+class EconomyVersion(Base):
+    """The digest of the economy configuration last loaded: an unchanged file is not upserted
+    again at start (10,000 beds take ~0.5 s)."""
+
+    __tablename__ = "economy_versions"
+
+    code: Mapped[str] = mapped_column(String(30), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

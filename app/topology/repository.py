@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from app.topology.models import (
     Bed,
     CareHome,
     CareHomeCapacity,
+    EconomyVersion,
     LocalAuthority,
     Organisation,
     Site,
@@ -79,6 +80,18 @@ class TopologyRepository:
         if stale:
             await self.session.execute(delete(Bed).where(Bed.id.in_(stale)))
         return len(stale)
+
+    async def loaded_digest(self, code: str) -> str | None:
+        version = await self.session.get(EconomyVersion, code)
+        return version.digest if version else None
+
+    async def record_digest(self, code: str, digest: str) -> None:
+        statement = insert(table_of(EconomyVersion)).values(code=code, digest=digest)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["code"], set_={"digest": digest, "loaded_at": func.now()}
+            )
+        )
 
     async def replace_capacity(self, rows: Sequence[dict[str, object]]) -> None:
         await self.session.execute(delete(CareHomeCapacity))
