@@ -8,11 +8,9 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.apikeys import looks_like_api_key, verify_api_key
-from app.auth.repository import ApiKeyRepository
+from app.auth.apikeys import authenticate
 from app.auth.schemas import Principal
-from app.auth.tokens import verify_token
-from app.deps import SessionDep, SettingsDep
+from app.deps import ResourcesDep
 from app.errors import Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="OAuth2 bearer JWT")
@@ -22,18 +20,14 @@ api_key = APIKeyHeader(
 
 
 async def current_user(
-    settings: SettingsDep,
-    session: SessionDep,
+    resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     key: Annotated[str | None, Depends(api_key)],
 ) -> Principal:
-    if key is not None:
-        return await verify_api_key(ApiKeyRepository(session), key)
-    if credentials is None:
+    token = key if key is not None else credentials.credentials if credentials else None
+    if token is None:
         raise Unauthorized("missing bearer token (Authorization: Bearer <jwt>) or X-API-Key")
-    if looks_like_api_key(credentials.credentials):
-        return await verify_api_key(ApiKeyRepository(session), credentials.credentials)
-    return verify_token(settings.auth, credentials.credentials)
+    return await authenticate(token, resources.settings.auth, resources.sessionmaker)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

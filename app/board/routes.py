@@ -18,15 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Counter
 
-from app.auth.apikeys import looks_like_api_key, verify_api_key
-from app.auth.repository import ApiKeyRepository
+from app.auth.apikeys import authenticate
 from app.auth.schemas import Principal
-from app.auth.tokens import verify_token
 from app.board.hub import BoardClient, BoardHub, encode
 from app.board.snapshots import SnapshotBuilds
 from app.deps import Resources
@@ -58,7 +57,8 @@ async def board_socket(websocket: WebSocket) -> None:
     hub.connect(client)
     timeout = resources.settings.board_send_timeout_seconds
     sender = asyncio.create_task(_send_loop(websocket, client, timeout))
-    receiver = asyncio.create_task(_receive_loop(websocket, client, hub, resources, principal))
+    connection = Connection(client, hub, websocket.app.state.snapshots, principal)
+    receiver = asyncio.create_task(_receive_loop(websocket, connection))
     try:  # whichever ends first (client gone, or dropped for not reading) ends the other
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -68,19 +68,13 @@ async def board_socket(websocket: WebSocket) -> None:
         await asyncio.gather(sender, receiver, return_exceptions=True)
 
 
-async def _receive_loop(
-    websocket: WebSocket,
-    client: BoardClient,
-    hub: BoardHub,
-    resources: Resources,
-    principal: Principal,
-) -> None:
+async def _receive_loop(websocket: WebSocket, connection: Connection) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
             message = await websocket.receive_json()
             # Shielded: a drop never interrupts a snapshot's query half-way (the pool's
             # connection stays usable); the loop ends at the next message instead.
-            await asyncio.shield(_handle(message, websocket, client, hub, resources, principal))
+            await asyncio.shield(connection.handle(message))
 
 
 async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal | None:
@@ -88,11 +82,7 @@ async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal
         message = await asyncio.wait_for(websocket.receive_json(), timeout=10)
         if message.get("type") != "auth" or not isinstance(message.get("token"), str):
             raise ValueError("the first message must be {type: auth, token}")
-        token = message["token"]
-        if looks_like_api_key(token):
-            async with resources.sessionmaker() as session, session.begin():
-                return await verify_api_key(ApiKeyRepository(session), token)
-        return verify_token(resources.settings.auth, token)
+        return await authenticate(message["token"], resources.settings.auth, resources.sessionmaker)
     except (TimeoutError, ValueError, AppError, WebSocketDisconnect) as error:
         reason = getattr(error, "message", None) or str(error) or "authentication timed out"
         with contextlib.suppress(Exception):
@@ -101,46 +91,44 @@ async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal
         return None
 
 
-async def _handle(
-    message: dict[str, Any],
-    websocket: WebSocket,
-    client: BoardClient,
-    hub: BoardHub,
-    resources: Resources,
-    principal: Principal,
-) -> None:
-    kind = message.get("type")
-    view = str(message.get("view", ""))
-    if kind == "ping":
-        client.offer({"type": "pong", "t": time.time()})
-    elif kind == "pong":
-        return
-    elif kind in ("subscribe", "resync"):
-        if not principal.may_see_view(view):
-            client.offer(
-                {
-                    "type": "error",
-                    "code": "forbidden",
-                    "view": view,
-                    "message": f"role {principal.role} may not see {view}",
-                }
-            )
+@dataclass(frozen=True)
+class Connection:
+    """One signed-in board client: what its messages may ask for, and where answers go."""
+
+    client: BoardClient
+    hub: BoardHub
+    builds: SnapshotBuilds
+    principal: Principal
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        view = str(message.get("view", ""))
+        if kind == "ping":
+            self.client.offer({"type": "pong", "t": time.time()})
+        elif kind in ("subscribe", "resync"):
+            await self.subscribe(view)
+        elif kind == "unsubscribe":
+            self.hub.unsubscribe(self.client, view)
+        elif kind != "pong":
+            self.error("bad_request", f"unknown type {kind!r}")
+
+    async def subscribe(self, view: str) -> None:
+        """Register for the view's deltas first, then send a snapshot holding all before them."""
+        if not self.principal.may_see_view(view):
+            self.error("forbidden", f"role {self.principal.role} may not see {view}", view)
             return
-        seq = hub.subscribe(client, view)
-        builds: SnapshotBuilds = websocket.app.state.snapshots
+        seq = self.hub.subscribe(self.client, view)
         try:
-            frame = await builds.frame(view, seq)
+            frame = await self.builds.frame(view, seq)
         except AppError as error:
-            hub.unsubscribe(client, view)
-            client.offer(
-                {"type": "error", "code": error.code, "view": view, "message": error.message}
-            )
+            self.hub.unsubscribe(self.client, view)
+            self.error(error.code, error.message, view)
             return
-        client.offer(frame)
-    elif kind == "unsubscribe":
-        hub.unsubscribe(client, view)
-    else:
-        client.offer({"type": "error", "code": "bad_request", "message": f"unknown type {kind!r}"})
+        self.client.offer(frame)
+
+    def error(self, code: str, message: str, view: str | None = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        self.client.offer(frame if view is None else {**frame, "view": view})
 
 
 async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: float) -> None:

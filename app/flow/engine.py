@@ -195,16 +195,30 @@ class FlowEngine:
                 changed_levels.add(self.config.system_scope)
             states = await escalation.states()
             opel = {scope: opel_view(state) for scope, state in states.items()}
-            for scope in sorted(changed_levels):  # webhooks: in the change's own transaction
-                await enqueue(session, "opel.changed", scope, opel.get(scope) or {})
             sample_all = self._sample_due(now)
-            for scope in sorted(set(opel) if sample_all else changed_levels) if lead else ():
-                escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
+            if lead:
+                await self._record(session, escalation, changed_levels, opel, now, sample_all)
             if sample_all:
                 self.sampled_at = now
         await self.publish(self._deltas(now, opel) + views)
         if changed_levels and self.remote is not None:  # the followers re-read the levels
             await self.remote([touch_delta(ALL_SITES)])
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        escalation: EscalationRepository,
+        changed: set[str],
+        opel: dict[str, dict[str, Any] | None],
+        now: datetime,
+        sample_all: bool,
+    ) -> None:
+        """The leader's writes after an evaluation, in the evaluation's transaction: a webhook
+        for each level that moved, and metric samples (of every scope when a sample is due)."""
+        for scope in sorted(changed):
+            await enqueue(session, "opel.changed", scope, opel.get(scope) or {})
+        for scope in sorted(set(opel) if sample_all else changed):
+            escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
 
     async def _discharge_views(
         self, session: AsyncSession, keys: set[str], now: datetime
