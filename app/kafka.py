@@ -148,7 +148,7 @@ class KafkaGateway:
                 )
             ):
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise DependencyUnavailable(f"kafka: topics without a partition leader after {within} s")
 
     async def close(self) -> None:

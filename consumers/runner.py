@@ -299,7 +299,7 @@ class ConsumerRunner:
             missing = [t for t in self.handlers if not consumer.partitions_for_topic(t)]
             if not missing:
                 return
-            self._stop.wait(0.2)
+            self._stop.wait(0.05)
         log.warning("topics_without_metadata", topics=list(self.handlers))
 
     def _hand_over(self, records: list[Any]) -> Outcome | None:

@@ -94,7 +94,9 @@ class EconomyConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> EconomyConfig:
-        return cls.model_validate(yaml.safe_load(Path(path).read_text()))
+        # libyaml's parser when present (a regional economy: ~10x faster than pure Python)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return cls.model_validate(yaml.load(Path(path).read_text(), Loader=loader))
 
 
 @dataclass(frozen=True)
