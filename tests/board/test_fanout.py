@@ -7,17 +7,14 @@ import json
 from typing import Any
 
 import httpx
-from kafka import KafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.board.deltas import Delta
 from app.board.fanout import PAYLOAD_LIMIT, pack, unpack
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2
-from tests.board.test_websocket import login, next_of
+from tests.board.test_websocket import admit, login, next_of
 from tests.conftest import isolated_kafka, live_consumer, live_server
-from tests.factories import hl7
 
 BED = "RAN01:AMU:B03"
 
@@ -75,11 +72,7 @@ async def test_a_delta_consumed_by_one_process_reaches_the_clients_of_both(
         occupied = snap_second["data"]["metrics"]["beds"]["occupied"]
         assert snap_first["data"]["metrics"]["beds"]["occupied"] == occupied
 
-        producer = KafkaProducer(bootstrap_servers=consuming.kafka.bootstrap_servers)
-        topic = consuming.kafka.topic(ADT_HL7V2)
-        producer.send(topic, key=b"V77", value=hl7("A01", 0, bed="B03", visit="V77"))
-        producer.flush()
-        producer.close()
+        admit(consuming, "B03", "V77")
 
         await _until_bed_and_metrics(ws_first, occupied + 1)
         await _until_bed_and_metrics(ws_second, occupied + 1)  # its own engine, via NOTIFY
@@ -97,11 +90,7 @@ async def test_a_consumer_only_process_feeds_the_board_processes(
     async with live_server(board_only) as base, live_consumer(board_only):
         ws, snapshot = await _board(base, "site:RAN01")
         occupied = snapshot["data"]["metrics"]["beds"]["occupied"]
-        producer = KafkaProducer(bootstrap_servers=board_only.kafka.bootstrap_servers)
-        topic = board_only.kafka.topic(ADT_HL7V2)
-        producer.send(topic, key=b"V78", value=hl7("A01", 0, bed="B03", visit="V78"))
-        producer.flush()
-        producer.close()
+        admit(board_only, "B03", "V78")
         await _until_bed_and_metrics(ws, occupied + 1)
         assert await _leader(base) == 1.0
         await ws.close()

@@ -50,11 +50,7 @@ async def test_snapshot_then_a_delta_when_an_admission_arrives_on_kafka(
             snapshot = await next_of(ws, "snapshot")
             assert snapshot["data"]["beds"]["RAN01:AMU:B03"]["occupied"] is False
 
-            producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
-            topic = app_settings.kafka.topic(ADT_HL7V2)
-            producer.send(topic, key=b"V9", value=hl7("A01", 0, bed="B03", visit="V9"))
-            producer.flush()
-            producer.close()
+            admit(app_settings, "B03", "V9")
 
             delta = await next_of(ws, "delta")
             assert delta["seq"] > snapshot["seq"]
@@ -94,7 +90,8 @@ async def _subscribed(
     return ws, await next_of(ws, "snapshot")
 
 
-def _admit(settings: Settings, bed: str, visit: str) -> None:
+def admit(settings: Settings, bed: str, visit: str) -> None:
+    """An admission to a bed of RAN01's AMU, on Kafka."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     producer.send(
         settings.kafka.topic(ADT_HL7V2),
@@ -122,9 +119,9 @@ async def test_a_client_that_sees_a_gap_resyncs_to_a_snapshot_with_everything(
     app_settings = isolated_kafka(settings)
     async with live_server(app_settings) as base:
         ws, snapshot = await _subscribed(base, "site:RAN01")
-        _admit(app_settings, "B05", "V51")
+        admit(app_settings, "B05", "V51")
         missed = await _delta_with_bed(ws, "RAN01:AMU:B05")  # dropped: a forced gap
-        _admit(app_settings, "B06", "V52")
+        admit(app_settings, "B06", "V52")
         after_gap = await _delta_with_bed(ws, "RAN01:AMU:B06")
         assert after_gap["seq"] > missed["seq"] > snapshot["seq"]  # seq shows the gap ...
         await ws.send(json.dumps({"type": "resync", "view": "site:RAN01"}))
@@ -168,7 +165,7 @@ async def test_a_client_that_stops_reading_is_resynced_and_does_not_delay_anothe
                 break
         assert await _resyncs(base) > before, "the stalled client's queue never overflowed"
 
-        _admit(app_settings, "B07", "V53")
+        admit(app_settings, "B07", "V53")
         delta = await _delta_with_bed(reader, "RAN01:AMU:B07")
         assert _bed_changes(delta)["RAN01:AMU:B07"]["occupied"] is True
 
@@ -178,7 +175,7 @@ async def test_a_client_that_stops_reading_is_resynced_and_does_not_delay_anothe
             while await _gauge(base, "flowcc_board_clients") != 1:
                 await asyncio.sleep(0.5)
         assert await _gauge(base, "flowcc_board_dropped_total") == 1
-        _admit(app_settings, "B08", "V54")
+        admit(app_settings, "B08", "V54")
         await _delta_with_bed(reader, "RAN01:AMU:B08")  # the reader is still served
         stalled.transport.abort()
         await reader.close()
