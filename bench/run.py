@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,10 @@ async def main(
     fanout_seconds: float = 15,
 ) -> dict[str, Any]:
     settings = settings or Settings(environment="test", log_level="WARNING")
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
     throughput = await ingest.run(settings, json_count=json_count, hl7_count=hl7_count)
+    stages["ingest"] = time.perf_counter() - started
     latencies = [
         await latency.run(
             settings, port=free_port(), clients=clients, rate=200, seconds=latency_seconds,
@@ -43,11 +47,14 @@ async def main(
         )
         for apart in (False, True)
     ]  # fmt: skip
+    stages["latency"] = time.perf_counter() - started - sum(stages.values())
     spread = await fanout.run(
         settings, ports=(free_port(), free_port()), sizes=fanout_sizes, seconds=fanout_seconds
     )
+    stages["fanout"] = time.perf_counter() - started - sum(stages.values())
     # Last: it loads a regional economy (10 more sites) the others should not carry.
     restarted = await restart.run(settings, port=free_port(), site_count=sites)
+    stages["restart"] = time.perf_counter() - started - sum(stages.values())
     results = {
         "machine": describe(),
         "ingest": [
@@ -64,6 +71,7 @@ async def main(
         "restart": restarted,
         "latency": latencies,
         "fanout": spread,
+        "stage_seconds": {name: round(seconds, 1) for name, seconds in stages.items()},
     }
     print(json.dumps(results, indent=2))
     if write is not None:
@@ -229,9 +237,9 @@ if __name__ == "__main__":
                 write=None,
                 sites=1,
                 clients=10,
-                latency_seconds=3,
+                latency_seconds=1,
                 fanout_sizes=(20,),
-                fanout_seconds=3,
+                fanout_seconds=1,
             )
         )
     else:
