@@ -4,10 +4,9 @@ Deltas are coalesced per view on a short tick: a view whose last frame went more
 ago sends at once; otherwise what arrives within the tick goes out as ONE frame when it ends —
 so a burst (a consumer catching up, the engine re-evaluating many sites) costs each client a
 bounded number of frames per second. Each frame is stamped with that view's next sequence
-number and encoded to JSON once for all its subscribers. Each
-client has a bounded queue: a client that falls behind has its queue dropped and is told to
-resync (reload a snapshot) — memory never grows without bound and a slow client never delays
-the others.
+number and encoded to JSON once for all its subscribers. Each client has a bounded queue: a
+client that falls behind has its queue dropped and is told to resync (reload a snapshot) —
+memory never grows without bound and a slow client never delays the others.
 """
 
 from __future__ import annotations
