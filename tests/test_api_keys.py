@@ -8,6 +8,8 @@ from typing import Any
 import jwt
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import DEV_JWT_SECRET
 from tests.support import bearer
@@ -94,3 +96,32 @@ async def test_expired_forged_or_foreign_tokens_are_refused(
     assert answer.json()["error"]["message"].startswith(why)
     valid = {"Authorization": f"Bearer {_token()}"}
     assert (await client.get("/api/v1/system", headers=valid)).status_code == 200
+
+
+async def test_a_keys_last_use_is_written_at_most_once_a_minute(
+    client: AsyncClient, clean_db: AsyncEngine
+) -> None:
+    """Not an UPDATE per request: a use within a minute of the recorded one leaves it; a use
+    after that records the new time."""
+    admin = await bearer(client, "admin")
+    body = {"name": "Dashboard", "role": "integration_read"}
+    created = (await client.post("/api/v1/api-keys", json=body, headers=admin)).json()
+    with_key = {"X-API-Key": created["key"]}
+
+    async def last_used() -> str:
+        listed = (await client.get("/api/v1/api-keys", headers=admin)).json()
+        return str(listed[0]["last_used_at"])
+
+    assert (await client.get("/api/v1/system", headers=with_key)).status_code == 200
+    first = await last_used()
+    assert first != "None"
+    assert (await client.get("/api/v1/system", headers=with_key)).status_code == 200
+    assert await last_used() == first  # within the minute: not written again
+
+    async with clean_db.begin() as connection:
+        await connection.execute(
+            text("UPDATE api_keys SET last_used_at = now() - interval '2 minutes'")
+        )
+    stale = await last_used()
+    assert (await client.get("/api/v1/system", headers=with_key)).status_code == 200
+    assert await last_used() > stale
