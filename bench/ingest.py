@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -27,8 +27,8 @@ from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from consumers.routing import build_handlers
 from consumers.runner import ConsumerRunner
+from tests.support.clock import T0
 
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 STEPS = ("call", "dispatched", "at_scene", "conveying", "arrived_at_hospital",
          "handover_complete", "clear")  # fmt: skip
 

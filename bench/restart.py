@@ -8,7 +8,7 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from app.occupancy.repository import OccupancyRepository
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from bench import server as server_process
+from tests.support.clock import gmt_midnight
 
 SITES, WARDS, BEDS_PER_WARD = 10, 40, 25
-NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+NOW = gmt_midnight() + timedelta(hours=16)  # the fixed engine clock: a recent afternoon
 
 
 def regional_economy(site_count: int = SITES) -> dict[str, Any]:

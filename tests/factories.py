@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from app.occupancy.events import AdtEvent, Location
 from app.simulation.hl7 import Patient, Place, adt_message
+from tests.support.clock import T0
 
 _ids = itertools.count(1)
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+__all__ = ["PATIENT", "T0", "event", "hl7"]
 
 
 def event(

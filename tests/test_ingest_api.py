@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from tests.conftest import isolated_kafka, live_server
-from tests.factories import hl7
+from tests.factories import T0, hl7
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -68,7 +68,7 @@ async def test_bad_payloads_get_a_precise_4xx_and_roles_are_enforced(settings: S
             "incident_id": "i",
             "step": "call",
             "category": "two",
-            "occurred_at": "2026-11-25T09:00:00Z",
+            "occurred_at": T0.isoformat(),
         }
         response = await client.post(
             "/api/v1/ingest/ambulance", content=json.dumps(wrong), headers=ingest

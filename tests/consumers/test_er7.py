@@ -103,12 +103,12 @@ segment = st.tuples(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(segment, min_size=1, max_size=5))
 def test_generated_messages_agree(segments: list[str]) -> None:
-    header = "MSH|^~\\&|SND|FAC|RCV|QAB|20261125101500||ADT^A01^ADT_A01|C1|P|2.4"
+    header = "MSH|^~\\&|SND|FAC|RCV|QAB|||ADT^A01^ADT_A01|C1|P|2.4"
     assert_agree("\r".join([header, *segments]))
 
 
 def test_an_escaped_escape_character_is_unescaped_once() -> None:
-    header = "MSH|^~\\&|SND|FAC|RCV|QAB|20261125101500||ADT^A01^ADT_A01|C1|P|2.4"
+    header = "MSH|^~\\&|SND|FAC|RCV|QAB|||ADT^A01^ADT_A01|C1|P|2.4"
     message = Er7Message(header + "\rPID|x\\E\\y|\\F\\a\\E\\b^c")
     assert message.get("PID", 1) == "x\\y"
     assert message.get("PID", 2) == "|a\\b"

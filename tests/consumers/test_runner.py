@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from consumers.routing import build_handlers
 from consumers.runner import ConsumerRunner
-from tests.factories import hl7
+from tests.factories import T0, hl7
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ FHIR_ADMIT = {
     "resourceType": "Encounter",
     "id": "enc-77",
     "status": "in-progress",
-    "meta": {"versionId": "1", "lastUpdated": "2026-11-25T09:00:00Z"},
+    "meta": {"versionId": "1", "lastUpdated": T0.isoformat()},
     "identifier": [{"system": "RNF", "value": "77"}],
     "class": {"code": "IMP"},
     "location": [{"location": {"reference": "Location/RNF01:AMU:B09"}, "status": "active"}],
@@ -127,7 +128,7 @@ AMBULANCE_ARRIVED = {
     "step": "arrived_at_hospital",
     "category": 2,
     "destination_site": "RAN01",
-    "occurred_at": "2026-11-25T09:05:00Z",
+    "occurred_at": (T0 + timedelta(minutes=5)).isoformat(),
 }
 
 

@@ -4,7 +4,7 @@ flow engine on a manual clock — exact numbers, no Kafka needed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
@@ -26,8 +26,10 @@ from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
+from tests.support.clock import gmt_midnight
 
-START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # GMT: local midnight is 00:00 UTC
+# 10:00 on a recent day of GMT: local midnight is 00:00 UTC, no clock change in the scenarios.
+START = gmt_midnight(days_before=30) + timedelta(hours=10)
 SYSTEM = "TEST"
 
 

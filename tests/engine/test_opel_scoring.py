@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,8 +10,7 @@ import pytest
 from app.errors import ConfigurationError
 from app.escalation.profile import OpelProfile, load_profile
 from app.escalation.scoring import LevelState, assess, roll_up, step
-
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+from tests.support.clock import T0
 
 
 @pytest.fixture(scope="module")

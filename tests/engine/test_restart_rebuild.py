@@ -9,7 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.simulation.runner import simulate
 from tests.conftest import caught_up, isolated_kafka, live_server
+from tests.support.clock import gmt_midnight
 
-FIXED = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+FIXED = gmt_midnight(days_before=30) + timedelta(hours=16)
 SITES = ("RAN01", "RWV01", "RNF01")
 HOURS = 56.0  # about 10,500 messages from the warm start and the simulated days
 

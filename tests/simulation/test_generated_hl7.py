@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import simpy
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
+from app.simulation.hl7 import hl7_time
 from app.simulation.hospital import Hospital
 from app.topology.schemas import EconomyConfig
+from tests.support.clock import WEDNESDAY, gmt_midnight
 
 PER_KIND = 8  # hl7apy parses ~20 messages a second: a sample of each kind, from each trust
 
@@ -29,12 +31,13 @@ def generated() -> dict[tuple[str, str], list[str]]:
         msh = text.split("\r", 1)[0].split("|")
         sent[(msh[11], msh[8])].append(text)
 
+    # The weekday shapes the seeded arrivals: two days from a Wednesday include every kind.
     for n, site in enumerate(s for s in economy.sites if orgs[s.org].feed == "hl7v2"):
         if site.kind != "acute":
             continue
         Hospital(
             env, site, facility=site.org, version=orgs[site.org].hl7_version or "2.5.1",
-            rng=random.Random(n), start=datetime(2026, 11, 25, tzinfo=UTC),
+            rng=random.Random(n), start=gmt_midnight(weekday=WEDNESDAY),
             send=lambda _key, value, _when: collect(value),
         ).run(warm=True)  # fmt: skip
     env.run(until=2 * 24 * 60)
@@ -64,7 +67,7 @@ def test_a_warm_start_has_patients_already_in_ed() -> None:
     """make run's economy is alive at once: beds ~93 % full and an ED already working."""
     economy = EconomyConfig.load("deploy/economies/anyborough.yaml")
     site = next(s for s in economy.sites if s.code == "RAN01")
-    start = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    start = gmt_midnight(weekday=WEDNESDAY) + timedelta(hours=12)
     sent: list[str] = []
     env = simpy.Environment()
     Hospital(
@@ -75,5 +78,5 @@ def test_a_warm_start_has_patients_already_in_ed() -> None:
     arrivals = [m for m in sent if "|ADT^A04^" in m]
     admissions = [m for m in sent if "|ADT^A01^" in m]
     assert len(arrivals) >= 30  # ~3 hours of a 650-bed site's arrivals
-    assert all(m.split("\r")[1].split("|")[6] < "20261125120000" for m in arrivals)  # EVN-6
+    assert all(m.split("\r")[1].split("|")[6] < hl7_time(start) for m in arrivals)  # EVN-6
     assert 0.88 * 650 < len(admissions) < 0.97 * 650

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.simulation.runner import simulate
 from tests.conftest import caught_up, isolated_kafka, live_server
+from tests.support.clock import MONDAY, gmt_midnight
 
-START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday midnight (GMT = London time)
+# A recent Monday midnight with London on GMT for the whole run (local hours = UTC hours).
+START = gmt_midnight(weekday=MONDAY, days_after=3)
 HOURS = 48
 SITES = ("RAN01", "RWV01", "RNF01")
 

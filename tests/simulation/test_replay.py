@@ -18,10 +18,11 @@ from app.config import Settings
 from app.simulation.replay import classify
 from tests.conftest import isolated_kafka, live_server
 from tests.factories import hl7
+from tests.support.clock import minutes_ago
 
 AMBULANCE = [
     {"event_id": f"R1-{step}", "incident_id": "R1", "step": step, "category": 2,
-     "destination_site": "RAN01", "vehicle": "RYA222", "occurred_at": "2026-11-25T09:00:00+00:00"}
+     "destination_site": "RAN01", "vehicle": "RYA222", "occurred_at": minutes_ago(10).isoformat()}
     for step in ("conveying", "arrived_at_hospital")
 ]  # fmt: skip
 
