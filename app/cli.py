@@ -9,6 +9,9 @@ import typer
 cli = typer.Typer(help="Flow Command Centre", no_args_is_help=True, add_completion=False)
 
 
+WS_MAX_BYTES = 65_536
+
+
 @cli.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind"),
@@ -29,6 +32,9 @@ def serve(
         # Board frames are encoded once and written to every client as they are; deflate would
         # compress each frame again per connection (ADR 0006).
         ws_per_message_deflate=False,
+        # Clients send small control messages only (app/board/routes.py): a bigger frame is
+        # refused by the protocol before it is buffered (uvicorn's default is 16 MiB).
+        ws_max_size=WS_MAX_BYTES,
     )
 
 
@@ -61,18 +67,19 @@ def simulate(
 @cli.command()
 def consume() -> None:
     """Run the consumers alone (no API): scale out by running more, in one consumer group; the
-    board processes (FLOWCC_RUN_CONSUMERS=false) receive what they commit over NOTIFY."""
+    board processes (FLOWCC_RUN_CONSUMERS=false) receive what they commit over NOTIFY. A runner
+    that fails is replaced, as in the board process (consumers/supervisor.py)."""
     import asyncio
 
     from app.board.deltas import Delta
     from app.board.fanout import Fanout
     from app.config import get_settings
     from app.db import create_engine, create_sessionmaker
+    from app.ingest.status import ConsumerStatus
     from app.ingest.topics import all_topics
     from app.kafka import KafkaGateway
     from app.logging import configure_logging
-    from consumers.routing import build_handlers
-    from consumers.runner import ConsumerRunner
+    from consumers.supervisor import supervise
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -82,21 +89,20 @@ def consume() -> None:
 
     async def run() -> None:
         gateway = KafkaGateway(settings.kafka)
-        await gateway.ensure_topics(all_topics(settings.kafka))
-        await gateway.close()
         engine = create_engine(settings.db)
         # Committed deltas go to the board processes (and their engines) over NOTIFY.
         fanout = Fanout(settings.db.url, ignore, lambda _: None, listen=False)
         await fanout.start()
-        runner = ConsumerRunner(
-            kafka=settings.kafka,
-            sessionmaker=create_sessionmaker(engine),
-            handlers=build_handlers(settings.kafka),
-            publish=fanout.send,
-        )
         try:
-            await runner.run()
+            await supervise(
+                kafka=settings.kafka,
+                sessionmaker=create_sessionmaker(engine),
+                publish=fanout.send,
+                status=ConsumerStatus(),
+                prepare=lambda: gateway.ensure_topics(all_topics(settings.kafka)),
+            )
         finally:
+            await gateway.close()
             await fanout.close()
             await engine.dispose()
 

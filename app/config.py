@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # Deltas for a view are merged into at most one frame per tick; a quiet view's first delta
     # goes at once (0 = a frame per commit).
     board_tick_seconds: float = Field(default=0.1, ge=0, le=5)
+    # The largest body POST /api/v1/ingest/{kind} takes (an HL7 batch file, a FHIR Bundle);
+    # every other route takes 1 MiB. Bigger bodies are refused (413) before they are read.
+    ingest_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -11,7 +11,9 @@
      └── ConfigurationError       500  a configuration file (economy, OPEL profile) is invalid;
                                        raised at start-up, before any request is served
 
-Every error response has the same body: ``{"error": {"code", "message", "details"}}``.
+Every error response has the same body: ``{"error": {"code", "message", "details"}}``. One status
+comes from outside the tree: 413 ``payload_too_large``, a body over its route's limit, refused by
+an ASGI middleware (app/limits.py) before anything reads it.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _documented("No bearer token or API key, or an invalid, expired or forged one"),
     403: _documented("Authenticated, but this role may not do this"),
     404: _documented("No such thing, or not visible to this role"),
+    413: _documented("The request body is over the route's limit (1 MiB; ingest: configured)"),
     422: _documented("The request is well formed but its values are invalid"),
     503: _documented("A dependency (PostgreSQL or Kafka) is unavailable; retry later"),
 }

@@ -27,12 +27,13 @@ from app.flow.routes import router as flow_router
 from app.handlers import install_error_handlers
 from app.health.routes import router as health_router
 from app.ingest.routes import router as ingest_router
+from app.ingest.status import ConsumerStatus
 from app.kafka import KafkaGateway
+from app.limits import BodyLimit
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
 from app.occupancy.routes import router as occupancy_router
 from app.startup import (
-    ConsumerStatus,
     background_consumers,
     build_engine,
     committed,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(BodyLimit, ingest_limit=settings.ingest_max_bytes)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router, responses=ERROR_RESPONSES)

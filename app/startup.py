@@ -17,6 +17,7 @@ from app.deps import Resources
 from app.escalation.profile import load_profile
 from app.flow.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.flow.engine import EngineConfig, FlowEngine, Publish
+from app.ingest.status import ConsumerStatus
 from app.ingest.topics import all_topics
 from app.logging import get_logger
 from app.topology.repository import TopologyRepository
@@ -140,46 +141,20 @@ async def _engine_forever(engine: FlowEngine) -> None:
             await asyncio.sleep(RETRY_SECONDS)
 
 
-class ConsumerStatus:
-    """What /readyz reports about the in-process consumers."""
-
-    def __init__(self) -> None:
-        self.runner: object | None = None
-        self.last_error: str | None = None
-
-    def check(self) -> tuple[bool, str]:
-        assigned = getattr(self.runner, "assigned", None)
-        if assigned is not None and assigned.is_set():
-            return True, "partitions assigned"
-        return False, self.last_error or "consumers starting (no partitions assigned yet)"
-
-
 def background_consumers(
     resources: Resources, publish: Publish, status: ConsumerStatus
 ) -> asyncio.Task[None]:
-    return asyncio.create_task(_consume_forever(resources, publish, status), name="consumers")
-
-
-async def _consume_forever(resources: Resources, publish: Publish, status: ConsumerStatus) -> None:
-    """Keep the consumers running; if Kafka is down, /readyz says so and we retry."""
-    from consumers.routing import build_handlers
-    from consumers.runner import ConsumerRunner
+    """The consumers in this process, kept running (consumers/supervisor.py)."""
+    from consumers.supervisor import supervise
 
     kafka = resources.settings.kafka
-    while True:
-        try:
-            await resources.kafka.ensure_topics(all_topics(kafka))
-            runner = ConsumerRunner(
-                kafka=kafka,
-                sessionmaker=resources.sessionmaker,
-                handlers=build_handlers(kafka),
-                publish=publish,
-            )
-            status.runner, status.last_error = runner, None
-            await runner.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            status.runner, status.last_error = None, f"consumers restarting: {error!r}"[:300]
-            log.warning("consumers_restarting", error=repr(error), in_seconds=RETRY_SECONDS)
-            await asyncio.sleep(RETRY_SECONDS)
+    return asyncio.create_task(
+        supervise(
+            kafka=kafka,
+            sessionmaker=resources.sessionmaker,
+            publish=publish,
+            status=status,
+            prepare=lambda: resources.kafka.ensure_topics(all_topics(kafka)),
+        ),
+        name="consumers",
+    )

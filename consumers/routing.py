@@ -24,7 +24,7 @@ from app.ingest import topics
 from app.occupancy.events import AdtEvent
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
-from consumers.decoders.errors import InvalidValue
+from consumers.decoders.errors import InvalidValue, decoding
 from consumers.decoders.fhir import decode_fhir_encounter
 from consumers.decoders.hl7v2 import decode_hl7v2
 from consumers.decoders.json_events import decode_json
@@ -69,7 +69,7 @@ class AdtHandler(_Pending):
         self._decode = decode
 
     def decode(self, record: Any) -> None:
-        self.pending.append((record, self._decode(record.value or b"")))
+        self.pending.append((record, decoding(self._decode, record.value or b"")))
 
     async def apply_events(self, events: list[Any]) -> None:
         await self.projector.apply_all(events)
@@ -95,7 +95,8 @@ class JsonHandler(_Pending):
         self.touched: set[str] = set()
 
     def decode(self, record: Any) -> None:
-        self.pending.append((record, [decode_json(record.value or b"", self.model)]))
+        event = decoding(lambda raw: decode_json(raw, self.model), record.value or b"")
+        self.pending.append((record, [event]))
 
     async def apply_events(self, events: Sequence[Any]) -> None:
         """Set-based: one statement marks the batch's ids processed, one upserts the new ones."""
@@ -134,7 +135,12 @@ async def _discharge(session: AsyncSession, events: list[DischargeStatusEvent]) 
 
 
 def decode_for_kind(kind: str, raw: bytes) -> list[Any]:
-    """Decode a payload of an ingest kind exactly as its consumer will (raises DecodeError)."""
+    """Decode a payload of an ingest kind exactly as its consumer will (raises DecodeError,
+    and nothing else)."""
+    return decoding(lambda payload: _decode_kind(kind, payload), raw)
+
+
+def _decode_kind(kind: str, raw: bytes) -> list[Any]:
     if kind == "hl7v2":
         return list(decode_hl7v2(raw, drop_test_traffic=False))
     if kind == "fhir":

@@ -24,8 +24,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.board.deltas import Delta
@@ -34,7 +33,7 @@ from app.ingest.repository import IngestRepository
 from app.ingest.topics import dead_letter_topic
 from app.logging import get_logger
 from consumers import metrics
-from consumers.decoders.errors import DecodeError
+from consumers.decoders.errors import DecodeError, crash_site
 from consumers.routing import BatchHandler, HandlerFactory
 
 log = get_logger(__name__)
@@ -90,6 +89,7 @@ class ConsumerRunner:
         publish: Publish,
         max_batch: int = 500,
         poll_timeout_ms: int = 100,
+        on_progress: Callable[[], None] | None = None,
     ) -> None:
         self.kafka = kafka
         self.sessionmaker = sessionmaker
@@ -112,6 +112,13 @@ class ConsumerRunner:
         self._pending_seek: set[TopicPartition] = set()
         self.last_poll_at = time.monotonic()
         self._unassigned_since: float | None = None
+        # The first offset per partition of the batch that failed (what /readyz names).
+        self.failing_at: dict[TP, int] = {}
+        self._on_progress = on_progress
+
+    @property
+    def consuming(self) -> bool:
+        return self.assigned.is_set()
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -130,9 +137,14 @@ class ConsumerRunner:
                 try:
                     batch.outcome.set_result(await self._apply(batch.records))
                 except BaseException as error:
+                    self.failing_at = _first_offsets(batch.records)
                     batch.outcome.set_exception(error)
                     if not isinstance(error, Exception):
                         raise
+                else:
+                    self.failing_at = {}
+                    if self._on_progress is not None:
+                        self._on_progress()
         finally:
             self._stop.set()
             await asyncio.to_thread(self._thread.join, 15)
@@ -421,11 +433,9 @@ class ConsumerRunner:
 
     async def _decode(self, ingest: IngestRepository, handler: BatchHandler, record: Any) -> None:
         try:
-            handler.decode(record)
+            handler.decode(record)  # raises DecodeError only (errors.decoding)
         except DecodeError as error:
             await self._dead_letter(ingest, record, error.kind, error.message)
-        except ValidationError as error:
-            await self._dead_letter(ingest, record, "invalid_payload", str(error))
 
     async def _flush(
         self, session: AsyncSession, ingest: IngestRepository, handler: BatchHandler
@@ -435,7 +445,7 @@ class ConsumerRunner:
         try:
             async with session.begin_nested():
                 await handler.flush()
-        except (DBAPIError, DecodeError) as error:
+        except Exception as error:
             if not _record_level(error):
                 raise
             log.warning("batch_rejected_retrying_per_record", error=_reason(error)[:300])
@@ -443,13 +453,10 @@ class ConsumerRunner:
                 try:
                     async with session.begin_nested():
                         await handler.apply_events(events)
-                except (DBAPIError, DecodeError) as single:
+                except Exception as single:
                     if not _record_level(single):
                         raise
-                    kind = (
-                        single.kind if isinstance(single, DecodeError) else "rejected_by_database"
-                    )
-                    await self._dead_letter(ingest, record, kind, _reason(single))
+                    await self._dead_letter(ingest, record, _kind(single), _reason(single))
                 else:
                     metrics.APPLIED.labels(record.topic).inc()
             return
@@ -493,23 +500,46 @@ class ConsumerRunner:
         self._stop.set()
 
 
+def _first_offsets(records: list[Any]) -> dict[TP, int]:
+    first: dict[TP, int] = {}
+    for record in records:
+        first.setdefault((record.topic, record.partition), record.offset)
+    return first
+
+
+# Failures that are never a record's fault: the batch is retried from the stored offsets.
+INFRASTRUCTURE = (OSError, TimeoutError, MemoryError, SQLAlchemyError)
+
+
 def _record_level(error: Exception) -> bool:
-    """A decode error, or a database refusal caused by the data (SQLSTATE class 22: data
-    exception, 23: integrity violation). Anything else (connection lost, deadlock, ...) is not
-    the record's fault: the batch fails and is retried from the stored offsets."""
+    """Is this failure the record's fault? A decode error; a database refusal caused by the
+    data (SQLSTATE class 22: data exception, 23: integrity violation, 54: a program limit such
+    as an index row too large); or any exception from a projection that is not infrastructure
+    (a bug a record met: kept as ``projection_crash:<type>``). The database or the broker being
+    unreachable, a deadlock or a lost connection is never the record's fault."""
+    if isinstance(error, DBAPIError):
+        original = error.orig
+        sqlstate = getattr(original, "sqlstate", None) or getattr(
+            getattr(original, "__cause__", None), "sqlstate", None
+        )
+        return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23", "54")
+    return not isinstance(error, INFRASTRUCTURE)
+
+
+def _kind(error: Exception) -> str:
     if isinstance(error, DecodeError):
-        return True
-    original = getattr(error, "orig", None)
-    sqlstate = getattr(original, "sqlstate", None) or getattr(
-        getattr(original, "__cause__", None), "sqlstate", None
-    )
-    return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
+        return error.kind
+    if isinstance(error, DBAPIError):
+        return "rejected_by_database"
+    return f"projection_crash:{type(error).__name__}"
 
 
 def _reason(error: Exception) -> str:
     if isinstance(error, DecodeError):
         return error.message
-    return str(getattr(error, "orig", error))
+    if isinstance(error, DBAPIError):
+        return str(error.orig)
+    return f"the projection raised {crash_site(error)}"
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]

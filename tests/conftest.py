@@ -216,6 +216,8 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
             "--no-access-log",
             "--ws-per-message-deflate",
             "false",  # as flowcc serve
+            "--ws-max-size",
+            "65536",
         ],
         env=env,
     )

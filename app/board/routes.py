@@ -8,6 +8,9 @@
     either → {"type": "ping"} / {"type": "pong"}                heartbeats both ways
     server → {"type": "error", "code", "message"}               refused request
 A client that sees a gap in a view's seq sends {"type": "resync", "view"} for a new snapshot.
+A client message is one JSON object of at most 16 KiB (the socket itself refuses frames over
+64 KiB); a view name is ``system`` or ``<kind>:<code>`` with a short code; a client holds at most
+32 views. Anything else is answered with an error frame, and the connection goes on.
 Each client has a bounded queue (FLOWCC_BOARD_QUEUE_FRAMES): on overflow its backlog becomes one
 resync; one that takes no frame for FLOWCC_BOARD_SEND_TIMEOUT_SECONDS is dropped. Neither delays
 others.
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +39,9 @@ from app.logging import get_logger
 
 router = APIRouter()
 HEARTBEAT_SECONDS = 15.0
+MAX_CLIENT_MESSAGE = 16_384
+MAX_VIEWS = 32
+VIEW_NAME = re.compile(r"system|(site|discharges|carehomes)(:[A-Za-z0-9_.-]{1,40})?")
 DROPPED = Counter("flowcc_board_dropped_total", "Board clients dropped for not reading")
 log = get_logger(__name__)
 
@@ -71,16 +79,34 @@ async def board_socket(websocket: WebSocket) -> None:
 async def _receive_loop(websocket: WebSocket, connection: Connection) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
-            message = await websocket.receive_json()
+            message = client_message(await websocket.receive_text())
+            if message is None:
+                connection.error("bad_request", "a message is one JSON object of at most 16 KiB")
+                continue
             # Shielded: a drop never interrupts a snapshot's query half-way (the pool's
             # connection stays usable); the loop ends at the next message instead.
             await asyncio.shield(connection.handle(message))
 
 
+def client_message(text: str) -> dict[str, Any] | None:
+    """A client's message, or None when it is not one small JSON object."""
+    if len(text) > MAX_CLIENT_MESSAGE:
+        return None
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
+
+
 async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal | None:
     try:
-        message = await asyncio.wait_for(websocket.receive_json(), timeout=10)
-        if message.get("type") != "auth" or not isinstance(message.get("token"), str):
+        message = client_message(await asyncio.wait_for(websocket.receive_text(), timeout=10))
+        if (
+            message is None
+            or message.get("type") != "auth"
+            or not isinstance(message.get("token"), str)
+        ):
             raise ValueError("the first message must be {type: auth, token}")
         return await authenticate(message["token"], resources.settings.auth, resources.sessionmaker)
     except (TimeoutError, ValueError, AppError, WebSocketDisconnect) as error:
@@ -114,6 +140,12 @@ class Connection:
 
     async def subscribe(self, view: str) -> None:
         """Register for the view's deltas first, then send a snapshot holding all before them."""
+        if not VIEW_NAME.fullmatch(view):
+            self.error("bad_request", "a view is 'system' or '<kind>:<code>'", view[:80])
+            return
+        if view not in self.client.views and len(self.client.views) >= MAX_VIEWS:
+            self.error("bad_request", f"at most {MAX_VIEWS} views per connection", view)
+            return
         if not self.principal.may_see_view(view):
             self.error("forbidden", f"role {self.principal.role} may not see {view}", view)
             return

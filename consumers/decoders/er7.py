@@ -3,27 +3,36 @@
 python-hl7 builds the whole tree of every message (~0.4 ms for a 900-byte ADT); the decoder
 reads about twenty values. Here the message is split into segments once, a segment into fields
 only when first read, and a field into repetitions, components and subcomponents only along the
-path asked for. Escape sequences are rare in ADT and full of edge cases, so a value that contains
-the escape character is unescaped by python-hl7 itself (same separators): the result is the
-library's, by construction. ``tests/consumers/test_er7.py`` proves value-for-value agreement with
-python-hl7 on every corpus message and on generated ones.
+path asked for. Escape sequences (HL7 v2 §2.7) are unescaped here too, with bounds python-hl7
+does not have: its ``\\.spN\\``/``\\.inN\\`` expand to N characters whatever N is (~200 bytes became
+gigabytes) and it logs the field's value when it meets a sequence it cannot read. Here a repeat
+count is capped, an unreadable sequence is dropped, a message and a value have a maximum size,
+and no value is ever logged (ADR 0004). ``tests/consumers/test_er7.py`` proves value-for-value
+agreement with python-hl7 on every corpus message and on generated ones (benign input).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
 
-import hl7
+MAX_MESSAGE_CHARS = 1 << 20  # 1 MiB of ER7: ADT messages are a few kB
+MAX_VALUE_CHARS = 16_384  # one value read (an id, a time, a location part), after unescaping
+MAX_REPEAT = 16  # .sp/.in/.ti/.sk counts: line breaks and indents, never a payload
+_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+_FORMATTING = {".br": "\r", ".sp": "\r", ".ce": "\r", ".fi": "", ".nf": "", ".in": "    ",
+               ".ti": "    ", ".sk": " "}  # fmt: skip
 
 
 class Er7Error(ValueError):
-    """The text is not an ER7 message (no MSH header with its separators)."""
+    """The text is not an ER7 message, or one beyond the size limits."""
 
 
 class Er7Message:
     __slots__ = ("_fields", "_segments", "component", "escape", "field", "repetition", "sub")
 
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise Er7Error(f"{len(text)} characters (the limit is {MAX_MESSAGE_CHARS})")
         if not text.startswith("MSH") or len(text) < 8:
             raise Er7Error("an ER7 message starts with MSH and its separators")
         self.field = text[3]
@@ -50,6 +59,10 @@ class Er7Message:
         value = self._raw(segment, field, component, sub, rep)
         if self.escape in value:
             value = self._unescape(value)
+        if len(value) > MAX_VALUE_CHARS:
+            raise Er7Error(
+                f"{segment}-{field} holds {len(value)} characters (the limit is {MAX_VALUE_CHARS})"
+            )
         value = value.strip()
         return "" if value == '""' else value
 
@@ -85,12 +98,41 @@ class Er7Message:
         return fields
 
     def _unescape(self, value: str) -> str:
-        separators = self.field + self.component + self.repetition + self.escape + self.sub
-        return str(_unescaper(separators).unescape(value))
+        """HL7 v2 §2.7: separators (F S T R E), highlighting (H N, read as python-hl7 reads them),
+        hex data (Xhh…), formatting (.br .sp .in …). A sequence without its closing escape, or
+        one not understood (character-set switches C/M, Z…), is dropped; a formatting count
+        that is not a number up to MAX_REPEAT refuses the message (an escape bomb)."""
+        parts = value.split(self.escape)
+        out = [parts[0]]
+        # parts alternate text / sequence / text ...; an even count means the last is unclosed.
+        closed = len(parts) - 1 if len(parts) % 2 else len(parts) - 2
+        for index in range(1, closed, 2):
+            out.append(self._sequence(parts[index]))
+            out.append(parts[index + 1])
+        return "".join(out)
+
+    def _sequence(self, sequence: str) -> str:
+        simple = {"F": self.field, "S": self.component, "T": self.sub, "R": self.repetition,
+                  "E": self.escape, "H": "_", "N": "_"}  # fmt: skip
+        if sequence in simple:
+            return simple[sequence]
+        if sequence[:1] == "X":
+            return _hex(sequence[1:])
+        if sequence[:3] in _FORMATTING:
+            count = sequence[3:].strip()
+            if not count:
+                return _FORMATTING[sequence[:3]]
+            digits = count.isascii() and count.isdigit() and len(count) <= 4
+            if not (digits and int(count) <= MAX_REPEAT):
+                raise Er7Error(
+                    f"an escape sequence {sequence[:3]} with a count that is not 0-{MAX_REPEAT}"
+                )
+            return _FORMATTING[sequence[:3]] * int(count)
+        return ""
 
 
-@lru_cache(maxsize=16)
-def _unescaper(separators: str) -> hl7.Message:
-    """A minimal python-hl7 message with these separators: its unescape is the reference."""
-    field, encoding = separators[0], separators[1:]
-    return hl7.parse(f"MSH{field}{encoding}{field}")
+def _hex(digits: str) -> str:
+    """\\Xhh…\\: each pair of hex digits is one character (as python-hl7 reads it)."""
+    if not _HEX.match(digits):
+        return ""
+    return "".join(chr(int(digits[i : i + 2], 16)) for i in range(0, len(digits), 2))

@@ -41,6 +41,8 @@ def decode_fhir_encounter(raw: bytes) -> list[AdtEvent]:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Undecodable(f"not JSON: {error}") from error
+    except RecursionError as error:  # the parser met its recursion limit at once: no cost
+        raise Undecodable("not JSON: recursion limit exceeded (nested too deep)") from error
     if not isinstance(document, dict):
         raise Undecodable("a FHIR resource must be a JSON object")
     kind = document.get("resourceType")

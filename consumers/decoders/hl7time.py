@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 from consumers.decoders.errors import InvalidValue
 
 LONDON = ZoneInfo("Europe/London")
+# Event times outside these years are a sender's error, never an event (and year 1 with an
+# offset cannot even be converted to UTC).
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 _DTM = re.compile(
     r"^(?P<y>\d{4})(?P<mo>\d{2})?(?P<d>\d{2})?(?P<h>\d{2})?(?P<mi>\d{2})?(?P<s>\d{2})?"
     r"(?:\.(?P<frac>\d{1,6}))?(?P<tz>[+-]\d{4})?$"
@@ -26,8 +29,10 @@ def parse_hl7_time(value: str) -> datetime | None:
         return None
     match = _DTM.match(value)
     if match is None:
-        raise InvalidValue(f"not an HL7 timestamp: {value[:40]!r}")
+        raise InvalidValue(f"not an HL7 timestamp ({len(value)} characters)")
     parts = match.groupdict()
+    if not FIRST_YEAR <= int(parts["y"]) <= LAST_YEAR:
+        raise InvalidValue(f"an HL7 timestamp in year {parts['y']}")
     try:
         naive = datetime(
             int(parts["y"]),
@@ -39,11 +44,14 @@ def parse_hl7_time(value: str) -> datetime | None:
             int((parts["frac"] or "0").ljust(6, "0")),
         )
     except ValueError as error:
-        raise InvalidValue(f"impossible HL7 timestamp {value!r}: {error}") from error
+        raise InvalidValue(f"impossible HL7 timestamp: {error}") from error
     if parts["tz"]:
+        hours, minutes = int(parts["tz"][1:3]), int(parts["tz"][3:5])
+        if hours > 14 or minutes > 59:  # UTC offsets run from -12:00 to +14:00
+            raise InvalidValue(f"an HL7 timestamp with a UTC offset of {parts['tz']}")
         sign = 1 if parts["tz"][0] == "+" else -1
-        offset = timedelta(hours=int(parts["tz"][1:3]), minutes=int(parts["tz"][3:5]))
-        return naive.replace(tzinfo=timezone(sign * offset)).astimezone(UTC)
+        offset = sign * timedelta(hours=hours, minutes=minutes)
+        return naive.replace(tzinfo=timezone(offset)).astimezone(UTC)
     return naive.replace(tzinfo=LONDON).astimezone(UTC)
 
 

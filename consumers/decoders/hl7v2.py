@@ -62,7 +62,10 @@ class _Fields:
         self.message = message
 
     def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
-        return self.message.get(segment, field, component, sub, rep)
+        try:
+            return self.message.get(segment, field, component, sub, rep)
+        except Er7Error as error:
+            raise InvalidValue(str(error)) from error
 
     def count(self, name: str) -> int:
         return self.message.count(name)

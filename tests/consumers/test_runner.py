@@ -7,28 +7,24 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.ambulance.models import AmbulanceJourney
 from app.board.deltas import Delta
 from app.config import Settings
-from app.ingest.models import ConsumerOffset, DeadLetter
-from app.ingest.topics import ADT_FHIR, ADT_HL7V2, AMBULANCE, all_topics
-from app.kafka import KafkaGateway
+from app.ingest.models import DeadLetter
+from app.ingest.topics import ADT_FHIR, AMBULANCE
 from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
-from consumers.routing import build_handlers
-from consumers.runner import ConsumerRunner
 from tests.factories import T0, hl7
+from tests.support.kafka import consume_until, own_topics, produce
 
 
 @pytest.fixture
@@ -37,55 +33,7 @@ async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Se
     sessions = async_sessionmaker(clean_db)
     async with sessions() as session, session.begin():
         await load_economy(session, EconomyConfig.load("deploy/economies/anyborough.yaml"))
-    kafka = settings.kafka.model_copy(
-        update={"topic_prefix": f"r{uuid.uuid4().hex[:8]}.", "group_id": f"g-{uuid.uuid4().hex}"}
-    )
-    gateway = KafkaGateway(kafka)
-    await gateway.ensure_topics(all_topics(kafka))
-    await gateway.close()
-    return settings.model_copy(update={"kafka": kafka})
-
-
-def produce(
-    settings: Settings, messages: list[tuple[bytes, bytes]], topic: str = ADT_HL7V2
-) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", max_request_size=4 << 20
-    )
-    for key, value in messages:
-        producer.send(settings.kafka.topic(topic), key=key, value=value)
-    producer.flush()
-    producer.close()
-
-
-async def consume_until(
-    settings: Settings, engine: AsyncEngine, expected_records: int, deltas: list[Delta]
-) -> None:
-    async def publish(batch: list[Delta]) -> None:
-        deltas.extend(batch)
-
-    runner = ConsumerRunner(
-        kafka=settings.kafka,
-        sessionmaker=async_sessionmaker(engine),
-        handlers=build_handlers(settings.kafka),
-        publish=publish,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        async with asyncio.timeout(60):
-            while await committed(engine) < expected_records:
-                await asyncio.sleep(0.1)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def committed(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        total = await connection.scalar(
-            select(text("coalesce(sum(next_offset), 0)")).select_from(ConsumerOffset.__table__)
-        )
-    return int(total or 0)
+    return await own_topics(settings)
 
 
 async def bed(engine: AsyncEngine, bed_id: str) -> Bed:
