@@ -166,9 +166,14 @@ def replay(
 ) -> None:
     """Push recorded HL7 v2, FHIR or JSON event files into the right topics."""
     from app.config import get_settings
+    from app.simulation.replay import NotAFeed
     from app.simulation.replay import replay as replay_files
 
-    sent = replay_files(get_settings(), files)
+    try:
+        sent = replay_files(get_settings(), files)
+    except NotAFeed as error:
+        typer.echo(f"nothing sent: {error}", err=True)
+        raise typer.Exit(2) from None
     for topic, count in sorted(sent.items()):
         typer.echo(f"{topic}: {count} messages")
 

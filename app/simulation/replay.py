@@ -22,7 +22,7 @@ from kafka import KafkaProducer
 
 from app.config import Settings
 from app.ingest import topics
-from consumers.decoders.errors import DecodeError
+from consumers.decoders.errors import DecodeError, decoding
 from consumers.decoders.hl7v2 import decode_message, split_messages
 
 JSON_KINDS = (
@@ -32,27 +32,49 @@ JSON_KINDS = (
 )
 
 
+class NotAFeed(ValueError):
+    """A file (or a line of one) that is no feed message this service knows."""
+
+
 def classify(raw: bytes) -> Iterator[tuple[str, bytes | None, bytes]]:
-    """(topic name, key, value) for every message in one file's bytes."""
+    """(topic name, key, value) for every message in one file's bytes; NotAFeed if a part of it
+    cannot be sent anywhere (not HL7 v2, not UTF-8 JSON)."""
     if b"MSH" in raw[:1024]:
         yield from _hl7(raw)
         return
-    text = raw.decode("utf-8-sig").strip()
+    try:
+        text = raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as error:
+        raise NotAFeed(f"not HL7 v2 (no MSH) nor UTF-8 JSON (byte {error.start})") from None
     try:
         documents: list[Any] = [json.loads(text)]
-    except json.JSONDecodeError:
-        documents = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, RecursionError):
+        documents = [_line(number, line) for number, line in enumerate(text.splitlines(), 1)]
     for document in documents:
-        yield from _json(document)
+        if document is not None:
+            yield from _json(document)
+
+
+def _line(number: int, line: str) -> Any:
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        raise NotAFeed(f"line {number} is neither JSON nor part of a JSON document") from None
 
 
 def _hl7(raw: bytes) -> Iterator[tuple[str, bytes | None, bytes]]:
-    for message in split_messages(raw):
+    try:
+        messages = split_messages(raw)
+    except DecodeError as error:
+        raise NotAFeed(f"not an HL7 v2 file: {error.message}") from None
+    for message in messages:
         try:
-            event = decode_message(message, drop_test_traffic=False)
+            event = decoding(lambda text: decode_message(text, drop_test_traffic=False), message)
             key = event.encounter_key.encode() if event else None
         except DecodeError:
-            key = None
+            key = None  # sent all the same: the consumer dead-letters it with its reason
         yield topics.ADT_HL7V2, key, message.encode()
 
 
@@ -69,20 +91,30 @@ def _json(document: Any) -> Iterator[tuple[str, bytes | None, bytes]]:
         if isinstance(document, dict) and field in document:
             yield topic, str(document[field]).encode(), json.dumps(document).encode()
             return
-    raise ValueError(f"not a feed message this service knows: {str(document)[:120]}")
+    kind = type(document).__name__
+    raise NotAFeed(f"a JSON {kind} that is not a feed message this service knows")
+
+
+def _classified(path: Path) -> Iterator[tuple[str, bytes | None, bytes]]:
+    try:
+        yield from classify(path.read_bytes())
+    except NotAFeed as error:
+        raise NotAFeed(f"{path}: {error}") from None
 
 
 def replay(settings: Settings, paths: Iterable[Path]) -> Counter[str]:
-    """Send every message of every file; returns the count per topic."""
+    """Send every message of every file; returns the count per topic. Every file is read and
+    classified before anything is sent: a file that is no feed stops the replay with its
+    reason, not half-way through."""
+    messages = [message for path in paths for message in _classified(path)]
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5
     )
     sent: Counter[str] = Counter()
     try:
-        for path in paths:
-            for name, key, value in classify(path.read_bytes()):
-                producer.send(settings.kafka.topic(name), key=key, value=value)
-                sent[name] += 1
+        for name, key, value in messages:
+            producer.send(settings.kafka.topic(name), key=key, value=value)
+            sent[name] += 1
         producer.flush()
     finally:
         producer.close()

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+Raw = TypeVar("Raw")
 Result = TypeVar("Result")
 
 
@@ -65,7 +66,7 @@ def crash_site(error: BaseException) -> str:
     return f"{type(error).__name__}{where}"
 
 
-def decoding(decode: Callable[[bytes], Result], raw: bytes) -> Result:
+def decoding(decode: Callable[[Raw], Result], raw: Raw) -> Result:
     """``decode(raw)``, with any exception but a :class:`DecodeError` turned into a
     :class:`DecoderCrash`: one bad record can never stop a partition or give a 500."""
     try:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.simulation.replay import classify
+from app.simulation.replay import NotAFeed, classify
 from tests.conftest import isolated_kafka, live_server
 from tests.factories import hl7
 from tests.support.clock import minutes_ago
@@ -86,3 +86,24 @@ async def test_replayed_files_reach_the_board(
                 await asyncio.sleep(0.1)
         assert site["beds"]["RAN01:AMU:B07"]["occupied"] is True
         assert site["metrics"]["ambulance"]["queue"][0]["vehicle"] == "RYA222"
+
+
+def test_files_that_are_no_feed_are_refused_with_their_reason(tmp_path: Path) -> None:
+    for raw, reason in (
+        (bytes(range(128, 256)) * 10, "nor UTF-8 JSON"),
+        (b"[" * 100_000, "line 1 is neither JSON"),
+        (b'{"resourceType": "Encounter", "id": "e1"}\n{not json', "line 2 is neither JSON"),
+    ):
+        with pytest.raises(NotAFeed, match=reason):
+            list(classify(raw))
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    env = dict(os.environ) | {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}  # never reached
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "replay", str(binary)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "nothing sent" in out.stderr
+    assert "photo.jpg" in out.stderr
+    assert "Traceback" not in out.stderr
