@@ -179,6 +179,35 @@ def replay(
 
 
 @cli.command()
+def purge() -> None:
+    """Apply the retention policy now (docs/retention.md): identifiers stripped from spells ended
+    long enough ago, old dead letters and bookkeeping deleted. The leader also does this on its
+    own every FLOWCC_RETENTION_EVERY_HOURS."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from app.config import get_settings
+    from app.db import create_engine, create_sessionmaker
+    from app.retention.service import purge_now
+
+    settings = get_settings()
+
+    async def run() -> str:
+        engine = create_engine(settings.db)
+        try:
+            now = datetime.now(UTC)
+            purged = await purge_now(create_sessionmaker(engine), settings.retention, now)
+        finally:
+            await engine.dispose()
+        if purged.skipped:
+            return "nothing: another process is purging"
+        counts = purged.__dict__.items()
+        return ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts if name != "skipped")
+
+    typer.echo(f"purged: {asyncio.run(run())}")
+
+
+@cli.command()
 def rebuild() -> None:
     """Re-derive all state from the event log: empty it and re-consume from offset 0 (stop the
     service first; it rebuilds when started)."""

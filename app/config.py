@@ -50,6 +50,11 @@ class KafkaSettings(BaseSettings):
     group_instance_id: str | None = Field(default=None, validation_alias="KAFKA_GROUP_INSTANCE_ID")
     topic_prefix: str = Field(default="", validation_alias="KAFKA_TOPIC_PREFIX")
     request_timeout_ms: int = Field(default=5000, validation_alias="KAFKA_REQUEST_TIMEOUT_MS")
+    # retention.ms of the topics this service creates (app/retention/service.py says why).
+    retention_days: int = Field(default=90, ge=1, validation_alias="KAFKA_RETENTION_DAYS")
+    dead_letter_retention_days: int = Field(
+        default=14, ge=1, validation_alias="KAFKA_DEAD_LETTER_RETENTION_DAYS"
+    )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -64,6 +69,21 @@ class AuthSettings(BaseSettings):
     jwks_url: str | None = Field(default=None, validation_alias="FLOWCC_JWKS_URL")
     token_ttl_seconds: int = Field(default=8 * 3600, validation_alias="FLOWCC_TOKEN_TTL")
     demo_users: bool = Field(default=True, validation_alias="FLOWCC_DEMO_USERS")
+
+
+class RetentionSettings(BaseSettings):
+    """How long what is kept (app/retention/service.py gives each default's reason)."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWCC_RETENTION_", extra="ignore")
+
+    identifiers_days: int = Field(default=30, ge=1)
+    dead_letters_days: int = Field(default=14, ge=1)
+    processed_keys_days: int = Field(default=35, ge=1)
+    location_exceptions_days: int = Field(default=30, ge=1)
+    webhook_deliveries_days: int = Field(default=30, ge=1)
+    audit_days: int = Field(default=2190, ge=365)
+    # The leader purges this often (0: never in the background; `flowcc purge` still does).
+    every_hours: float = Field(default=6, ge=0)
 
 
 class Settings(BaseSettings):
@@ -98,6 +118,7 @@ class Settings(BaseSettings):
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

@@ -114,7 +114,7 @@ class KafkaGateway:
             admin = self._admin_client()
             existing = set(admin.list_topics())
             wanted = [
-                NewTopic(name, count, 1)
+                NewTopic(name, count, 1, topic_configs=self._topic_config(name))
                 for name, count in partitions.items()
                 if name not in existing
             ]
@@ -131,6 +131,15 @@ class KafkaGateway:
             raise DependencyUnavailable(
                 f"kafka: topics not ready within {ENSURE_TOPICS_SECONDS} s"
             ) from error
+
+    def _topic_config(self, name: str) -> dict[str, str]:
+        """Retention set explicitly, not left to the broker's default (app/retention)."""
+        days = (
+            self.settings.dead_letter_retention_days
+            if name.endswith(".dlq")
+            else self.settings.retention_days
+        )
+        return {"retention.ms": str(days * 24 * 3600 * 1000)}
 
     @staticmethod
     def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], within: float = 30) -> None:

@@ -33,6 +33,7 @@ from app.limits import BodyLimit
 from app.logging import configure_logging, get_logger
 from app.metrics import RequestMetricsMiddleware
 from app.occupancy.routes import router as occupancy_router
+from app.retention.service import purge_on_schedule
 from app.startup import (
     background_consumers,
     build_engine,
@@ -68,6 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine_task = run_engine(flow)
         watcher = watch_economy(resources, hub, flow)
         webhooks = asyncio.create_task(run_dispatcher(resources.sessionmaker), name="webhooks")
+        retention = asyncio.create_task(
+            purge_on_schedule(
+                resources.sessionmaker, settings.retention, flow.clock, lambda: fanout.leader
+            ),
+            name="retention",
+        )
         app.state.consumer_status = status = ConsumerStatus()
         consumers = (
             background_consumers(resources, committed(flow, fanout), status)
@@ -78,9 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (watcher, webhooks):
+            for task in (watcher, webhooks, retention):
                 task.cancel()
-            await asyncio.gather(watcher, webhooks, return_exceptions=True)
+            await asyncio.gather(watcher, webhooks, retention, return_exceptions=True)
             if consumers is not None:
                 consumers.cancel()
                 await asyncio.gather(consumers, return_exceptions=True)
