@@ -908,6 +908,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -986,6 +995,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -1055,6 +1073,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1141,6 +1168,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -1208,6 +1244,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1291,6 +1336,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -1358,6 +1412,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1447,6 +1510,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -1522,6 +1594,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over the ingest limit (FLOWCC_INGEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description The payload does not decode; the message says exactly why */
             422: {
                 headers: {
@@ -1595,6 +1674,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The request is well formed but its values are invalid */
             422: {
@@ -1677,6 +1765,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -1750,6 +1847,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The request is well formed but its values are invalid */
             422: {
@@ -1831,6 +1937,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -1900,6 +2015,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1983,6 +2107,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -2057,6 +2190,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2148,6 +2290,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -2220,6 +2371,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over the ingest limit (FLOWCC_INGEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description The payload does not decode; the message says exactly why */
             422: {
                 headers: {
@@ -2284,6 +2442,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2373,6 +2540,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -2449,6 +2625,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The request is well formed but its values are invalid */
             422: {
@@ -2527,6 +2712,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -2603,6 +2797,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -2670,6 +2873,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2755,6 +2967,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request is well formed but its values are invalid */
             422: {
                 headers: {
@@ -2822,6 +3043,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2903,6 +3133,15 @@ export interface operations {
             };
             /** @description No such thing, or not visible to this role */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
