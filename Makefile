@@ -2,6 +2,8 @@
 #   make run    set up everything, start the whole service with a demo economy, print the URL
 #   make test   the whole suite against a real PostgreSQL and a real Kafka broker
 #   make bench  the benchmarks (regenerates docs/benchmarks.md)
+#   make soak   the long fuzz of every decoder (docs/reliability.md)
+#   make chaos  30 faults of each kind while the simulator streams (docs/reliability.md)
 # Everything this needs is installed from here (PyPI, npm, Maven Central); see README.
 
 SHELL := /bin/bash
@@ -12,10 +14,10 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run
+.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak chaos
 
 help:
-	@sed -n '1,5p' Makefile
+	@sed -n '1,7p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "▸ Python: creating $(VENV) and installing dependencies (first run ~1 min)"
@@ -64,6 +66,15 @@ bench: venv
 bench-run:
 	$(BIN)/alembic upgrade head
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Long runs (not in make test, which runs a short version of each). FUZZ_ARGS="--examples N",
+# CHAOS_ARGS="--faults N --kinds kill9,broker". chaos starts its own PostgreSQL and Kafka (it
+# stops and fills them) and mounts a small tmpfs for the database's disk: it runs as root.
+soak: venv
+	$(BIN)/python -m bench.fuzz $(FUZZ_ARGS)
+
+chaos: venv
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean: stop
 	rm -rf .local $(VENV) frontend/node_modules frontend/dist

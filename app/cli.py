@@ -53,15 +53,36 @@ def simulate(
     seed: int = typer.Option(42, help="Random seed: the same seed gives the same message stream"),
     hours: float = typer.Option(0.0, help="Simulated hours to run (0 = until stopped)"),
     warm: bool = typer.Option(True, help="Start with hospitals ~93% full"),
+    adt_only: bool = typer.Option(
+        False,
+        help="Only the hospitals' HL7 v2 ADT (no FHIR trust, ambulance, discharge or care homes)",
+    ),
 ) -> None:
-    """Send the Anyborough economy's feeds into Kafka."""
+    """Send the Anyborough economy's feeds into Kafka. SIGTERM or Ctrl-C stops it cleanly: what
+    it holds back (late deliveries) is sent and flushed first."""
+    import signal
+
     from app.config import get_settings
     from app.logging import configure_logging
     from app.simulation.runner import simulate as run_simulation
 
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the simulation's own clean stop (runner.simulate)
+
+    # Also when started in the background, where SIGINT arrives ignored.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    run_simulation(settings, speed=speed, seed=seed, hours=hours or None, warm=warm)
+    run_simulation(
+        settings,
+        speed=speed,
+        seed=seed,
+        hours=hours or None,
+        warm=warm,
+        json_feeds=not adt_only,
+        fhir_feeds=not adt_only,
+    )
 
 
 @cli.command()

@@ -135,7 +135,7 @@ class ConsumerRunner:
                 if batch.failure is not None:
                     raise RuntimeError("the Kafka poll thread failed") from batch.failure
                 try:
-                    batch.outcome.set_result(await self._apply(batch.records))
+                    batch.outcome.set_result(await self.apply_batch(batch.records))
                 except BaseException as error:
                     self.failing_at = _first_offsets(batch.records)
                     batch.outcome.set_exception(error)
@@ -370,7 +370,11 @@ class ConsumerRunner:
             )
         return {tp: offset for tp, offset in stored.items() if tp in set(partitions)}
 
-    async def _apply(self, records: list[Any]) -> Outcome:
+    async def apply_batch(self, records: list[Any]) -> Outcome:
+        """Apply one polled batch in ONE transaction with its partitions' offsets. The offset
+        rows are locked first and records below the stored offsets are skipped: a consumer that
+        lost its partitions while paused (a zombie) and wakes with an old batch changes nothing,
+        and never moves an offset back."""
         started = time.perf_counter()
         outcome = self._outcome = Outcome()
         deltas: list[Delta] = []

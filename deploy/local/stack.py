@@ -92,15 +92,15 @@ class Profile:
 
     def start(self, name: str, argv: list[str], log: Path, **kwargs: object) -> Child:
         log.parent.mkdir(parents=True, exist_ok=True)
-        out = log.open("ab")
-        proc = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
-            preexec_fn=_die_with_parent,
-            **kwargs,  # type: ignore[arg-type]
-        )
+        with log.open("ab") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children
+                preexec_fn=_die_with_parent,
+                **kwargs,  # type: ignore[arg-type]
+            )
         child = Child(name, proc)
         self.children.append(child)
         (self.home / f"{name}.pid").write_text(str(proc.pid))

@@ -21,7 +21,8 @@ from app.kafka import KafkaGateway
 from app.simulation.runner import simulate
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
-from tests.consumers.test_crash import committed, final_state, read_topic, reference
+from tests.support.kafka import committed
+from tests.support.reference import final_state, read_topic, reference
 
 
 def assignments(log: Path, topic: str) -> list[set[int]]:

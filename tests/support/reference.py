@@ -1,0 +1,63 @@
+"""The answer the event log implies, computed from the log itself, and the answer the service
+holds — for tests and soaks that compare the two (crash, hand-over, chaos)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.config import Settings
+from app.engine.adt import fold
+from app.ingest.topics import ADT_HL7V2
+from app.occupancy.events import AdtEvent
+from app.occupancy.models import EncounterEvent
+from app.occupancy.projector import bed_id_for
+from app.topology.models import Bed
+from consumers.decoders.hl7v2 import decode_hl7v2
+
+
+def read_topic(settings: Settings, name: str = ADT_HL7V2) -> list[bytes]:
+    """Every record value of a topic, from its first offset to its end now."""
+    topic = settings.kafka.topic(name)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    ends = consumer.end_offsets(partitions)
+    values: list[bytes] = []
+    while any(consumer.position(tp) < end for tp, end in ends.items()):
+        for records in consumer.poll(timeout_ms=500).values():
+            values += [record.value for record in records]
+    consumer.close()
+    return values
+
+
+def reference(messages: list[bytes]) -> tuple[dict[str, str], int]:
+    """Expected occupant of every bed, and the number of distinct spell events."""
+    spells: dict[str, dict[str, AdtEvent]] = defaultdict(dict)
+    for raw in messages:
+        for event in decode_hl7v2(raw):
+            spells[event.encounter_key][event.dedupe_key] = event
+    occupants: dict[str, str] = {}
+    for key, events in spells.items():
+        state = fold(list(events.values()))
+        source = next(iter(events.values())).source
+        bed = bed_id_for(state.location, source) if state.holds_bed else None
+        if bed:
+            assert bed not in occupants, f"the simulator double-booked {bed}"
+            occupants[bed] = key
+    return occupants, sum(len(events) for events in spells.values())
+
+
+async def final_state(engine: AsyncEngine) -> tuple[dict[str, str], int]:
+    """The occupant of every occupied bed, and how many spell events are stored."""
+    async with async_sessionmaker(engine)() as session:
+        query = select(Bed.id, Bed.occupant_encounter_id).where(
+            Bed.occupant_encounter_id.is_not(None)
+        )
+        beds = {bed: str(occupant) for bed, occupant in (await session.execute(query)).all()}
+        stored = await session.scalar(select(func.count()).select_from(EncounterEvent))
+    return beds, int(stored or 0)
