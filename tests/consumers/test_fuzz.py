@@ -14,6 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.config import Settings
+from app.ingest.topics import all_topics
+from app.kafka import KafkaGateway
 from consumers.decoders.errors import DecodeError
 from consumers.routing import decode_for_kind
 from tests.support import bearer
@@ -68,7 +71,12 @@ def drawn_inputs(count: int) -> list[tuple[str, bytes]]:
     return drawn
 
 
-async def test_every_ingest_route_answers_4xx_never_5xx(asgi_client: Any) -> None:
+async def test_every_ingest_route_answers_4xx_never_5xx(
+    asgi_client: Any, settings: Settings
+) -> None:
+    gateway = KafkaGateway(settings.kafka)  # valid inputs are produced: their topics exist
+    await gateway.ensure_topics(all_topics(settings.kafka))
+    await gateway.close()
     headers = await bearer(asgi_client, "pas.ingest")
     statuses: set[int] = set()
     for kind, raw in drawn_inputs(max(EXAMPLES // 2, 50)):
