@@ -58,6 +58,10 @@ chromium:
 test: venv frontend chromium lint typecheck
 	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
 
+# Development settings (demo users, a movable clock) are opt-in: the benchmarks, soaks and the
+# chaos lab ask for them; the service with no settings is production.
+bench bench-run soak chaos: export FLOWCC_ENVIRONMENT = development
+
 # Benchmarks (not part of make test, which runs only a smoke of them): regenerates
 # docs/benchmarks.md. BENCH_ARGS="--json N --hl7 M" for other sizes.
 bench: venv

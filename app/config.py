@@ -13,9 +13,16 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Published in this repository: accepted in development only (secure by default, issue #16).
 DEV_JWT_SECRET = "flowcc-development-secret-do-not-use-in-production-0001"
+DEV_PSEUDONYM_KEY = "flowcc-development-pseudonyms-do-not-use-in-production-01"
+MIN_SECRET_LENGTH = 32
 
-Environment = Literal["development", "test", "production"]
+# "production" unless told otherwise: what runs with no settings is the safe behaviour, and
+# development conveniences (demo users, dev login, a movable clock) exist only where
+# FLOWCC_ENVIRONMENT=development is set on purpose (make run, the tests). "staging" is held to
+# production's rules.
+Environment = Literal["development", "staging", "production"]
 
 
 class DbSettings(BaseSettings):
@@ -63,12 +70,23 @@ class KafkaSettings(BaseSettings):
 class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias="FLOWCC_JWT_SECRET")
+    jwt_secret: str | None = Field(default=None, validation_alias="FLOWCC_JWT_SECRET")
+    # Keys the pseudonymous discharge references (never the JWT secret: rotating one must not
+    # change the other).
+    pseudonym_key: str | None = Field(default=None, validation_alias="FLOWCC_PSEUDONYM_KEY")
     jwt_issuer: str = Field(default="flowcc-dev", validation_alias="FLOWCC_JWT_ISSUER")
     jwt_audience: str = Field(default="flowcc", validation_alias="FLOWCC_JWT_AUDIENCE")
     jwks_url: str | None = Field(default=None, validation_alias="FLOWCC_JWKS_URL")
     token_ttl_seconds: int = Field(default=8 * 3600, validation_alias="FLOWCC_TOKEN_TTL")
-    demo_users: bool = Field(default=True, validation_alias="FLOWCC_DEMO_USERS")
+    # Development only; defaults to on there, and is refused anywhere else.
+    demo_users: bool | None = Field(default=None, validation_alias="FLOWCC_DEMO_USERS")
+
+    @property
+    def signing_secret(self) -> str:
+        """The HS256 secret (always set once Settings has validated)."""
+        if not self.jwt_secret:
+            raise RuntimeError("no FLOWCC_JWT_SECRET: tokens are verified with FLOWCC_JWKS_URL")
+        return self.jwt_secret
 
 
 class RetentionSettings(BaseSettings):
@@ -89,7 +107,7 @@ class RetentionSettings(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWCC_", extra="ignore")
 
-    environment: Environment = "development"
+    environment: Environment = "production"
     log_level: str = "INFO"
     log_json: bool = True
     economy_file: str = "deploy/economies/anyborough.yaml"
@@ -120,17 +138,42 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
     @model_validator(mode="after")
-    def _refuse_development_secrets(self) -> Settings:
-        """Outside development, a known secret or demo users would be an open door."""
-        if self.environment == "production":
-            if self.auth.jwt_secret == DEV_JWT_SECRET and self.auth.jwks_url is None:
-                raise ValueError("FLOWCC_JWT_SECRET must be set (or FLOWCC_JWKS_URL) in production")
-            if self.auth.demo_users:
-                raise ValueError("FLOWCC_DEMO_USERS must be false in production")
-            if self.clock != "system":
-                raise ValueError("FLOWCC_CLOCK must be 'system' in production")
+    def _secure_by_default(self) -> Settings:
+        """Development gets its conveniences; anywhere else a known or short secret, demo users
+        or a movable clock is an open door, and the service refuses to start, naming each."""
+        auth = self.auth
+        if self.development:
+            auth.jwt_secret = auth.jwt_secret or DEV_JWT_SECRET
+            auth.pseudonym_key = auth.pseudonym_key or DEV_PSEUDONYM_KEY
+            auth.demo_users = True if auth.demo_users is None else auth.demo_users
+            return self
+        problems = []
+        if auth.jwks_url is None or auth.jwt_secret is not None:
+            problems += _secret_problems("FLOWCC_JWT_SECRET", auth.jwt_secret, DEV_JWT_SECRET)
+        problems += _secret_problems("FLOWCC_PSEUDONYM_KEY", auth.pseudonym_key, DEV_PSEUDONYM_KEY)
+        if auth.demo_users:
+            problems.append("FLOWCC_DEMO_USERS is for development only")
+        if self.clock != "system":
+            problems.append("FLOWCC_CLOCK must be 'system' outside development")
+        if problems:
+            raise ValueError(f"unsafe settings for {self.environment}: " + "; ".join(problems))
+        auth.demo_users = False
         return self
+
+
+def _secret_problems(name: str, value: str | None, published: str) -> list[str]:
+    if not value:
+        return [f"{name} must be set (at least {MIN_SECRET_LENGTH} random characters)"]
+    if value == published:
+        return [f"{name} is the development value published in the repository"]
+    if len(value) < MIN_SECRET_LENGTH:
+        return [f"{name} must be at least {MIN_SECRET_LENGTH} characters"]
+    return []
 
 
 @lru_cache(maxsize=1)

@@ -89,7 +89,7 @@ def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) ->
         system_scope=economy.code,
         hours_lost_after=settings.hours_lost_after_minutes,
         sample_every=timedelta(seconds=settings.sample_every_seconds),
-        ref_key=settings.auth.jwt_secret,
+        ref_key=settings.auth.pseudonym_key or "",
     )
     return FlowEngine(resources.sessionmaker, hub.publish, clock, config)
 

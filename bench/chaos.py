@@ -97,7 +97,7 @@ class Lab:
     @property
     def settings(self) -> Settings:
         return Settings(
-            environment="test",
+            environment="development",
             log_level="WARNING",
             db=DbSettings(DATABASE_URL=self.database_url),
             kafka=KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, KAFKA_GROUP_ID="chaos"),
@@ -108,7 +108,7 @@ class Lab:
             "DATABASE_URL": self.database_url,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_GROUP_ID": "chaos",
-            "FLOWCC_ENVIRONMENT": "test",
+            "FLOWCC_ENVIRONMENT": "development",
             "FLOWCC_LOG_LEVEL": "WARNING",
         }
 

@@ -127,7 +127,7 @@ async def ours(settings: Settings, *, port: int, clients: int, seconds: float) -
     env = dict(os.environ) | {
         "DATABASE_URL": settings.db.url, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix, "KAFKA_GROUP_ID": kafka.group_id,
-        "FLOWCC_ENVIRONMENT": "test", "FLOWCC_LOG_LEVEL": "WARNING",
+        "FLOWCC_ENVIRONMENT": "development", "FLOWCC_LOG_LEVEL": "WARNING",
     }  # fmt: skip
     server = server_process.start(env, port, "--backlog", "4096", "--ws-ping-interval", "0")
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=0)

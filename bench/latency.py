@@ -122,7 +122,7 @@ async def run(
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
         "KAFKA_GROUP_ID": kafka.group_id,
-        "FLOWCC_ENVIRONMENT": "test",
+        "FLOWCC_ENVIRONMENT": "development",
         "FLOWCC_LOG_LEVEL": "WARNING",
         # The 1,000 clients share one Python process (and the 2 cores) with the service: while
         # they take their 100 kB snapshots some wait longer than the production send timeout,

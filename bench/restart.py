@@ -135,7 +135,7 @@ async def run(settings: Settings, port: int, site_count: int = SITES) -> dict[st
     env = dict(os.environ) | {
         "DATABASE_URL": settings.db.url,
         "FLOWCC_ECONOMY_FILE": handle.name,
-        "FLOWCC_ENVIRONMENT": "test",
+        "FLOWCC_ENVIRONMENT": "development",
         "FLOWCC_CLOCK": "fixed",
         "FLOWCC_CLOCK_START": NOW.isoformat(),
         "KAFKA_TOPIC_PREFIX": f"r{uuid.uuid4().hex[:6]}.",

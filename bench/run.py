@@ -35,7 +35,7 @@ async def main(
     fanout_sizes: tuple[int, ...] = FANOUT_SIZES,
     fanout_seconds: float = 15,
 ) -> dict[str, Any]:
-    settings = settings or Settings(environment="test", log_level="WARNING")
+    settings = settings or Settings(environment="development", log_level="WARNING")
     stages: dict[str, float] = {}
     started = time.perf_counter()
     throughput = await ingest.run(settings, json_count=json_count, hl7_count=hl7_count)

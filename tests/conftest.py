@@ -27,6 +27,13 @@ from app.config import AuthSettings, DbSettings, KafkaSettings, Settings
 TEST_DATABASE = "flowcc_pytest"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite opts in to development (demo users, dev login, a movable clock): with no
+    settings the service is production (issue #16). Subprocesses inherit it; a test of the
+    production behaviour sets its own environment."""
+    os.environ.setdefault("FLOWCC_ENVIRONMENT", "development")
+
+
 def _required_env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
@@ -92,7 +99,7 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str, kafka_bootstrap: str) -> Settings:
     return Settings(
-        environment="test",
+        environment="development",
         log_json=True,
         run_consumers=False,
         db=DbSettings(DATABASE_URL=database_url),
@@ -261,6 +268,9 @@ def server_env(settings: Settings) -> dict[str, str]:
         "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "KAFKA_GROUP_ID": settings.kafka.group_id,
         "FLOWCC_ENVIRONMENT": settings.environment,
+        "FLOWCC_JWT_SECRET": settings.auth.jwt_secret or "",
+        "FLOWCC_PSEUDONYM_KEY": settings.auth.pseudonym_key or "",
+        "FLOWCC_DEMO_USERS": str(bool(settings.auth.demo_users)).lower(),
         "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
         "FLOWCC_CLOCK": settings.clock,
         "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),

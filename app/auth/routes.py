@@ -23,6 +23,7 @@ from app.auth.schemas import (
     TokenOut,
 )
 from app.auth.tokens import issue_token
+from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.pagination import MAX_ID
@@ -32,22 +33,31 @@ keys_router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
 KeyId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
 
 
-@router.get("/demo-users", summary="Development users (only when demo users are enabled)")
+def _development_only(settings: Settings) -> None:
+    """Outside development these routes do not exist (404), whatever else is set."""
+    if not (settings.development and settings.auth.demo_users):
+        raise NotFound("not found")
+
+
+@router.get(
+    "/demo-users",
+    summary="Development users (FLOWCC_ENVIRONMENT=development only; 404 elsewhere)",
+)
 async def demo_users(settings: SettingsDep) -> list[Principal]:
-    if not settings.auth.demo_users:
-        raise NotFound("demo users are disabled")
+    _development_only(settings)
     return list(DEMO_USERS.values())
 
 
 @router.post(
     "/dev-login",
-    summary="Log in as a development user (refused outside development mode)",
-    responses={401: {"description": "Unknown user or demo users disabled"}},
+    summary="Log in as a development user (FLOWCC_ENVIRONMENT=development only; 404 elsewhere)",
+    responses={401: {"description": "Unknown development user"}},
 )
 async def dev_login(body: DevLogin, settings: SettingsDep) -> TokenOut:
-    principal = DEMO_USERS.get(body.username) if settings.auth.demo_users else None
+    _development_only(settings)
+    principal = DEMO_USERS.get(body.username)
     if principal is None:
-        raise Unauthorized("unknown development user, or demo users are disabled")
+        raise Unauthorized("unknown development user")
     return TokenOut(
         access_token=issue_token(settings.auth, principal),
         expires_in=settings.auth.token_ttl_seconds,

@@ -25,7 +25,7 @@ def issue_token(settings: AuthSettings, principal: Principal) -> str:
         "sites": principal.sites,
         "las": principal.local_authorities,
     }
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
 
 
 @lru_cache(maxsize=4)
@@ -39,7 +39,7 @@ def verify_token(settings: AuthSettings, token: str) -> Principal:
             key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
             algorithms = ["RS256", "ES256"]
         else:
-            key, algorithms = settings.jwt_secret, ["HS256"]
+            key, algorithms = settings.signing_secret, ["HS256"]
         claims = jwt.decode(
             token,
             key,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
-from app.deps import FlowDep, SessionDep, SiteCode
+from app.deps import FlowDep, SessionDep, SettingsDep, SiteCode
 from app.errors import Forbidden, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
@@ -63,8 +63,10 @@ async def metric_samples(
     description="Returns once the engine has re-evaluated every view at the new time.",
     responses={404: {"description": "The engine runs on the system clock"}},
 )
-async def advance_clock(body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
-    if not isinstance(flow.clock, OffsetClock | ManualClock):
+async def advance_clock(
+    body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep, settings: SettingsDep
+) -> dict[str, Any]:
+    if not settings.development or not isinstance(flow.clock, OffsetClock | ManualClock):
         raise NotFound("the engine clock is the system clock here (set FLOWCC_CLOCK=offset)")
     if user.role != Role.ADMIN:
         raise Forbidden("only an administrator may move the engine clock")

@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Development users (only when demo users are enabled) */
+        /** Development users (FLOWCC_ENVIRONMENT=development only; 404 elsewhere) */
         get: operations["demo_users_api_v1_auth_demo_users_get"];
         put?: never;
         post?: never;
@@ -82,7 +82,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in as a development user (refused outside development mode) */
+        /** Log in as a development user (FLOWCC_ENVIRONMENT=development only; 404 elsewhere) */
         post: operations["dev_login_api_v1_auth_dev_login_post"];
         delete?: never;
         options?: never;
@@ -1311,7 +1311,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unknown user or demo users disabled */
+            /** @description Unknown development user */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,144 @@
+"""Secure by default (issue #16): with no settings the service is production — it refuses to
+start without secrets, has no dev login, demo users or movable clock — and the production image
+starts: the service is booted exactly as the Dockerfile lays it out and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import DEV_JWT_SECRET, AuthSettings, Settings
+from tests.conftest import _until_ready, new_database
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWCC = Path(sys.executable).with_name("flowcc")
+ALEMBIC = Path(sys.executable).with_name("alembic")
+
+
+def production(**auth: str | bool) -> Settings:
+    return Settings(environment="production", auth=AuthSettings.model_validate(auth))
+
+
+def strong() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def test_no_settings_at_all_is_production_and_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("FLOWCC_ENVIRONMENT", "FLOWCC_JWT_SECRET", "FLOWCC_PSEUDONYM_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="unsafe settings for production") as refused:
+        Settings()
+    assert "FLOWCC_JWT_SECRET must be set" in str(refused.value)
+    assert "FLOWCC_PSEUDONYM_KEY must be set" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("auth", "clock", "reason"),
+    [
+        ({"FLOWCC_JWT_SECRET": DEV_JWT_SECRET}, "system", "development value published"),
+        ({"FLOWCC_JWT_SECRET": "short-secret"}, "system", "at least 32 characters"),
+        ({"FLOWCC_DEMO_USERS": True}, "system", "FLOWCC_DEMO_USERS is for development only"),
+        ({}, "offset", "FLOWCC_CLOCK must be 'system'"),
+    ],
+)
+def test_production_refuses_each_unsafe_setting_by_name(
+    auth: dict[str, str | bool], clock: str, reason: str
+) -> None:
+    values: dict[str, str | bool] = {
+        "FLOWCC_JWT_SECRET": strong(),
+        "FLOWCC_PSEUDONYM_KEY": strong(),
+    }
+    with pytest.raises(ValueError, match=reason):
+        Settings(
+            environment="staging",
+            clock=clock,  # type: ignore[arg-type]
+            auth=AuthSettings.model_validate(values | auth),
+        )
+
+
+def test_production_with_strong_secrets_has_no_demo_users() -> None:
+    settings = production(FLOWCC_JWT_SECRET=strong(), FLOWCC_PSEUDONYM_KEY=strong())
+    assert settings.auth.demo_users is False
+    assert not settings.development
+
+
+def test_serve_with_no_settings_exits_with_the_reason() -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}  # nothing of ours: not even the environment
+    done = subprocess.run(
+        [str(FLOWCC), "serve", "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "FLOWCC_JWT_SECRET must be set" in done.stderr + done.stdout
+
+
+def _image_layout(target: Path) -> tuple[list[str], dict[str, str]]:
+    """Copy what the Dockerfile's last stage copies into ``target``; its CMD and ENV."""
+    text = (ROOT / "Dockerfile").read_text()
+    final = text.rsplit("\nFROM ", 1)[1]
+    env: dict[str, str] = {}
+    for line in final.splitlines():
+        if line.startswith("ENV "):
+            env |= dict(re.findall(r"(\w+)=(\S+)", line))
+        if not line.startswith("COPY "):
+            continue
+        parts = line.split()[1:]
+        if parts[0].startswith("--from="):  # the built frontend: built here by make test
+            source, destination = ROOT / "frontend/dist", target / parts[2]
+        else:
+            source, destination = ROOT / parts[0], target / parts[1]
+        if source.is_dir():
+            shutil.copytree(source, destination, dirs_exist_ok=True)
+        else:
+            destination.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, destination)
+    command = json.loads(re.search(r"^CMD (\[.*\])$", final, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return command, env
+
+
+async def test_the_production_image_starts(settings: Settings, tmp_path: Path) -> None:
+    command, image_env = _image_layout(tmp_path)
+    assert image_env.get("FLOWCC_ENVIRONMENT") == "production"
+    database = await new_database("flowcc_image")
+    env = image_env | {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATABASE_URL": database,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": f"image{secrets.token_hex(3)}.",
+        "FLOWCC_JWT_SECRET": strong(),
+        "FLOWCC_PSEUDONYM_KEY": strong(),
+    }
+    migrated = await asyncio.to_thread(
+        subprocess.run, [str(ALEMBIC), "upgrade", "head"], env=env, cwd=tmp_path,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    argv = [str(FLOWCC), *command[1:]]
+    argv[argv.index("--port") + 1] = str(port)
+    server = subprocess.Popen(argv, env=env, cwd=tmp_path)
+    try:
+        await _until_ready(f"http://127.0.0.1:{port}/readyz", server)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
+            users = await client.get("/api/v1/auth/demo-users")
+            board = await client.get("/")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert login.status_code == 404
+    assert users.status_code == 404
+    assert board.status_code == 200
