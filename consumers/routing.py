@@ -153,11 +153,11 @@ def _decode_kind(kind: str, raw: bytes) -> list[Any]:
     return [decode_json(raw, models[kind])]
 
 
-def build_handlers(
-    kafka: KafkaSettings, *, drop_test_traffic: bool = True
-) -> dict[str, HandlerFactory]:
+def build_handlers(kafka: KafkaSettings) -> dict[str, HandlerFactory]:
     def hl7v2(raw: bytes) -> list[AdtEvent]:
-        return decode_hl7v2(raw, drop_test_traffic=drop_test_traffic)
+        # Every processing id is decoded; the projector applies each feed's policy and counts
+        # what it drops (training traffic is never dropped without trace).
+        return decode_hl7v2(raw, drop_test_traffic=False)
 
     return {
         kafka.topic(topics.ADT_HL7V2): lambda session: AdtHandler(session, hl7v2),

@@ -53,3 +53,20 @@ def local_midnight(now: datetime) -> datetime:
     """Midnight of today in Europe/London, as an aware UTC datetime ("since midnight")."""
     local = now.astimezone(LONDON)
     return datetime(local.year, local.month, local.day, tzinfo=LONDON).astimezone(UTC)
+
+
+def next_local_midnight(now: datetime) -> datetime:
+    """The next midnight in Europe/London after ``now`` (23 or 25 hours away on clock-change
+    days), as an aware UTC datetime."""
+    return local_midnight(local_midnight(now) + timedelta(hours=26))
+
+
+def local_noon(now: datetime) -> datetime:
+    """Noon of today in Europe/London, as an aware UTC datetime."""
+    local = now.astimezone(LONDON)
+    return datetime(local.year, local.month, local.day, 12, tzinfo=LONDON).astimezone(UTC)
+
+
+def calendar_days(since: datetime, now: datetime) -> int:
+    """Whole calendar days in Europe/London from ``since``'s date to ``now``'s date."""
+    return (now.astimezone(LONDON).date() - since.astimezone(LONDON).date()).days

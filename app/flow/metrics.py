@@ -15,9 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.flow.clock import calendar_days, local_noon, next_local_midnight
 from app.flow.repository import SiteFacts
 
 HANDOVER_BANDS = (15, 30, 45, 60)  # minutes (domain.md §2.3)
+MAJORS_RESUS = ("majors", "resus")  # the OPEL parameter's ED areas (domain.md §1.3 #4)
+FOUR_HOUR_DEFINITION = (
+    "of attendances that left the department since midnight, and those still in it past 4 "
+    "hours (already breaches): the share that left within 4 hours of arrival"
+)
 ED_BANDS = (4, 12)  # hours from arrival, and decision-to-admit trolley waits (domain.md §3)
 DAYS_DELAYED_BANDS: tuple[tuple[str, int, int], ...] = (
     ("0-1", 0, 2),
@@ -61,7 +67,7 @@ def compute_site(
     facts: SiteFacts, *, now: datetime, midnight: datetime, hours_lost_after: float
 ) -> Computed:
     upcoming = _Next(now)
-    upcoming.consider(midnight + timedelta(days=1))
+    upcoming.consider(next_local_midnight(now))  # 23 or 25 hours away on clock-change days
     metrics = {
         "beds": _beds(facts.unit_counts),
         "ed": _ed(facts, now, upcoming),
@@ -100,8 +106,14 @@ def _ed(facts: SiteFacts, now: datetime, upcoming: _Next) -> dict[str, Any]:
     stays = [departed - arrived for arrived, departed in facts.ed_departures]
     within_4h = sum(1 for stay in stays if stay <= timedelta(hours=4))
     departed_over_12h = sum(1 for stay in stays if stay > timedelta(hours=12))
+    # Still in the department past 4 h: already breaches, whenever they leave (domain.md §8).
+    judged = len(stays) + over[4]
+    majors_resus = sum(facts.ed_areas.get(area, 0) for area in MAJORS_RESUS)
+    majors_resus_spaces = sum(facts.ed_area_spaces.get(area, 0) for area in MAJORS_RESUS)
     return {
         "in_department": len(arrivals),
+        "by_area": dict(sorted(facts.ed_areas.items())),
+        "in_department_stale": facts.ed_stale,
         "arrivals_last_hour": sum(1 for a in facts.ed_arrivals if now - a < timedelta(hours=1)),
         "over_4h": over[4],
         "over_12h": over[12],
@@ -111,12 +123,16 @@ def _ed(facts: SiteFacts, now: datetime, upcoming: _Next) -> dict[str, Any]:
         "dta_over_12h": trolley[12],
         "longest_dta_at": _iso(min(dtas, default=None)),
         "departed_today": len(stays),
-        "four_hour_pct": pct(within_4h, len(stays)),
+        "four_hour_pct": pct(within_4h, judged),
+        "four_hour_definition": FOUR_HOUR_DEFINITION,
         "breaches_today": len(stays) - within_4h,
         # Of today's leavers and those still in: the share more than 12 h from arrival (§8).
         "over_12h_pct": pct(over[12] + departed_over_12h, len(arrivals) + len(stays)),
         "spaces": facts.ed_spaces,
         "occupancy_pct": pct(len(arrivals), facts.ed_spaces),
+        "majors_resus": majors_resus,
+        "majors_resus_spaces": majors_resus_spaces,
+        "majors_resus_occupancy_pct": pct(majors_resus, majors_resus_spaces),
     }
 
 
@@ -160,13 +176,11 @@ def _ambulance(
 def _discharges(
     facts: SiteFacts, now: datetime, midnight: datetime, upcoming: _Next
 ) -> dict[str, Any]:
-    days = []
-    for _, _, _, ready_at in facts.nctr:
-        waited = now - ready_at
-        days.append(waited.days)
-        upcoming.consider(ready_at + timedelta(days=waited.days + 1))
+    # Calendar days (London) since the discharge-ready date: ready yesterday evening is 1 day
+    # this morning. They change at midnight, which the site already wakes for.
+    days = [calendar_days(ready_at, now) for _, _, _, ready_at in facts.nctr]
     occupied = facts.unit_counts.get("occupied", 0)
-    noon = midnight + timedelta(hours=12)
+    noon = local_noon(now)
     return {
         "nctr": len(facts.nctr),
         "nctr_pct": pct(len(facts.nctr), occupied),

@@ -47,6 +47,9 @@ class Encounter(Base):
     ed_arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ed_departed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_to_admit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The ED area (resus, majors, minors, ...) of a patient in ED (the mapped location's bay).
+    ed_area: Mapped[str | None] = mapped_column(String(40))
+    expected_discharge_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pending_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
     on_leave: Mapped[bool] = mapped_column(Boolean, default=False)
     last_event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -85,15 +88,56 @@ class ProcessedMessage(Base):
 
 
 class LocationException(Base):
-    """A location not in the bed master: listed for the bed team, never silently dropped."""
+    """A location not in the bed master: listed for the bed team, never silently dropped. One
+    row per message that carried it (whatever batch it came in), with the sender's own code, so
+    an integrator maps a feed by working down the distinct codes; resolved when a mapping or a
+    bed-master change lets its spell be placed."""
 
     __tablename__ = "location_exceptions"
+    __table_args__ = (Index("ix_location_exceptions_code", "source", "location_text"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     encounter_id: Mapped[str] = mapped_column(String(120), index=True)
+    source: Mapped[str | None] = mapped_column(String(120))
+    message_id: Mapped[str | None] = mapped_column(String(200))
     site_code: Mapped[str | None] = mapped_column(String(60))
     location_text: Mapped[str] = mapped_column(String(200))
     trigger: Mapped[str] = mapped_column(String(4))
     event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     detail: Mapped[str] = mapped_column(Text)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PatientMerge(Base):
+    """A40: the surviving patient of a merged identifier (every later fold maps through it)."""
+
+    __tablename__ = "patient_merges"
+
+    old_patient_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    new_patient_id: Mapped[str] = mapped_column(String(80))
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LocationMapRow(Base):
+    """One sender's location mapping (app/occupancy/mapping.py), loaded from the economy's
+    locations file: every process and consumer maps with the same rules."""
+
+    __tablename__ = "location_maps"
+
+    source: Mapped[str] = mapped_column(String(120), primary_key=True)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    digest: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FeedCounter(Base):
+    """What a feed sent that leaves no other trace (training traffic dropped, ...): the feed
+    conformance report reads it (flowcc feed-report, GET /api/v1/feeds)."""
+
+    __tablename__ = "feed_counters"
+
+    source: Mapped[str] = mapped_column(String(120), primary_key=True)
+    counter: Mapped[str] = mapped_column(String(80), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

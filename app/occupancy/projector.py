@@ -1,30 +1,39 @@
-"""Apply canonical ADT events to bed state — set-based, one batch at a time.
+"""Apply canonical ADT events to bed state — set-based, one batch at a time (ADR 0002, 0007).
 
-For a batch: store the new events in their encounters' histories (a duplicate is a no-op),
-lock every touched encounter (in id order, so concurrent consumers cannot deadlock), re-fold
-each history in memory (app/engine/adt.py), then move bed occupancy to match, vacating before
-occupying so two patients swapping beds in one batch resolve cleanly. ``deltas()`` reads back
-what changed once per batch. Never commits: the consumer runner owns the transaction.
+For a batch: store the new events, as the sender sent them, in their encounters' histories (a
+retry is a no-op); lock every touched encounter (in id order, so concurrent consumers cannot
+deadlock); map each history's locations into our codes (app/occupancy/mapping.py) and re-fold
+it in memory (app/occupancy/fold.py); then move bed occupancy to match, vacating before
+occupying so two patients swapping beds in one batch resolve cleanly. Every new event whose
+place is not in the bed master is listed as a location exception — one per message, whatever
+batch it came in. ``deltas()`` reads back what changed once per batch. Never commits: the
+consumer runner owns the transaction.
 """
 
 from __future__ import annotations
 
+from collections import Counter as Counter_
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
 from app.board.deltas import Delta, touch
-from app.engine.adt import EncounterState, fold
 from app.occupancy.events import AdtEvent, Location
+from app.occupancy.fold import EncounterState, fold
 from app.occupancy.models import Encounter, LocationException
+from app.occupancy.places import Places
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed
 
 INGEST_DUPLICATES = Counter(
-    "flowcc_ingest_duplicates_total", "Events already applied (same content), ignored", ["kind"]
+    "flowcc_ingest_duplicates_total", "Events already applied (same message), ignored", ["kind"]
 )
 
 BED_STATUS_CODES = frozenset("CHIKOU")
+# Events whose PV1-3 says where an inpatient is (a place that must be in the bed master).
+PLACING = frozenset({"A01", "A02", "A06", "A08", "A12", "A13", "A17", "A21", "A22"})
+RE_KEYING = frozenset({"A45", "A50"})
 
 
 @dataclass
@@ -51,61 +60,92 @@ class OccupancyProjector:
     def __init__(self, repository: OccupancyRepository) -> None:
         self.repo = repository
         self.changes = ChangeSet()
+        self._places: Places | None = None
+
+    async def places(self) -> Places:
+        if self._places is None:
+            self._places = await self.repo.places()
+        return self._places
 
     async def apply(self, event: AdtEvent) -> None:
         await self.apply_all([event])
 
     async def apply_all(self, events: list[AdtEvent]) -> None:
         spell_events: list[AdtEvent] = []
-        for event in events:
+        rekeyed: set[str] = set()
+        for event in await self._by_policy(events):
             if event.trigger == "A20":
                 await self._bed_status(event)
             elif event.trigger == "A40":
                 if event.merged_patient_id and event.patient_id:
                     await self.repo.merge_patient(event.merged_patient_id, event.patient_id)
+            elif event.trigger in RE_KEYING and event.prior_encounter_key:
+                # A visit renumbered or moved: its history continues under the new number.
+                await self.repo.rekey(event.prior_encounter_key, event.encounter_key)
+                rekeyed |= {event.prior_encounter_key, event.encounter_key}
             elif event.trigger not in ("A28", "A31"):  # demographics only: never a bed
                 spell_events += _per_encounter(event)
-        if spell_events:
-            await self._apply_spells(spell_events)
+        await self._apply_spells(spell_events, rekeyed)
 
-    async def _apply_spells(self, events: list[AdtEvent]) -> None:
+    async def _by_policy(self, events: list[AdtEvent]) -> list[AdtEvent]:
+        """Each feed's processing-id policy: what it does not apply is counted, never silent."""
+        mapping = (await self.places()).mapping
+        applied = [event for event in events if mapping.applies(event)]
+        dropped = Counter_((event.source, event.processing_id or "P") for event in events)
+        dropped.subtract((event.source, event.processing_id or "P") for event in applied)
+        for (source, processing_id), count in dropped.items():
+            await self.repo.count(source, f"dropped:processing_id:{processing_id}", count)
+        return applied
+
+    async def _apply_spells(self, events: list[AdtEvent], rekeyed: set[str]) -> None:
         unique = {event.dedupe_key: event for event in events}  # each key computed once
-        stored = await self.repo.add_events(unique)
+        stored = await self.repo.add_events(unique) if unique else set()
         new = [event for key, event in unique.items() if key in stored]
         INGEST_DUPLICATES.labels("adt").inc(len(events) - len(new))
-        if not new:
+        if not new and not rekeyed:
             return  # every one a redelivery: a no-op
-        encounter_ids = sorted({event.encounter_key for event in new})
+        places = await self.places()
+        await self._exceptions(new, places)
+        await self.refold(sorted({event.encounter_key for event in new} | rekeyed), places)
+
+    async def refold(self, encounter_ids: list[str], places: Places | None = None) -> None:
+        """Re-derive these spells from their stored events and move their beds to match (a new
+        event, a new location mapping, a re-keyed visit)."""
+        places = places or await self.places()
         encounters = await self.repo.lock_encounters(encounter_ids)
         histories = await self.repo.histories(encounter_ids)
-        states = {eid: fold(histories[eid]) for eid in encounter_ids}
-        sources = {event.encounter_key: event.source for event in new}
+        merges = await self.repo.merges()
+        states = {
+            eid: fold([places.mapping.event(e) for e in histories[eid]], places.economy)
+            for eid in encounter_ids
+        }
+        sources = {eid: events[0].source for eid, events in histories.items() if events}
         targets = {
-            eid: bed_id_for(s.location, sources[eid]) if s.holds_bed else None
+            eid: bed_id_for(s.location, sources.get(eid, "")) if s.holds_bed else None
             for eid, s in states.items()
         }
         beds = await self.repo.lock_beds(
             bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
         )
         freed = self._vacate(beds, targets)
-        latest = {event.encounter_key: event for event in sorted(new, key=lambda e: e.event_time)}
+        placed = []
         for encounter_id in encounter_ids:
-            self._occupy(
-                beds,
-                encounter_id,
-                targets[encounter_id],
-                states[encounter_id],
-                reported=latest.get(encounter_id),
-            )
+            state, target = states[encounter_id], targets[encounter_id]
+            self._occupy(beds, encounter_id, target, state)
+            bed_id = target if target in beds else None  # an unknown one is an exception
             _copy_state(
                 encounters[encounter_id],
-                states[encounter_id],
-                # Only a bed in the bed master (an unknown one is a location exception).
-                bed_id=targets[encounter_id] if targets[encounter_id] in beds else None,
+                state,
+                bed_id=bed_id,
                 event_count=len(histories[encounter_id]),
+                patient_id=merges.get(state.patient_id or "", state.patient_id),
             )
+            if bed_id or not state.holds_bed:
+                placed.append(encounter_id)
             if encounters[encounter_id].site_code:
                 self.changes.sites.add(encounters[encounter_id].site_code or "")
+        await self.repo.resolve_exceptions(placed)
+        await self.repo.delete_encounters([e for e in encounter_ids if not histories[e]])
         await self._give_back(
             beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
         )
@@ -135,19 +175,10 @@ class OccupancyProjector:
             self.changes.touch(bed)
 
     def _occupy(
-        self,
-        beds: dict[str, Bed],
-        encounter_id: str,
-        target: str | None,
-        state: EncounterState,
-        *,
-        reported: AdtEvent | None,
+        self, beds: dict[str, Bed], encounter_id: str, target: str | None, state: EncounterState
     ) -> None:
         bed = beds.get(target) if target else None
         if bed is None:
-            # Report it once, from the message that carried the location, not on every re-fold.
-            if state.holds_bed and reported is not None and reported.location == state.location:
-                self._exception(encounter_id, state, "location not in the bed master")
             return
         since = state.location_since or state.last_event_time
         if bed.occupant_encounter_id == encounter_id:
@@ -156,20 +187,53 @@ class OccupancyProjector:
                 self.changes.touch(bed)
             return
         if bed.occupant_encounter_id is not None:
-            self._exception(
-                encounter_id, state, f"bed already held by {bed.occupant_encounter_id}; reassigned"
+            self._exception_row(
+                encounter_id,
+                state,
+                # Never the other spell's key: it may carry a patient's MRN.
+                "bed already held by another spell; reassigned to this one",
             )
         bed.occupant_encounter_id = encounter_id
         bed.occupied_since = since
         self.changes.touch(bed)
 
-    def _exception(self, encounter_id: str, state: EncounterState, detail: str) -> None:
+    async def _exceptions(self, new: Iterable[AdtEvent], places: Places) -> None:
+        """Every new event that places an inpatient somewhere the bed master does not know —
+        in the sender's own code (what an integrator maps), with the message it came in."""
+        candidates: list[tuple[AdtEvent, Location, str | None]] = []
+        for raw in new:
+            event = places.mapping.event(raw)
+            location = event.location
+            if raw.location is None or location is None or event.trigger not in PLACING:
+                continue
+            if event.patient_class in ("E", "O") or places.economy.is_ed(location):
+                continue
+            candidates.append((raw, location, bed_id_for(location, event.source)))
+        known = await self.repo.existing_beds([bed for _, _, bed in candidates if bed])
+        for raw, location, bed in candidates:
+            if bed in known:
+                continue
+            assert raw.location is not None
+            self.repo.add_exception(
+                LocationException(
+                    encounter_id=raw.encounter_key,
+                    source=raw.source,
+                    message_id=raw.message_id[:200],
+                    site_code=location.site or None,
+                    location_text=raw.location.text()[:200] or "(none)",
+                    trigger=raw.trigger,
+                    event_time=raw.event_time,
+                    detail="no bed in the location" if bed is None else "not in the bed master",
+                )
+            )
+
+    def _exception_row(self, encounter_id: str, state: EncounterState, detail: str) -> None:
         location = state.location or Location()
         self.repo.add_exception(
             LocationException(
                 encounter_id=encounter_id,
                 site_code=location.site or None,
-                location_text=location.text() or "(none)",
+                location_text=location.text()[:200] or "(none)",
                 trigger="fold",
                 event_time=state.last_event_time,
                 detail=detail,
@@ -178,16 +242,19 @@ class OccupancyProjector:
 
     async def _bed_status(self, event: AdtEvent) -> None:
         """A20: the bed's own status (table 0116) — closed, cleaning, isolated, open."""
-        bed_id = bed_id_for(event.location, event.source)
+        places = await self.places()
+        location = places.mapping.location(event.source, event.location)
+        bed_id = bed_id_for(location, event.source)
         status = (event.bed_status or "").upper()[:1]
         bed = (await self.repo.lock_beds(bed_ids=[bed_id], held_by=[])).get(bed_id or "")
         if bed is None or status not in BED_STATUS_CODES:
-            location = event.location or Location()
             self.repo.add_exception(
                 LocationException(
-                    encounter_id=event.encounter_key,
-                    site_code=location.site or None,
-                    location_text=location.text() or "(none)",
+                    encounter_id="",
+                    source=event.source,
+                    message_id=event.message_id[:200],
+                    site_code=(location.site if location else None) or None,
+                    location_text=(event.location.text() if event.location else "") or "(none)",
                     trigger="A20",
                     event_time=event.event_time,
                     detail=f"A20 for an unknown bed or status {event.bed_status!r}",
@@ -245,22 +312,29 @@ def _per_encounter(event: AdtEvent) -> list[AdtEvent]:
 
 
 def _copy_state(
-    encounter: Encounter, state: EncounterState, *, bed_id: str | None, event_count: int
+    encounter: Encounter,
+    state: EncounterState,
+    *,
+    bed_id: str | None,
+    event_count: int,
+    patient_id: str | None,
 ) -> None:
     location = state.location
     encounter.site_code = state.site or encounter.site_code
-    encounter.patient_id = state.patient_id
+    encounter.patient_id = patient_id
     encounter.nhs_number = state.nhs_number
     encounter.patient_class = state.patient_class
     encounter.status = state.status
     encounter.bed_id = bed_id
-    encounter.location_text = location.text() if location else None
+    encounter.location_text = location.text()[:200] if location else None
+    encounter.ed_area = (location.bay or location.bed or None) if state.in_ed and location else None
     encounter.arrived_at = state.arrived_at
     encounter.admitted_at = state.admitted_at
     encounter.discharged_at = state.discharged_at
     encounter.ed_arrived_at = state.ed_arrived_at
     encounter.ed_departed_at = state.ed_departed_at
     encounter.decision_to_admit_at = state.decision_to_admit_at
+    encounter.expected_discharge_at = state.expected_discharge_at
     encounter.pending_discharge = state.pending_discharge
     encounter.on_leave = state.on_leave
     encounter.last_event_time = state.last_event_time

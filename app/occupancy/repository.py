@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import table as table_of
 from app.occupancy.events import AdtEvent
-from app.occupancy.models import Encounter, EncounterEvent, LocationException, ProcessedMessage
-from app.topology.models import Bed, Unit
+from app.occupancy.mapping import LocationMap, SourceMapping
+from app.occupancy.models import (
+    Encounter,
+    EncounterEvent,
+    FeedCounter,
+    LocationException,
+    LocationMapRow,
+    PatientMerge,
+    ProcessedMessage,
+)
+from app.occupancy.places import EconomyPlaces, Places, with_default_sites
+from app.topology.models import Bed, Site, Unit
 
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
@@ -109,7 +119,7 @@ class OccupancyRepository:
             select(Encounter.bed_id, Encounter.id, Encounter.last_event_time)
             .where(Encounter.bed_id.in_(bed_ids))
             .where(Encounter.id.not_in(list(excluding)))
-            .where(Encounter.status.in_(("admitted", "ed")))
+            .where(Encounter.status == "admitted")
             .order_by(Encounter.bed_id, Encounter.last_event_time.desc(), Encounter.id)
         )
         claims: dict[str, tuple[str, datetime | None]] = {}
@@ -123,12 +133,97 @@ class OccupancyRepository:
         return (await self.session.execute(query)).scalars().all()
 
     async def merge_patient(self, old_patient_id: str, new_patient_id: str) -> int:
+        """A40: recorded (every later fold maps through it) and applied to the spells now."""
+        await self.session.execute(
+            insert(PatientMerge)
+            .values(old_patient_id=old_patient_id, new_patient_id=new_patient_id)
+            .on_conflict_do_update(
+                index_elements=["old_patient_id"], set_={"new_patient_id": new_patient_id}
+            )
+        )
         result = await self.session.execute(
             update(Encounter)
             .where(Encounter.patient_id == old_patient_id)
             .values(patient_id=new_patient_id)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def merges(self) -> dict[str, str]:
+        """Merged patient id → surviving id (followed to the end of a chain of merges)."""
+        rows = await self.session.execute(
+            select(PatientMerge.old_patient_id, PatientMerge.new_patient_id)
+        )
+        merged: dict[str, str] = {}
+        for old, new in rows:
+            merged[old] = new
+        resolved = {}
+        for old, new in merged.items():
+            seen = {old}
+            while new in merged and new not in seen:
+                seen.add(new)
+                new = merged[new]
+            resolved[old] = new
+        return resolved
+
+    async def rekey(self, old_encounter_id: str, new_encounter_id: str) -> None:
+        """A45/A50: the visit's stored history continues under its new number."""
+        await self.session.execute(
+            update(EncounterEvent)
+            .where(EncounterEvent.encounter_id == old_encounter_id)
+            .values(encounter_id=new_encounter_id)
+        )
+
+    async def delete_encounters(self, encounter_ids: Sequence[str]) -> None:
+        """Spells left with no events (a re-keyed visit's old number)."""
+        if encounter_ids:
+            await self.session.execute(delete(Encounter).where(Encounter.id.in_(encounter_ids)))
+
+    async def places(self) -> Places:
+        units = await self.session.execute(select(Unit.site_code, Unit.code, Unit.kind))
+        sites = (await self.session.execute(select(Site.code, Site.org_code, Site.kind))).all()
+        acute: dict[str, list[str]] = {}
+        for code, org, kind in sites:
+            if kind == "acute":
+                acute.setdefault(org, []).append(code)
+        maps = await self.session.scalars(select(LocationMapRow.mapping))
+        known = frozenset(code for code, _, _ in sites)
+        mapping = LocationMap(
+            organisations=[SourceMapping.model_validate(m) for m in maps], known_sites=known
+        )
+        return Places(
+            economy=EconomyPlaces({(site, code): kind for site, code, kind in units.all()}),
+            mapping=with_default_sites(mapping, acute, known),
+        )
+
+    async def existing_beds(self, bed_ids: Sequence[str]) -> set[str]:
+        if not bed_ids:
+            return set()
+        query = select(Bed.id).where(Bed.id.in_(sorted(set(bed_ids))))
+        return set((await self.session.scalars(query)).all())
+
+    async def resolve_exceptions(self, encounter_ids: Sequence[str]) -> None:
+        """Spells now placed: their open location exceptions are resolved."""
+        if encounter_ids:
+            await self.session.execute(
+                update(LocationException)
+                .where(
+                    LocationException.encounter_id.in_(encounter_ids),
+                    LocationException.resolved_at.is_(None),
+                    LocationException.trigger != "fold",
+                )
+                .values(resolved_at=func.now())
+            )
+
+    async def count(self, source: str, counter: str, by: int = 1) -> None:
+        """A feed statistic that nothing else records (training traffic dropped, ...)."""
+        if by:
+            statement = insert(FeedCounter).values(source=source, counter=counter, count=by)
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["source", "counter"],
+                    set_={"count": FeedCounter.count + by, "last_at": func.now()},
+                )
+            )
 
     async def exceptions(self, *, after_id: int, limit: int) -> Sequence[LocationException]:
         query = (

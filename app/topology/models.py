@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, DateTime, Float, ForeignKey, Integer, String, func
+from sqlalchemy import ARRAY, Boolean, DateTime, Float, ForeignKey, Integer, String, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -35,6 +36,8 @@ class Site(Base):
     kind: Mapped[str] = mapped_column(String(40))
     local_authority: Mapped[str | None] = mapped_column(ForeignKey("local_authorities.code"))
     opel_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    # False once the economy file no longer has it: kept for history, never counted.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
 
 class Unit(Base):
@@ -49,6 +52,12 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(30))
     specialty: Mapped[str | None] = mapped_column(String(100))
     spaces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ED spaces
+    # ED areas and their spaces (resus, majors, minors, ...).
+    areas: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # general_and_acute, or a care G&A figures leave out (domain.md §8).
+    care: Mapped[str] = mapped_column(
+        String(30), default="general_and_acute", server_default="general_and_acute"
+    )
 
 
 class Bed(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,14 @@ class TopologyRepository:
         # executemany: one statement compiled (and cached) once, not a 10,000-row VALUES list
         # compiled afresh on every start (that took ~3 s for a regional economy).
         await self.session.execute(statement, list(rows))
+
+    async def retire_sites_except(self, codes: set[str]) -> int:
+        """Sites no longer in the economy stop counting (the system OPEL, the boards); their
+        history stays."""
+        result = await self.session.execute(
+            update(Site).where(Site.code.not_in(sorted(codes)), Site.active).values(active=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def upsert_beds(self, specs: Sequence[BedSpec]) -> None:
         """New beds are inserted with their configured status; existing beds keep their live
@@ -98,7 +106,11 @@ class TopologyRepository:
         await self.upsert(CareHomeCapacity, rows)
 
     async def sites(self) -> Sequence[Site]:
-        return (await self.session.execute(select(Site).order_by(Site.code))).scalars().all()
+        return (
+            (await self.session.execute(select(Site).where(Site.active).order_by(Site.code)))
+            .scalars()
+            .all()
+        )
 
     async def site(self, code: str) -> Site | None:
         return await self.session.get(Site, code)

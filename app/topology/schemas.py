@@ -23,6 +23,11 @@ class UnitConfig(BaseModel):
     virtual_beds: int = Field(default=0, ge=0)
     bay_size: int = Field(default=6, ge=1)
     areas: dict[str, int] = Field(default_factory=dict, description="ED areas and their spaces")
+    # What G&A figures leave out: critical care, maternity, paediatric, mental health units.
+    care: str = Field(
+        default="general_and_acute",
+        pattern="^(general_and_acute|critical_care|maternity|paediatric|mental_health)$",
+    )
 
 
 class SiteConfig(BaseModel):

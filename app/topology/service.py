@@ -33,10 +33,12 @@ async def load_economy(session: AsyncSession, economy: EconomyConfig) -> dict[st
                 "kind": s.kind,
                 "local_authority": s.local_authority,
                 "opel_weight": s.opel_weight,
+                "active": True,
             }
             for s in economy.sites
         ],
     )
+    retired = await repo.retire_sites_except({s.code for s in economy.sites})
     await repo.upsert(
         Unit,
         [
@@ -48,6 +50,8 @@ async def load_economy(session: AsyncSession, economy: EconomyConfig) -> dict[st
                 "kind": u.kind,
                 "specialty": u.specialty,
                 "spaces": sum(u.areas.values()),
+                "areas": dict(u.areas),
+                "care": u.care,
             }
             for s in economy.sites
             for u in s.units
@@ -82,5 +86,6 @@ async def load_economy(session: AsyncSession, economy: EconomyConfig) -> dict[st
         "units": sum(len(site.units) for site in economy.sites),
         "beds": len(specs),
         "beds_removed": removed,
+        "sites_retired": retired,
         "care_homes": len(economy.care_homes),
     }

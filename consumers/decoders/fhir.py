@@ -1,11 +1,19 @@
-"""FHIR R4 Encounter (JSON) → canonical :class:`AdtEvent`, validated with fhir.resources (R4B
-models, which match R4 for Encounter).
+"""FHIR R4 Encounter (JSON) → canonical :class:`AdtEvent`s, validated with fhir.resources (R4B
+models, which match R4 for Encounter). ADR 0007.
 
-A FHIR feed sends the Encounter's whole current state each time, so each version becomes the
-ADT event that produces that state: planned → A05, arrived/triaged → A04, in-progress → A01 at
-the active location, onleave → A21, finished → A03, cancelled/entered-in-error → A11.
+A FHIR feed sends the Encounter's whole current state each time, so each version tells the
+spell's story as far as it goes, as the ADT events that produce it: the ED arrival (class EMER:
+the door time from ``classHistory``/``statusHistory``/``period.start``, never the version's
+``meta.lastUpdated``), the admission (the change to an inpatient class, or the first inpatient
+location), each later location (``location[].period.start``), leave, and the end
+(``period.end``). Versions repeat what earlier ones said: the fold collapses the copies. A later
+version that is in progress again cancels an earlier "finished" (an A13); ``entered-in-error``
+and ``cancelled`` void every version (an A11 that voids the encounter). An EMER encounter in
+progress is a patient in ED, not an admission. Times without an offset are Europe/London.
+
 Bed locations are references ``Location/<SITE>:<WARD>:<BED>`` (the bed master id) or carry that
-id as the location's identifier; anything else is kept as text and becomes a location exception.
+id as the location's identifier; anything else is kept as text (a location exception, or a
+location mapping's input).
 """
 
 from __future__ import annotations
@@ -15,25 +23,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.encounter import Encounter, EncounterLocation
 from pydantic import ValidationError
 
-from app.occupancy.events import AdtEvent, Location, TimeSource
+from app.occupancy.events import AdtEvent, Location, Precision, TimeSource
 from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
+from consumers.decoders.hl7time import LONDON
 
-STATUS_TRIGGER = {
-    "planned": "A05",
-    "arrived": "A04",
-    "triaged": "A04",
-    "in-progress": "A01",
-    "onleave": "A21",
-    "finished": "A03",
-    "cancelled": "A11",
-    "entered-in-error": "A11",
-}
 CLASS_CODES = {"EMER": "E", "IMP": "I", "ACUTE": "I", "NONAC": "I", "PRENC": "P", "AMB": "O",
                "OBSENC": "I", "SS": "O", "HH": "O", "VR": "O"}  # fmt: skip
 NO_BED_CLASSES = frozenset({"AMB", "HH", "VR", "FLD"})
+STATUSES = frozenset({"planned", "arrived", "triaged", "in-progress", "onleave", "finished",
+                      "cancelled", "entered-in-error"})  # fmt: skip
+VOIDING = frozenset({"cancelled", "entered-in-error"})
 
 
 def decode_fhir_encounter(raw: bytes) -> list[AdtEvent]:
@@ -55,34 +57,187 @@ def decode_fhir_encounter(raw: bytes) -> list[AdtEvent]:
     class_code = encounter.class_fhir.code if encounter.class_fhir else None
     if class_code in NO_BED_CLASSES:
         return []  # an outpatient, home or virtual contact never holds a bed
-    trigger = STATUS_TRIGGER.get(encounter.status or "")
-    if trigger is None:
+    if encounter.status not in STATUSES:
         raise UnsupportedEvent(f"Encounter.status {encounter.status!r} has no bed meaning")
-    event_time, time_source = _event_time(encounter, document)
-    patient_class = CLASS_CODES.get(class_code or "")
-    return [
-        AdtEvent(
-            source=(document.get("meta") or {}).get("source") or "fhir",
-            message_id=_version_id(encounter, raw),
+    return _Story(encounter, raw, class_code).events()
+
+
+class _Story:
+    """One Encounter version, told as ADT events."""
+
+    def __init__(self, encounter: Encounter, raw: bytes, class_code: str | None) -> None:
+        self.encounter, self.class_code = encounter, class_code
+        self.patient_class = CLASS_CODES.get(class_code or "")
+        meta = encounter.meta
+        version = meta.versionId if meta else None
+        self.id = f"Encounter/{encounter.id or '?'}/_history/"
+        self.id += version or hashlib.sha256(raw).hexdigest()[:16]
+        self.recorded = _moment(meta.lastUpdated) if meta and meta.lastUpdated else None
+        self.source = (meta.source if meta else None) or "fhir"
+        self.key = _encounter_key(encounter)
+        self.period = encounter.period
+        # Times read from a date alone (known to the day only).
+        self.dates = {_moment(v) for v in _period_values(encounter) if _is_date(v)}
+
+    def events(self) -> list[AdtEvent]:
+        status = self.encounter.status
+        if status in VOIDING:
+            at = self.recorded or self._start() or self._end()
+            if at is None:
+                raise MissingField("no time: neither meta.lastUpdated nor Encounter.period")
+            return [self._event("A11", "void", at, voids_encounter=True)]
+        if status == "planned" or (status == "arrived" and self.patient_class != "E"):
+            return [self._event("A05", "plan", self._required(self._start(), "period.start"))]
+        story = self._ed() + self._inpatient()
+        if status == "onleave":
+            story.append(self._event("A21", "leave", self._required(self._status_start(status))))
+        if status == "finished":
+            end = self._end()
+            story.append(self._event("A03", "end", self._required(end, "period.end")))
+        elif status == "in-progress" and self.patient_class != "E" and self.recorded:
+            # In progress after a version that said finished: that discharge was cancelled.
+            story.append(self._event("A13", "unfinish", self.recorded, location=self._current()))
+        return story
+
+    # ------------------------------------------------------------------ the story
+
+    def _ed(self) -> list[AdtEvent]:
+        arrived = self._arrival()
+        if arrived is None:
+            return []
+        places = self._places()
+        admitted = self._admission() if self.patient_class != "E" else None
+        in_ed = [p for p in places if admitted is None or (p[0] or arrived) < admitted]
+        where = in_ed[0][1] if in_ed else (self._current() if admitted is None else None)
+        arrive = self._event("A04", "arrive", arrived, cls="E", location=where)
+        moves = [
+            self._event("A02", f"ed-{n}", start, cls="E", location=place)
+            for n, (start, place) in enumerate(in_ed[1:], 1)
+            if start is not None
+        ]
+        return [arrive, *moves]
+
+    def _inpatient(self) -> list[AdtEvent]:
+        """Any class but EMER in progress is in a bed (a pre-admission that arrived, a short
+        stay): the admission, then each later location."""
+        if self.patient_class == "E":
+            return []
+        admitted = self._admission()
+        if admitted is None:
+            raise MissingField("no time: no class history, status history, location period, "
+                               "period.start or meta.lastUpdated")  # fmt: skip
+        places = [(s, p) for s, p in self._places() if s is None or s >= admitted]
+        first = places[0][1] if places else self._current()
+        admit = self._event("A01", "admit", admitted, cls=self.patient_class or "I",
+                            location=first, admit_time=admitted)  # fmt: skip
+        moves = [
+            self._event("A02", f"move-{n}", start, cls=self.patient_class or "I", location=place)
+            for n, (start, place) in enumerate(places[1:], 1)
+            if start is not None
+        ]
+        return [admit, *moves]
+
+    # ------------------------------------------------------------------ times
+
+    def _arrival(self) -> datetime | None:
+        """The ED door: the EMER span of classHistory, else (class EMER now) the arrived or
+        triaged status, else period.start."""
+        for entry in self.encounter.classHistory or []:
+            is_emergency = entry.class_fhir is not None and entry.class_fhir.code == "EMER"
+            if is_emergency and entry.period and entry.period.start:
+                return _moment(entry.period.start)
+        if self.patient_class != "E":
+            return None
+        return self._status_start("arrived") or self._status_start("triaged") or self._start()
+
+    def _admission(self) -> datetime | None:
+        for entry in self.encounter.classHistory or []:
+            code = entry.class_fhir.code if entry.class_fhir else None
+            if CLASS_CODES.get(code or "") == "I" and entry.period and entry.period.start:
+                return _moment(entry.period.start)
+        if self._arrival() is None:
+            return self._status_start("in-progress") or self._start() or self.recorded
+        return self._status_start("in-progress") or self.recorded
+
+    def _status_start(self, status: str) -> datetime | None:
+        for entry in self.encounter.statusHistory or []:
+            if entry.status == status and entry.period and entry.period.start:
+                return _moment(entry.period.start)
+        return None
+
+    def _start(self) -> datetime | None:
+        return _moment(self.period.start) if self.period and self.period.start else None
+
+    def _end(self) -> datetime | None:
+        return _moment(self.period.end) if self.period and self.period.end else None
+
+    def _required(self, at: datetime | None, what: str = "a time") -> datetime:
+        if at is not None:
+            return at
+        if self.recorded is not None:
+            return self.recorded
+        raise MissingField(f"no event time: {what} and meta.lastUpdated are empty")
+
+    # ------------------------------------------------------------------ places
+
+    def _places(self) -> list[tuple[datetime | None, Location]]:
+        """Where the patient has been (active and completed entries), in time order."""
+        entries = [e for e in self.encounter.location or [] if e.status in (None, "active",
+                                                                         "completed")]  # fmt: skip
+        located = [(_entry_start(e), _location(e)) for e in entries]
+        found = [(start, place) for start, place in located if place is not None]
+        return sorted(found, key=lambda item: item[0] or datetime.min.replace(tzinfo=LONDON))
+
+    def _current(self) -> Location | None:
+        active = [e for e in self.encounter.location or [] if e.status in (None, "active")]
+        active.sort(key=lambda e: _entry_start(e) or datetime.min.replace(tzinfo=LONDON))
+        for entry in reversed(active):
+            place = _location(entry)
+            if place is not None:
+                return place
+        return None
+
+    def _event(self, trigger: str, part: str, at: datetime, **fields: Any) -> AdtEvent:
+        cls = fields.pop("cls", self.patient_class)
+        source: TimeSource = "period.end" if trigger == "A03" else "period.start"
+        precision: Precision = "day" if at in self.dates else "second"
+        return AdtEvent(
+            source=self.source,
+            message_id=f"{self.id}#{part}",
             trigger=trigger,
-            event_time=event_time,
-            time_source=time_source,
-            time_imputed=time_source == "meta.lastUpdated",
-            encounter_key=_encounter_key(encounter),
-            patient_id=encounter.subject.reference if encounter.subject else None,
-            patient_class=patient_class,
-            # An arrival's location is the ED (its site counts the attendance); no bed is held.
-            location=_active_location(encounter) if trigger in ("A01", "A21", "A04") else None,
-            admit_time=_utc(encounter.period.start) if encounter.period else None,
-            discharge_time=_utc(encounter.period.end) if encounter.period else None,
+            event_time=at,
+            time_source=source,
+            time_imputed=at == self.recorded,
+            time_precision=precision,
+            recorded_at=self.recorded,
+            encounter_key=self.key,
+            patient_id=self.encounter.subject.reference if self.encounter.subject else None,
+            patient_class=cls,
+            **fields,
         )
-    ]
 
 
-def _version_id(encounter: Encounter, raw: bytes) -> str:
-    version = encounter.meta.versionId if encounter.meta else None
-    content = hashlib.sha256(raw).hexdigest()[:16]
-    return f"Encounter/{encounter.id or '?'}/_history/{version or content}"
+def _period_values(encounter: Encounter) -> list[Any]:
+    periods = [encounter.period]
+    periods += [e.period for e in encounter.classHistory or []]
+    periods += [e.period for e in encounter.statusHistory or []]
+    periods += [e.period for e in encounter.location or []]
+    return [v for p in periods if p is not None for v in (p.start, p.end) if v is not None]
+
+
+def _entry_start(entry: EncounterLocation) -> datetime | None:
+    return _moment(entry.period.start) if entry.period and entry.period.start else None
+
+
+def _location(entry: EncounterLocation) -> Location | None:
+    reference = entry.location.reference or ""
+    identifier = entry.location.identifier.value if entry.location.identifier else None
+    bed_id = identifier or reference.removeprefix("Location/")
+    parts = bed_id.split(":")
+    if len(parts) == 3 and all(parts):
+        return Location(site=parts[0], ward=parts[1], bed=parts[2])
+    text = entry.location.display or reference
+    return Location(ward=text[:200]) if text else None
 
 
 def _encounter_key(encounter: Encounter) -> str:
@@ -95,53 +250,21 @@ def _encounter_key(encounter: Encounter) -> str:
     raise MissingField("Encounter has neither an identifier nor an id")
 
 
-def _event_time(encounter: Encounter, document: dict[str, Any]) -> tuple[datetime, TimeSource]:
-    """finished → period.end; otherwise the version's meta.lastUpdated (when this state was
-    recorded, so flagged imputed), else period.start."""
-    period = encounter.period
-    if encounter.status == "finished" and period and period.end:
-        return _as_datetime(period.end), "period.end"
-    updated = encounter.meta.lastUpdated if encounter.meta else None
-    if updated is not None:
-        return _as_datetime(updated), "meta.lastUpdated"
-    if period and period.start:
-        return _as_datetime(period.start), "period.start"
-    if period and period.end:
-        return _as_datetime(period.end), "period.end"
-    raise MissingField("no event time: Encounter.period and meta.lastUpdated are empty")
-
-
-def _as_datetime(value: Any) -> datetime:
+def _moment(value: Any) -> datetime:
+    """A FHIR dateTime/instant as UTC; without an offset it is London time (domain.md §6.3).
+    A date alone is that day's start, and ``_is_date`` says so."""
     if isinstance(value, datetime):
-        return _utc(value) or value
-    text = str(value)
-    try:
-        parsed = datetime.fromisoformat(text if len(text) > 10 else f"{text}T00:00:00")
-    except ValueError as error:
-        raise InvalidValue(f"unreadable FHIR dateTime {text!r}") from error
-    return _utc(parsed) or parsed
+        moment = value
+    else:
+        text = str(value)
+        try:
+            moment = datetime.fromisoformat(text if len(text) > 10 else f"{text[:10]}T00:00:00")
+        except ValueError as error:
+            raise InvalidValue("an unreadable FHIR dateTime") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    return moment.astimezone(UTC)
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        return _as_datetime(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _active_location(encounter: Encounter) -> Location | None:
-    """The active location entry that started last (entries without a period count as oldest)."""
-    active = [e for e in encounter.location or [] if e.status in (None, "active")]
-    active.sort(key=lambda e: str(e.period.start) if e.period and e.period.start else "")
-    for entry in reversed(active):
-        reference = entry.location.reference or ""
-        identifier = entry.location.identifier.value if entry.location.identifier else None
-        bed_id = identifier or reference.removeprefix("Location/")
-        parts = bed_id.split(":")
-        if len(parts) == 3 and all(parts):
-            return Location(site=parts[0], ward=parts[1], bed=parts[2])
-        text = entry.location.display or reference
-        if text:
-            return Location(ward=text)
-    return None
+def _is_date(value: Any) -> bool:
+    return not isinstance(value, datetime) and len(str(value)) <= 10

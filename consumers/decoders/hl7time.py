@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from app.occupancy.events import Precision
 from consumers.decoders.errors import InvalidValue
 
 LONDON = ZoneInfo("Europe/London")
@@ -55,7 +56,14 @@ def parse_hl7_time(value: str) -> datetime | None:
     return naive.replace(tzinfo=LONDON).astimezone(UTC)
 
 
-def is_date_only(value: str) -> bool:
-    """PV1-45 of '20240101' or '202401010000': a date with no real time of day."""
+def precision_of(value: str) -> Precision:
+    """How precisely an HL7 timestamp is known: '20240603' and '202406030000' are a day (a PAS
+    writing midnight means "that day"), '2024060314' an hour, '202406031415' a minute."""
     digits = value.strip().split("+")[0].split("-")[0].split(".")[0]
-    return len(digits) <= 8 or digits[8:] in ("0000", "000000")
+    if len(digits) <= 8 or digits[8:] in ("0000", "000000"):
+        return "day"
+    if len(digits) <= 10:
+        return "hour"
+    if len(digits) <= 12:
+        return "minute"
+    return "second"

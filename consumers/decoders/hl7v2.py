@@ -2,20 +2,24 @@
 (``er7.py``), proved value-for-value equal to python-hl7 (ADR 0004).
 
 Handles MLLP framing, FHS/BHS batches, ``\\r``/``\\n``/``\\r\\n`` separators, a UTF-8 BOM and
-Latin-1 bytes, escape sequences, and MSH-11 = T (test traffic is dropped). Versions 2.2–2.8.
-Event time: EVN-6, then PV1-44/45, then EVN-2, then MSH-7 (the last two flagged as imputed).
+Latin-1 bytes, escape sequences, and MSH-11 (the processing id travels with the event; which
+ids are applied is each feed's policy, default P only). Versions 2.2–2.8. Event time: EVN-6,
+then PV1-44/45, then EVN-2, then MSH-7 (the last two flagged as imputed); a time known only to
+the day or the hour never beats a precise one, and says so (ADR 0007). A20 carries MSH, EVN and
+NPU only: no spell.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from app.occupancy.events import SUPPORTED_TRIGGERS, AdtEvent, Location, TimeSource
+from app.occupancy.events import SUPPORTED_TRIGGERS, AdtEvent, Location, Precision, TimeSource
 from consumers.decoders.er7 import Er7Error, Er7Message
 from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
-from consumers.decoders.hl7time import is_date_only, parse_hl7_time
+from consumers.decoders.hl7time import parse_hl7_time, precision_of
 
 MLLP_START, MLLP_END = b"\x0b", b"\x1c"
+PRECISE = ("second", "minute")  # to the minute is precise; to the hour or day is not
 ADMIT_TRIGGERS = frozenset({"A01", "A04", "A05", "A06", "A11", "A14", "A27"})
 
 
@@ -96,7 +100,7 @@ def decode_message(text: str, *, drop_test_traffic: bool = True) -> AdtEvent | N
     except Er7Error as error:
         raise Undecodable(f"not an ER7 message: {error}") from error
     if drop_test_traffic and fields.get("MSH", 11).upper().startswith("T"):
-        return None
+        return None  # the REST ingest's check; consumers apply each feed's policy
     message_type = fields.get("MSH", 9, 1)
     trigger = fields.get("MSH", 9, 2) or fields.get("EVN", 1)
     if message_type != "ADT":
@@ -106,25 +110,39 @@ def decode_message(text: str, *, drop_test_traffic: bool = True) -> AdtEvent | N
     message_id = fields.get("MSH", 10)
     if not message_id:
         raise MissingField("MSH-10 (message control id) is empty")
-    event_time, time_source = _event_time(fields, trigger)
+    event_time, time_source, precision = _event_time(fields, trigger)
+    common = {
+        "source": fields.get("MSH", 4) or fields.get("MSH", 3) or "unknown",
+        "message_id": message_id,
+        "trigger": trigger,
+        "event_time": event_time,
+        "time_source": time_source,
+        "time_imputed": time_source in ("EVN-2", "MSH-7") or precision not in PRECISE,
+        "time_precision": precision,
+        "recorded_at": _time(fields, "EVN", 2) or _time(fields, "MSH", 7),
+        "hl7_version": fields.get("MSH", 12) or None,
+        "processing_id": fields.get("MSH", 11, 1).upper() or None,
+    }
+    if trigger == "A20":  # MSH, EVN and NPU only (domain.md §6.3): a bed, no spell
+        return AdtEvent(
+            **common,
+            encounter_key="",
+            location=fields.location("NPU", 1),
+            bed_status=fields.get("NPU", 2) or None,
+        )
     return AdtEvent(
-        source=fields.get("MSH", 4) or fields.get("MSH", 3) or "unknown",
-        message_id=message_id,
-        trigger=trigger,
-        event_time=event_time,
-        time_source=time_source,
-        time_imputed=time_source in ("EVN-2", "MSH-7") or _date_only(fields, time_source),
-        hl7_version=fields.get("MSH", 12) or None,
+        **common,
         encounter_key=_encounter_key(fields, "PV1", "PID"),
         patient_id=_patient_id(fields, "PID"),
         nhs_number=_nhs_number(fields),
         patient_class=fields.get("PV1", 2) or None,
         location=fields.location("PV1", 3),
         prior_location=fields.location("PV1", 6),
-        admit_time=_time(fields, "PV1", 44),
-        discharge_time=_time(fields, "PV1", 45),
+        admit_time=_precise(fields, "PV1", 44),
+        discharge_time=_precise(fields, "PV1", 45),
+        expected_discharge_at=_time(fields, "PV2", 9),
         merged_patient_id=fields.get("MRG", 1) or None,
-        bed_status=fields.get("NPU", 2) or None,
+        prior_encounter_key=_prior_visit(fields) if trigger in ("A45", "A50") else None,
         **_swap(fields, trigger),
     )
 
@@ -136,23 +154,34 @@ def _time(fields: _Fields, segment: str, field: int) -> datetime | None:
         raise InvalidValue(f"{segment}-{field}: {error.message}") from error
 
 
-def _event_time(fields: _Fields, trigger: str) -> tuple[datetime, TimeSource]:
+def _precise(fields: _Fields, segment: str, field: int) -> datetime | None:
+    """A stated admit/discharge time, unless it is known only to the day or hour."""
+    value = _time(fields, segment, field)
+    return value if precision_of(fields.get(segment, field)) in PRECISE else None
+
+
+def _event_time(fields: _Fields, trigger: str) -> tuple[datetime, TimeSource, Precision]:
+    """The first precise candidate; if none is precise, the first there is (flagged)."""
     pv1 = ("PV1-45", 45) if trigger == "A03" else ("PV1-44", 44)
     candidates: list[tuple[TimeSource, str, int]] = [("EVN-6", "EVN", 6)]
     if trigger == "A03" or trigger in ADMIT_TRIGGERS:
         candidates.append((pv1[0], "PV1", pv1[1]))  # type: ignore[arg-type]
     candidates += [("EVN-2", "EVN", 2), ("MSH-7", "MSH", 7)]
+    found: list[tuple[datetime, TimeSource, Precision]] = []
     for source, segment, field in candidates:
         value = _time(fields, segment, field)
         if value is not None:
-            return value, source
-    raise MissingField("no event time: EVN-6, PV1-44/45, EVN-2 and MSH-7 are all empty")
+            found.append((value, source, precision_of(fields.get(segment, field))))
+    if not found:
+        raise MissingField("no event time: EVN-6, PV1-44/45, EVN-2 and MSH-7 are all empty")
+    return next((f for f in found if f[2] in PRECISE), found[0])
 
 
-def _date_only(fields: _Fields, source: TimeSource) -> bool:
-    if source in ("PV1-44", "PV1-45"):
-        return is_date_only(fields.get("PV1", int(source[-2:])))
-    return False
+def _prior_visit(fields: _Fields) -> str | None:
+    """MRG-5: the visit number this one replaces (A45 move visit, A50 change visit number)."""
+    visit = fields.get("MRG", 5, 1)
+    authority = fields.get("MRG", 5, 4) or fields.get("MSH", 4) or fields.get("MSH", 3)
+    return f"{authority}:VN:{visit}" if visit else None
 
 
 def _patient_id(fields: _Fields, segment: str, field: int = 3) -> str | None:

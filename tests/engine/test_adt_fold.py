@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.engine.adt import fold
 from app.occupancy.events import AdtEvent
+from app.occupancy.fold import fold
 from tests.factories import event
 
 

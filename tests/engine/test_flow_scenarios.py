@@ -166,12 +166,12 @@ async def test_opel_rises_1_to_4_and_falls_back_with_hysteresis(clean_db: AsyncE
             discharge_ready_at=START - timedelta(days=1),
         )  # fmt: skip
     await world.settle()
-    # ED 12 in 10 spaces → L4, NCTR 3 of 12 → L4, > 12 h in ED 0 % → L1:
+    # Majors + resus: 12 in their 10 spaces → L4, NCTR 3 of 12 → L4, > 12 h in ED 0 % → L1:
     # (4+1+4+4+4-5)/15 → 80 → OPEL 4.
     assert await _levels(world) == (80.0, 4, 4)
     opel = await _opel(world, "T1")
     assert set(opel["drivers"]) == {
-        "ed_occupancy_pct", "ga_occupancy_pct", "escalation_beds_pct", "nctr_pct"
+        "majors_resus_occupancy_pct", "ga_occupancy_pct", "escalation_beds_pct", "nctr_pct"
     }  # fmt: skip
 
     for n in range(1, 7):  # six go home, the three NCTR among them: G&A 6/12 → L1, NCTR → L1

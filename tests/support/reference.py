@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
-from app.engine.adt import fold
 from app.ingest.topics import ADT_HL7V2
 from app.occupancy.events import AdtEvent
+from app.occupancy.fold import fold
 from app.occupancy.models import EncounterEvent
 from app.occupancy.projector import bed_id_for
 from app.topology.models import Bed

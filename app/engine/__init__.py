@@ -1,1 +1,0 @@
-"""Pure rules (no I/O): ADT folding, wait bands, OPEL scoring. Dataclasses and functions only."""
