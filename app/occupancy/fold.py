@@ -101,6 +101,13 @@ class EncounterState:
     def in_ed(self) -> bool:
         return self.status == "ed"
 
+    @property
+    def ed_area(self) -> str | None:
+        """Where in ED: the place's room (PL.2), or its bed/space (a FHIR ED space)."""
+        if not self.in_ed or self.location is None:
+            return None
+        return self.location.bay or self.location.bed or None
+
 
 @dataclass(frozen=True)
 class Instructions:

@@ -327,7 +327,7 @@ def _copy_state(
     encounter.status = state.status
     encounter.bed_id = bed_id
     encounter.location_text = location.text()[:200] if location else None
-    encounter.ed_area = (location.bay or location.bed or None) if state.in_ed and location else None
+    encounter.ed_area = state.ed_area
     encounter.arrived_at = state.arrived_at
     encounter.admitted_at = state.admitted_at
     encounter.discharged_at = state.discharged_at
