@@ -228,6 +228,78 @@ def purge() -> None:
     typer.echo(f"purged: {asyncio.run(run())}")
 
 
+@cli.command("feed-report")
+def feed_report(
+    days: float = typer.Option(7.0, help="The period: the last N days"),
+) -> None:
+    """The feed conformance report (also GET /api/v1/feeds) as JSON: per sender, messages by
+    trigger, version and processing id, dropped and duplicate messages, imputed and imprecise
+    times, out-of-order arrivals, unmapped location codes; dead letters per topic and reason."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from app.config import get_settings
+    from app.db import create_engine, create_sessionmaker
+    from app.feeds.service import feed_report as report
+
+    settings = get_settings()
+
+    async def run() -> str:
+        engine = create_engine(settings.db)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                since = datetime.now(UTC) - timedelta(days=days)
+                return (await report(session, since)).model_dump_json(indent=2)
+        finally:
+            await engine.dispose()
+
+    typer.echo(asyncio.run(run()))
+
+
+locations = typer.Typer(help="Location mapping of the senders' codes", no_args_is_help=True)
+cli.add_typer(locations, name="locations")
+
+
+@locations.command("suggest")
+def locations_suggest(
+    out: Path | None = typer.Option(None, help="Write the proposal here (default: print it)"),
+) -> None:
+    """Propose a feeds file (location mapping) from the codes senders used that the bed master
+    does not know (GET /api/v1/location-exceptions/summary): check it, then save it as the
+    economy's feeds file — it applies without a restart and places every spell held."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from app.config import get_settings
+    from app.db import create_engine, create_sessionmaker
+    from app.occupancy.repository import OccupancyRepository
+    from app.occupancy.suggest import OurUnit, suggest
+    from app.topology.models import Unit
+
+    settings = get_settings()
+
+    async def run() -> str:
+        engine = create_engine(settings.db)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                codes = await OccupancyRepository(session).exception_summary(None)
+                rows = await session.execute(
+                    select(Unit.site_code, Unit.code, Unit.name, Unit.kind)
+                )
+                units = [OurUnit(*row) for row in rows.all()]
+        finally:
+            await engine.dispose()
+        return suggest(codes, units)
+
+    proposal = asyncio.run(run())
+    if out is None:
+        typer.echo(proposal, nl=False)
+    else:
+        out.write_text(proposal)
+        typer.echo(f"wrote {out}")
+
+
 @cli.command()
 def rebuild() -> None:
     """Re-derive all state from the event log: empty it and re-consume from offset 0 (stop the

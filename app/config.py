@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     economy_file: str = "deploy/economies/anyborough.yaml"
+    # Each sender's location mapping and processing-id policy (app/feeds/service.py); by
+    # default <economy>.feeds.yaml beside the economy file, if there is one.
+    feeds_file: str | None = None
     run_consumers: bool = True
     frontend_dist: str = "frontend/dist"
     opel_profile: str = "deploy/escalation/opel-default.yaml"

@@ -23,6 +23,7 @@ from app.deps import Resources
 from app.discharge.routes import router as discharge_router
 from app.errors import ERROR_RESPONSES
 from app.escalation.routes import router as escalation_router
+from app.feeds.routes import router as feeds_router
 from app.flow.routes import router as flow_router
 from app.handlers import install_error_handlers
 from app.health.routes import router as health_router
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(topology_router, responses=ERROR_RESPONSES)
     app.include_router(ingest_router, responses=ERROR_RESPONSES)
     app.include_router(occupancy_router, responses=ERROR_RESPONSES)
+    app.include_router(feeds_router, responses=ERROR_RESPONSES)
     app.include_router(flow_router, responses=ERROR_RESPONSES)
     app.include_router(escalation_router, responses=ERROR_RESPONSES)
     app.include_router(discharge_router, responses=ERROR_RESPONSES)

@@ -15,6 +15,7 @@ from app.board.hub import BoardHub
 from app.config import Settings
 from app.deps import Resources
 from app.escalation.profile import load_profile
+from app.feeds.service import feeds_path, load_feeds_file
 from app.flow.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.flow.engine import EngineConfig, FlowEngine, Publish
 from app.ingest.status import ConsumerStatus
@@ -31,7 +32,16 @@ ECONOMY_POLL_SECONDS = 5.0
 
 
 async def load_configured_economy(resources: Resources) -> EconomyConfig:
-    """Load the economy file into PostgreSQL, unless exactly this content is loaded already."""
+    """Load the economy file into PostgreSQL, unless exactly this content is loaded already;
+    then the senders' feed configuration (location mapping, processing-id policy)."""
+    economy = await _load_economy(resources)
+    path = feeds_path(resources.settings)
+    if path is not None and path.exists():
+        await load_feeds_file(resources.sessionmaker, path)
+    return economy
+
+
+async def _load_economy(resources: Resources) -> EconomyConfig:
     economy = EconomyConfig.load(resources.settings.economy_file)
     digest = hashlib.sha256(economy.model_dump_json().encode()).hexdigest()
     async with resources.sessionmaker() as session, session.begin():
@@ -54,20 +64,39 @@ async def _watch_economy(resources: Resources, hub: BoardHub, engine: FlowEngine
     go, the engine re-reads its sites, and every board reloads. An invalid file is reported and
     the running economy kept."""
     path = Path(resources.settings.economy_file)
+    feeds = feeds_path(resources.settings)
     seen = await asyncio.to_thread(_mtime, path)
+    seen_feeds = await asyncio.to_thread(_mtime, feeds) if feeds else None
     while True:
         await asyncio.sleep(ECONOMY_POLL_SECONDS)
         changed = await asyncio.to_thread(_mtime, path)
-        if changed == seen:
-            continue
-        seen = changed
-        try:
-            await load_configured_economy(resources)
-        except (OSError, ValueError, yaml.YAMLError) as error:
-            log.error("economy_reload_refused", file=str(path), error=str(error)[:500])
-            continue
-        await engine.reload_topology()
-        hub.resync_all()
+        if changed != seen:
+            seen = changed
+            try:
+                await _load_economy(resources)
+            except (OSError, ValueError, yaml.YAMLError) as error:
+                log.error("economy_reload_refused", file=str(path), error=str(error)[:500])
+                continue
+            await engine.reload_topology()
+            hub.resync_all()
+        feeds = feeds_path(resources.settings)  # a feeds file may appear beside the economy
+        changed_feeds = await asyncio.to_thread(_mtime, feeds) if feeds else None
+        if feeds is not None and changed_feeds != seen_feeds:
+            seen_feeds = changed_feeds
+            await _reload_feeds(resources, engine, feeds)
+
+
+async def _reload_feeds(resources: Resources, engine: FlowEngine, path: Path) -> None:
+    """A new mapping: spells held in exception are placed now, on every board."""
+    try:
+        deltas = await load_feeds_file(resources.sessionmaker, path)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        log.error("feeds_reload_refused", file=str(path), error=str(error)[:500])
+        return
+    if deltas:
+        await engine.after_commit(deltas)
+        if engine.remote is not None:
+            await engine.remote(deltas)
 
 
 def _mtime(path: Path) -> float | None:

@@ -271,6 +271,7 @@ def server_env(settings: Settings) -> dict[str, str]:
         "FLOWCC_JWT_SECRET": settings.auth.jwt_secret or "",
         "FLOWCC_PSEUDONYM_KEY": settings.auth.pseudonym_key or "",
         "FLOWCC_DEMO_USERS": str(bool(settings.auth.demo_users)).lower(),
+        "FLOWCC_FEEDS_FILE": settings.feeds_file or "",
         "FLOWCC_RUN_CONSUMERS": str(settings.run_consumers).lower(),
         "FLOWCC_CLOCK": settings.clock,
         "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),

@@ -8,8 +8,9 @@ A rule matches components of the sender's location — ``ward`` (PL.1 point of c
 (PL.2 room), ``bed`` (PL.3), ``site`` (PL.4 facility) — exactly, or by a regular expression
 written between slashes; the first rule that matches writes our location from templates:
 ``{ward}``/``{bay}``/``{bed}``/``{site}`` are the sender's components and ``{1}``, ``{2}`` … the
-groups of the matching expressions, in the order written. A location no rule matches passes
-through (it may already be in our codes); the bed master then decides.
+groups of the matching expressions, in the order written (``{1:02}``: a number, zero-padded).
+A location no rule matches passes through (it may already be in our codes); the bed master
+then decides.
 
     organisations:
       - source: UCH               # MSH-4 sending facility (FHIR: meta.source)
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.occupancy.events import AdtEvent, Location
 
 COMPONENTS = ("ward", "bay", "bed", "site")
-_TEMPLATE = re.compile(r"\{(\w+)\}")
+_TEMPLATE = re.compile(r"\{(\w+)(?::(\d+))?\}")
 
 
 class MappingRule(BaseModel):
@@ -72,7 +73,12 @@ class MappingRule(BaseModel):
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
-    return _TEMPLATE.sub(lambda m: values.get(m.group(1), ""), template)
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1), "")
+        width = match.group(2)
+        return value.zfill(int(width)) if width and value.isdigit() else value
+
+    return _TEMPLATE.sub(one, template)
 
 
 class SourceMapping(BaseModel):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter
 
 from app.board.deltas import Delta, touch
+from app.feeds.repository import FeedRepository
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.fold import EncounterState, fold
 from app.occupancy.models import Encounter, LocationException
@@ -94,7 +95,9 @@ class OccupancyProjector:
         dropped = Counter_((event.source, event.processing_id or "P") for event in events)
         dropped.subtract((event.source, event.processing_id or "P") for event in applied)
         for (source, processing_id), count in dropped.items():
-            await self.repo.count(source, f"dropped:processing_id:{processing_id}", count)
+            await FeedRepository(self.repo.session).count(
+                source, f"dropped:processing_id:{processing_id}", count
+            )
         return applied
 
     async def _apply_spells(self, events: list[AdtEvent], rekeyed: set[str]) -> None:
@@ -102,6 +105,10 @@ class OccupancyProjector:
         stored = await self.repo.add_events(unique) if unique else set()
         new = [event for key, event in unique.items() if key in stored]
         INGEST_DUPLICATES.labels("adt").inc(len(events) - len(new))
+        retries = Counter_(event.source for event in events)
+        retries.subtract(event.source for event in new)
+        for source, count in retries.items():
+            await FeedRepository(self.repo.session).count(source, "duplicates", count)
         if not new and not rekeyed:
             return  # every one a redelivery: a no-op
         places = await self.places()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import table as table_of
@@ -15,7 +16,6 @@ from app.occupancy.mapping import LocationMap, SourceMapping
 from app.occupancy.models import (
     Encounter,
     EncounterEvent,
-    FeedCounter,
     LocationException,
     LocationMapRow,
     PatientMerge,
@@ -195,6 +195,45 @@ class OccupancyRepository:
             mapping=with_default_sites(mapping, acute, known),
         )
 
+    async def held_encounters(self) -> list[str]:
+        """Spells with an open location exception (waiting for a mapping or a bed)."""
+        query = (
+            select(LocationException.encounter_id)
+            .where(
+                LocationException.resolved_at.is_(None),
+                LocationException.encounter_id != "",
+                LocationException.trigger != "fold",
+            )
+            .distinct()
+            .order_by(LocationException.encounter_id)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def exception_summary(self, sites: Sequence[str] | None) -> list[dict[str, Any]]:
+        """One row per distinct sender code: how often, first and last seen, how many still
+        held, and a sample — what an integrator maps a feed by, working down the list."""
+        e = LocationException
+        query = (
+            select(
+                e.source,
+                e.location_text,
+                func.count().label("messages"),
+                func.count().filter(e.resolved_at.is_(None)).label("held"),
+                func.min(e.seen_at).label("first_seen"),
+                func.max(e.seen_at).label("last_seen"),
+                func.array_agg(aggregate_order_by(e.trigger, e.id.desc()))[1].label("trigger"),
+                func.array_agg(aggregate_order_by(e.message_id, e.id.desc()))[1].label("message"),
+                func.array_agg(aggregate_order_by(e.detail, e.id.desc()))[1].label("detail"),
+                func.array_agg(func.distinct(e.site_code)).label("sites"),
+            )
+            .where(e.trigger != "fold")
+            .group_by(e.source, e.location_text)
+            .order_by(text("held DESC"), text("messages DESC"), e.location_text)
+        )
+        if sites is not None:
+            query = query.where(e.site_code.in_(list(sites)))
+        return [dict(row) for row in (await self.session.execute(query)).mappings()]
+
     async def existing_beds(self, bed_ids: Sequence[str]) -> set[str]:
         if not bed_ids:
             return set()
@@ -212,17 +251,6 @@ class OccupancyRepository:
                     LocationException.trigger != "fold",
                 )
                 .values(resolved_at=func.now())
-            )
-
-    async def count(self, source: str, counter: str, by: int = 1) -> None:
-        """A feed statistic that nothing else records (training traffic dropped, ...)."""
-        if by:
-            statement = insert(FeedCounter).values(source=source, counter=counter, count=by)
-            await self.session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["source", "counter"],
-                    set_={"count": FeedCounter.count + by, "last_at": func.now()},
-                )
             )
 
     async def exceptions(self, *, after_id: int, limit: int) -> Sequence[LocationException]:

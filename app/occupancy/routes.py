@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.auth.deps import CurrentUser
 from app.deps import SessionDep
@@ -29,6 +29,25 @@ class LocationExceptionRead(BaseModel):
 class LocationExceptionPage(BaseModel):
     items: list[LocationExceptionRead]
     next_cursor: int | None
+
+
+class LocationCodeRead(BaseModel):
+    """One distinct location code a sender used that the bed master does not know."""
+
+    source: str | None = Field(description="The sending facility (MSH-4, FHIR meta.source)")
+    location_text: str = Field(description="The sender's own code: PL.1^PL.2^PL.3^PL.4")
+    messages: int = Field(description="Messages that carried it")
+    held: int = Field(description="Of those, how many still hold a spell in exception")
+    first_seen: datetime
+    last_seen: datetime
+    sites: list[str] = Field(description="Our sites it was read as")
+    sample_trigger: str
+    sample_message_id: str | None
+    detail: str
+
+
+class LocationCodeSummary(BaseModel):
+    codes: list[LocationCodeRead]
 
 
 @router.get(
@@ -60,4 +79,33 @@ async def location_exceptions(
     ]
     return LocationExceptionPage(
         items=items, next_cursor=rows[-1].id if len(rows) == limit else None
+    )
+
+
+@router.get(
+    "/location-exceptions/summary",
+    summary="Location exceptions grouped by the sender's code: map a feed by working down it",
+    responses={401: {"description": "Not authenticated"}, 403: {"description": "Not allowed"}},
+)
+async def location_exception_summary(session: SessionDep, user: CurrentUser) -> LocationCodeSummary:
+    if not (user.sees_everything or user.sites):
+        raise Forbidden(f"role {user.role} may not see location exceptions")
+    sites = None if user.sees_everything else user.sites
+    rows = await OccupancyRepository(session).exception_summary(sites)
+    return LocationCodeSummary(
+        codes=[
+            LocationCodeRead(
+                source=row["source"],
+                location_text=row["location_text"],
+                messages=row["messages"],
+                held=row["held"],
+                first_seen=row["first_seen"],
+                last_seen=row["last_seen"],
+                sites=sorted(s for s in row["sites"] if s),
+                sample_trigger=row["trigger"],
+                sample_message_id=row["message"],
+                detail=row["detail"],
+            )
+            for row in rows
+        ]
     )

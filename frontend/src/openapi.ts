@@ -280,6 +280,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/feeds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Feed conformance: per sender, messages by trigger, version and processing id, dead letters, unmapped locations, imputed times, out-of-order and duplicates */
+        get: operations["feeds_api_v1_feeds_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ingest/{kind}": {
         parameters: {
             query?: never;
@@ -306,6 +323,23 @@ export interface paths {
         };
         /** Locations not in the bed master, never silently dropped */
         get: operations["location_exceptions_api_v1_location_exceptions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/location-exceptions/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Location exceptions grouped by the sender's code: map a feed by working down it */
+        get: operations["location_exception_summary_api_v1_location_exceptions_summary_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -690,6 +724,97 @@ export interface components {
              */
             message: string;
         };
+        /** FeedReport */
+        FeedReport: {
+            /**
+             * Dead Letters
+             * @description Per topic and reason: a message that did not decode names no sender
+             */
+            dead_letters: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** Sources */
+            sources: components["schemas"]["FeedStats"][];
+        };
+        /** FeedStats */
+        FeedStats: {
+            /**
+             * By Processing Id
+             * @description MSH-11 of what was applied
+             */
+            by_processing_id: {
+                [key: string]: number;
+            };
+            /** By Trigger */
+            by_trigger: {
+                [key: string]: number;
+            };
+            /**
+             * By Version
+             * @description MSH-12 (empty for FHIR)
+             */
+            by_version: {
+                [key: string]: number;
+            };
+            /**
+             * Dropped
+             * @description Not applied by the feed's processing-id policy (all time), by MSH-11
+             */
+            dropped: {
+                [key: string]: number;
+            };
+            /**
+             * Duplicates
+             * @description Retries of a message already applied (all time)
+             */
+            duplicates: number;
+            /**
+             * Events
+             * @description ADT events stored (applied) in the period
+             */
+            events: number;
+            /**
+             * Held In Exception
+             * @description Messages whose spell still waits for a mapping
+             */
+            held_in_exception: number;
+            /**
+             * Imprecise Times
+             * @description Events known only to the day or the hour
+             */
+            imprecise_times: number;
+            /**
+             * Imputed Times
+             * @description Events timed by EVN-2/MSH-7 or a date-only time
+             */
+            imputed_times: number;
+            /**
+             * Location Codes
+             * @description Distinct unmapped location codes (all time)
+             */
+            location_codes: number;
+            /** Location Messages */
+            location_messages: number;
+            /**
+             * Out Of Order
+             * @description Events that arrived after a later one of their spell
+             */
+            out_of_order: number;
+            /** Out Of Order Pct */
+            out_of_order_pct: number | null;
+            /**
+             * Source
+             * @description The sending facility (MSH-4) or FHIR meta.source
+             */
+            source: string;
+        };
         /** IngestAccepted */
         IngestAccepted: {
             /**
@@ -703,6 +828,58 @@ export interface components {
             partition: number;
             /** Topic */
             topic: string;
+        };
+        /**
+         * LocationCodeRead
+         * @description One distinct location code a sender used that the bed master does not know.
+         */
+        LocationCodeRead: {
+            /** Detail */
+            detail: string;
+            /**
+             * First Seen
+             * Format: date-time
+             */
+            first_seen: string;
+            /**
+             * Held
+             * @description Of those, how many still hold a spell in exception
+             */
+            held: number;
+            /**
+             * Last Seen
+             * Format: date-time
+             */
+            last_seen: string;
+            /**
+             * Location Text
+             * @description The sender's own code: PL.1^PL.2^PL.3^PL.4
+             */
+            location_text: string;
+            /**
+             * Messages
+             * @description Messages that carried it
+             */
+            messages: number;
+            /** Sample Message Id */
+            sample_message_id: string | null;
+            /** Sample Trigger */
+            sample_trigger: string;
+            /**
+             * Sites
+             * @description Our sites it was read as
+             */
+            sites: string[];
+            /**
+             * Source
+             * @description The sending facility (MSH-4, FHIR meta.source)
+             */
+            source: string | null;
+        };
+        /** LocationCodeSummary */
+        LocationCodeSummary: {
+            /** Codes */
+            codes: components["schemas"]["LocationCodeRead"][];
         };
         /** LocationExceptionPage */
         LocationExceptionPage: {
@@ -2319,6 +2496,90 @@ export interface operations {
             };
         };
     };
+    feeds_api_v1_feeds_get: {
+        parameters: {
+            query?: {
+                /** @description Default: the last 7 days */
+                since?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedReport"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No bearer token or API key, or an invalid, expired or forged one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an integration or administrator role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such thing, or not visible to this role */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request is well formed but its values are invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (PostgreSQL or Kafka) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ingest_api_v1_ingest__kind__post: {
         parameters: {
             query?: never;
@@ -2415,6 +2676,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LocationExceptionPage"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such thing, or not visible to this role */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request is well formed but its values are invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (PostgreSQL or Kafka) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    location_exception_summary_api_v1_location_exceptions_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LocationCodeSummary"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
