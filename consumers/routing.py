@@ -24,6 +24,7 @@ from app.ingest import topics
 from app.occupancy.events import AdtEvent
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
+from app.topology.repository import TopologyRepository
 from consumers.decoders.errors import InvalidValue, decoding
 from consumers.decoders.fhir import decode_fhir_encounter
 from consumers.decoders.hl7v2 import decode_hl7v2
@@ -116,6 +117,10 @@ class JsonHandler(_Pending):
 
 
 async def _ambulance(session: AsyncSession, events: list[AmbulanceEvent]) -> set[str]:
+    named = {event.destination_site for event in events if event.destination_site}
+    unknown = named - await TopologyRepository(session).site_codes(sorted(named))
+    if unknown:
+        raise InvalidValue(f"destination site {sorted(unknown)[0]!r} is not in the economy")
     await AmbulanceRepository(session).record_steps(events)
     return {event.destination_site or ALL_SITES for event in events}
 

@@ -37,6 +37,12 @@ class AmbulanceEvent(BaseModel):
     category: int = Field(ge=1, le=4, description="Ambulance Response Programme category 1-4")
     destination_site: str | None = Field(default=None, max_length=20, examples=["RAN01"])
     vehicle: str | None = Field(default=None, max_length=40)
+    patient: str = Field(
+        default="",
+        max_length=10,
+        description="Which patient of the incident (CAD patient number) when one incident "
+        "conveys more than one: each is a journey and a handover of its own",
+    )
     occurred_at: AwareDatetime
 
     def column(self) -> str:

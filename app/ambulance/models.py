@@ -15,6 +15,9 @@ class AmbulanceJourney(Base):
     __table_args__ = (Index("ix_ambulance_site_handover", "destination_site", "handover_at"),)
 
     incident_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    patient: Mapped[str] = mapped_column(
+        String(10), primary_key=True, default="", server_default=""
+    )
     category: Mapped[int] = mapped_column(Integer)
     destination_site: Mapped[str | None] = mapped_column(String(20), index=True)
     vehicle: Mapped[str | None] = mapped_column(String(40))

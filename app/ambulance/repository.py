@@ -21,15 +21,17 @@ class AmbulanceRepository:
     async def record_steps(self, events: Sequence[AmbulanceEvent]) -> None:
         """Many steps in one statement: each incident's steps are merged first (in occurrence
         order, as one by one would) and the merged row is upserted with the same rules."""
-        merged: dict[str, dict[str, Any]] = {}
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
         for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
             row = merged.setdefault(
-                event.incident_id,
-                {"incident_id": event.incident_id, "vehicle": None, "destination_site": None}
-                | dict.fromkeys(STEP_COLUMNS.values()),
-            )
+                (event.incident_id, event.patient),
+                {"incident_id": event.incident_id, "patient": event.patient, "vehicle": None,
+                 "destination_site": None} | dict.fromkeys(STEP_COLUMNS.values()),
+            )  # fmt: skip
             column = event.column()
-            row[column] = max(row[column] or event.occurred_at, event.occurred_at)
+            # A step reported again keeps its first time: a re-sent arrival must not shorten
+            # the handover.
+            row[column] = min(row[column] or event.occurred_at, event.occurred_at)
             row["category"] = event.category
             row["destination_site"] = event.destination_site or row["destination_site"]
             row["vehicle"] = event.vehicle or row["vehicle"]
@@ -49,10 +51,10 @@ class AmbulanceRepository:
 
         await self.session.execute(
             statement.on_conflict_do_update(
-                index_elements=["incident_id"],
+                index_elements=["incident_id", "patient"],
                 set_={
                     **{
-                        column: func.greatest(table.c[column], incoming[column])
+                        column: func.least(table.c[column], incoming[column])
                         for column in STEP_COLUMNS.values()
                     },
                     "category": latest("category"),
@@ -65,7 +67,7 @@ class AmbulanceRepository:
         )
 
     async def record_step(self, event: AmbulanceEvent) -> None:
-        """One step: a step reported twice keeps its latest time (GREATEST); category,
+        """One step: a step reported twice keeps its first time (LEAST); category,
         destination and vehicle come from the event that occurred last."""
         await self.record_steps([event])
 

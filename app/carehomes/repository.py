@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,6 +67,19 @@ class CareHomeRepository:
                 where=newer,
             ),
             rows,
+        )
+        # Open or closed to admissions is the home's: a closed home is closed for the bed
+        # types this report does not list too (never suggested for a placement).
+        await self.session.execute(
+            update(table)
+            .where(
+                table.c.home_code == report.home_code,
+                table.c.bed_type.not_in([bed.bed_type for bed in report.beds]),
+                table.c.reported_at <= report.reported_at,
+            )
+            .values(
+                open_to_admissions=report.open_to_admissions, closure_reason=report.closure_reason
+            )
         )
 
     async def reset(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import table as table_of
 from app.discharge.events import DischargeStatusEvent
-from app.discharge.models import DischargePlan
+from app.discharge.models import DischargeEvent, DischargePlan
 from app.occupancy.models import Encounter
 from app.topology.models import Bed, Unit
 
@@ -82,37 +83,57 @@ class DischargeRepository:
         return row[0], row[1], row[2]
 
     async def record_many(self, events: Sequence[DischargeStatusEvent]) -> None:
-        """Only the latest update of each spell can win; upsert those in one statement."""
-        latest: dict[str, DischargeStatusEvent] = {}
-        for event in events:
-            current = latest.get(event.spell_id)
-            if current is None or (event.occurred_at, event.event_id) > (
-                current.occurred_at,
-                current.event_id,
-            ):
-                latest[event.spell_id] = event
-        if latest:
-            await self.record(*latest.values())
-
-    async def record(self, *events: DischargeStatusEvent) -> None:
-        """Latest occurred_at wins (ties by event id), whatever the arrival order."""
-        rows = [event.model_dump(exclude={"schema_version"}) for event in events]
-        values = rows[0]
+        """Store the updates, then re-fold each touched spell's plan from all its updates."""
+        if not events:
+            return
+        rows = [
+            {
+                "event_id": e.event_id,
+                "spell_id": e.spell_key,
+                "occurred_at": e.occurred_at,
+                "fields": e.model_dump(mode="json", include=set(e.provided())),
+            }
+            for e in events
+        ]
+        await self.session.execute(
+            insert(DischargeEvent).on_conflict_do_nothing(index_elements=["event_id"]), rows
+        )
+        spells = sorted({e.spell_key for e in events})
+        query = select(DischargeEvent).where(DischargeEvent.spell_id.in_(spells))
+        history: dict[str, list[DischargeEvent]] = {}
+        for stored in (await self.session.execute(query)).scalars():
+            history.setdefault(stored.spell_id, []).append(stored)
+        plans = [_plan(spell, updates) for spell, updates in history.items()]
         table = table_of(DischargePlan)
         statement = insert(table)
-        incoming = statement.excluded
-        newer = (incoming.occurred_at > table.c.occurred_at) | (
-            (incoming.occurred_at == table.c.occurred_at) & (incoming.event_id > table.c.event_id)
-        )
         await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=["spell_id"],
-                set_={name: incoming[name] for name in values if name != "spell_id"},
-                where=newer,
+                set_={name: statement.excluded[name] for name in plans[0] if name != "spell_id"},
             ),
-            rows,
+            plans,
         )
+
+    async def record(self, *events: DischargeStatusEvent) -> None:
+        await self.record_many(events)
 
     async def reset(self) -> None:
         """Forget everything (the demo's fresh start)."""
         await self.session.execute(text("TRUNCATE discharge_plans"))
+
+
+PLAN_FIELDS = ("status", "discharge_ready_at", "pathway", "delay_reason", "needs_bed_type",
+               "local_authority", "expected_discharge_date", "updated_by")  # fmt: skip
+
+
+def _plan(spell_id: str, updates: list[DischargeEvent]) -> dict[str, Any]:
+    """Field by field, the latest update (occurred_at, then event id) that states it."""
+    plan: dict[str, Any] = dict.fromkeys(PLAN_FIELDS) | {"spell_id": spell_id}
+    for update in sorted(updates, key=lambda u: (u.occurred_at, u.event_id)):
+        for name, value in update.fields.items():
+            if name in PLAN_FIELDS:
+                plan[name] = value
+        plan["occurred_at"], plan["event_id"] = update.occurred_at, update.event_id
+    if plan["discharge_ready_at"] is not None:
+        plan["discharge_ready_at"] = datetime.fromisoformat(plan["discharge_ready_at"])
+    return plan

@@ -123,17 +123,18 @@ async def update_status(
     own = user.role == Role.SOCIAL_CARE and person.local_authority in user.local_authorities
     if not (own or user.role in (Role.COMMANDER, Role.ADMIN)):
         raise Forbidden("only this person's social care team (or a commander) may update it")
-    event = DischargeStatusEvent(
-        event_id=f"api-{uuid.uuid4()}",
-        spell_id=person.spell_id,
-        status=body.status,
-        discharge_ready_at=person.discharge_ready_at,
-        pathway=person.pathway,  # type: ignore[arg-type]
-        delay_reason=body.delay_reason or person.delay_reason,
-        needs_bed_type=person.needs_bed_type,
-        local_authority=person.local_authority,
-        expected_discharge_date=person.expected_discharge_date,
-        occurred_at=flow.clock.now(),
+    # Only what the hub changed, and who: every other field keeps its value (an update never
+    # wipes what it does not mention).
+    stated = {"delay_reason": body.delay_reason} if body.delay_reason else {}
+    event = DischargeStatusEvent.model_validate(
+        {
+            "event_id": f"api-{uuid.uuid4()}",
+            "spell_id": person.spell_id,
+            "status": body.status,
+            "updated_by": user.subject,
+            "occurred_at": flow.clock.now(),
+        }
+        | stated
     )
     produced = await kafka.produce(
         settings.kafka.topic(DISCHARGE_STATUS),

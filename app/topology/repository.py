@@ -112,6 +112,13 @@ class TopologyRepository:
             .all()
         )
 
+    async def site_codes(self, codes: Sequence[str]) -> set[str]:
+        """Which of these are sites of the economy (active ones)."""
+        if not codes:
+            return set()
+        query = select(Site.code).where(Site.code.in_(list(codes)), Site.active)
+        return set((await self.session.scalars(query)).all())
+
     async def site(self, code: str) -> Site | None:
         return await self.session.get(Site, code)
 

@@ -116,7 +116,7 @@ async def test_bad_messages_are_dead_lettered_and_the_partition_keeps_flowing(
         letters = (
             (await session.execute(select(DeadLetter).order_by(DeadLetter.id))).scalars().all()
         )
-        journey = await session.get(AmbulanceJourney, "INC-1")
+        journey = await session.get(AmbulanceJourney, ("INC-1", ""))
     reasons = {letter.error_message: letter for letter in letters}
     assert len(letters) == 5
     assert len(reasons) == 5, "each bad message has its own, distinct reason"

@@ -106,8 +106,8 @@ class World:
         where = Location(ward="W1", bed=bed, site=site)
         await self.adt("A01", visit, site, patient_class="I", location=where, **fields)
 
-    async def arrive_in_ed(self, visit: str, site: str, **fields: Any) -> None:
-        where = Location(ward="ED", bay="MAJ", site=site)
+    async def arrive_in_ed(self, visit: str, site: str, area: str = "MAJ", **fields: Any) -> None:
+        where = Location(ward="ED", bay=area, site=site)
         await self.adt("A04", visit, site, patient_class="E", location=where, **fields)
 
     async def ambulance(self, incident: str, step: Step, site: str, **fields: Any) -> None:
