@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak chaos
+.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak soak-truth chaos
 
 help:
 	@sed -n '1,7p' Makefile
@@ -60,7 +60,7 @@ test: venv frontend chromium lint typecheck
 
 # Development settings (demo users, a movable clock) are opt-in: the benchmarks, soaks and the
 # chaos lab ask for them; the service with no settings is production.
-bench bench-run soak chaos: export FLOWCC_ENVIRONMENT = development
+bench bench-run soak soak-truth chaos: export FLOWCC_ENVIRONMENT = development
 
 # Benchmarks (not part of make test, which runs only a smoke of them): regenerates
 # docs/benchmarks.md. BENCH_ARGS="--json N --hl7 M" for other sizes.
@@ -76,6 +76,16 @@ bench-run:
 # stops and fills them) and mounts a small tmpfs for the database's disk: it runs as root.
 soak: venv
 	$(BIN)/python -m bench.fuzz $(FUZZ_ARGS)
+	@$(BIN)/python deploy/local/stack.py with soak -- $(MAKE) -s soak-truth
+
+# Ground truth (issue #14): 48 simulated hours, three seeds, zero differences allowed.
+TRUTH_SEEDS ?= 7 11 23
+soak-truth:
+	$(BIN)/alembic upgrade head
+	for seed in $(TRUTH_SEEDS); do \
+		FLOWCC_TRUTH_HOURS=48 FLOWCC_TRUTH_SEED=$$seed $(BIN)/pytest -q -p no:cacheprovider \
+			tests/simulation/test_ground_truth.py || exit 1; \
+	done
 
 chaos: venv
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)

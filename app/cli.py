@@ -96,6 +96,7 @@ def consume() -> None:
     from app.board.fanout import Fanout
     from app.config import get_settings
     from app.db import create_engine, create_sessionmaker
+    from app.feeds.service import feeds_path, load_feeds_file
     from app.ingest.status import ConsumerStatus
     from app.ingest.topics import all_topics
     from app.kafka import KafkaGateway
@@ -111,13 +112,17 @@ def consume() -> None:
     async def run() -> None:
         gateway = KafkaGateway(settings.kafka)
         engine = create_engine(settings.db)
+        sessionmaker = create_sessionmaker(engine)
+        feeds = feeds_path(settings)
+        if feeds is not None and feeds.exists():  # a consumer-only deployment maps too
+            await load_feeds_file(sessionmaker, feeds)
         # Committed deltas go to the board processes (and their engines) over NOTIFY.
         fanout = Fanout(settings.db.url, ignore, lambda _: None, listen=False)
         await fanout.start()
         try:
             await supervise(
                 kafka=settings.kafka,
-                sessionmaker=create_sessionmaker(engine),
+                sessionmaker=sessionmaker,
                 publish=fanout.send,
                 status=ConsumerStatus(),
                 prepare=lambda: gateway.ensure_topics(all_topics(settings.kafka)),

@@ -8,7 +8,9 @@ A rule matches components of the sender's location — ``ward`` (PL.1 point of c
 (PL.2 room), ``bed`` (PL.3), ``site`` (PL.4 facility) — exactly, or by a regular expression
 written between slashes; the first rule that matches writes our location from templates:
 ``{ward}``/``{bay}``/``{bed}``/``{site}`` are the sender's components and ``{1}``, ``{2}`` … the
-groups of the matching expressions, in the order written (``{1:02}``: a number, zero-padded).
+groups of the matching expressions numbered in the location's own order — ward, bay, bed, site
+(PL.1 to PL.4), whatever order they are written in: a stored mapping (JSONB) keeps no key
+order (``{1:02}``: a number, zero-padded).
 A location no rule matches passes through (it may already be in our codes); the bed master
 then decides.
 
@@ -56,7 +58,10 @@ class MappingRule(BaseModel):
 
     def apply(self, location: Location) -> Location | None:
         groups: list[str] = []
-        for component, expected in self.when.items():
+        for component in COMPONENTS:
+            expected = self.when.get(component)
+            if expected is None:
+                continue
             actual = getattr(location, component)
             if len(expected) > 2 and expected[0] == "/" and expected[-1] == "/":
                 match = re.search(expected[1:-1], actual)

@@ -53,6 +53,9 @@ class Encounter(Base):
     pending_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
     on_leave: Mapped[bool] = mapped_column(Boolean, default=False)
     last_event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Since when the spell is where it is (its bed's occupied_since): not the last event, which
+    # may be a later A08 snapshot.
+    location_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -345,4 +345,5 @@ def _copy_state(
     encounter.pending_discharge = state.pending_discharge
     encounter.on_leave = state.on_leave
     encounter.last_event_time = state.last_event_time
+    encounter.location_since = state.location_since or state.last_event_time
     encounter.event_count = event_count

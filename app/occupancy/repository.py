@@ -116,11 +116,11 @@ class OccupancyRepository:
         """For each bed, the encounter whose current state puts it there (the latest, if two
         do) and since when, among encounters not being re-folded right now."""
         query = (
-            select(Encounter.bed_id, Encounter.id, Encounter.last_event_time)
+            select(Encounter.bed_id, Encounter.id, Encounter.location_since)
             .where(Encounter.bed_id.in_(bed_ids))
             .where(Encounter.id.not_in(list(excluding)))
             .where(Encounter.status == "admitted")
-            .order_by(Encounter.bed_id, Encounter.last_event_time.desc(), Encounter.id)
+            .order_by(Encounter.bed_id, Encounter.location_since.desc().nulls_last(), Encounter.id)
         )
         claims: dict[str, tuple[str, datetime | None]] = {}
         for bed_id, encounter_id, since in await self.session.execute(query):

@@ -15,8 +15,8 @@ from typing import Any
 
 from app.simulation.hl7 import Place
 
-STATUS = {"A04": "arrived", "A01": "in-progress", "A06": "in-progress", "A02": "in-progress",
-          "A12": "in-progress", "A03": "finished", "A13": "in-progress",
+STATUS = {"A04": "arrived", "SEEN": "in-progress", "A01": "in-progress", "A06": "in-progress",
+          "A02": "in-progress", "A12": "in-progress", "A03": "finished", "A13": "in-progress",
           "A11": "entered-in-error"}  # fmt: skip
 
 
@@ -28,8 +28,16 @@ class FhirEncounters:
     started: dict[str, datetime] = field(default_factory=dict)
 
     def render(
-        self, visit: str, trigger: str, cls: str, when: datetime, **fields: Any
+        self,
+        visit: str,
+        trigger: str,
+        cls: str,
+        when: datetime,
+        recorded: datetime | None = None,
+        **fields: Any,
     ) -> bytes | None:
+        """A new version: ``when`` the change happened, ``recorded`` when the server wrote the
+        version (meta.lastUpdated; a correction keyed later about an earlier time)."""
         status = STATUS.get(trigger)
         if status is None:
             return None
@@ -59,7 +67,7 @@ class FhirEncounters:
             "id": f"{self.facility}-{visit}",
             "meta": {
                 "versionId": str(self.versions[visit]),
-                "lastUpdated": when.isoformat(),
+                "lastUpdated": max(when, recorded or when).isoformat(),
                 "source": self.facility,
             },
             "identifier": [{"system": self.facility, "value": visit}],

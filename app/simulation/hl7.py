@@ -5,7 +5,7 @@ Names are synthetic and never reach a board."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -38,14 +38,21 @@ class Patient:
     sex: str
 
 
+NOBODY = Patient("", "", "", "", "", "")  # an A20 concerns a bed, not a patient
+
+
 @dataclass(frozen=True)
 class Place:
     site: str
     ward: str = ""
     bay: str = ""
     bed: str = ""
+    # A PAS's own code for this place, when it is not ours (a trust needing a location map).
+    pas_code: str | None = None
 
     def pl(self) -> str:
+        if self.pas_code is not None:
+            return self.pas_code
         return "^".join(escape(part) for part in (self.ward, self.bay, self.bed, self.site))
 
 
@@ -68,14 +75,18 @@ def adt_message(
     specialty: str = "",
     merged_mrn: str | None = None,
     bed_status: str | None = None,
+    evn6: bool = True,
+    discharge_date_only: bool = False,
 ) -> bytes:
+    """``evn6=False`` leaves EVN-6 empty (many PAS never fill it); ``discharge_date_only``
+    writes PV1-45 as a date alone (the time of day lost)."""
     recorded = recorded_time or event_time
     now = hl7_time(recorded)
     structure = STRUCTURES.get(trigger, "ADT_A01")
     segments = [
         f"MSH|^~\\&|PAS|{sending_facility}|FLOWCC|QAB|{now}||ADT^{trigger}^{structure}|"
         f"{control_id}|{processing_id}|{version}|||AL|NE||8859/1|EN",
-        f"EVN|{trigger}|{now}|||PAS^SYSTEM|{hl7_time(event_time)}",
+        f"EVN|{trigger}|{now}|||PAS^SYSTEM|{hl7_time(event_time) if evn6 else ''}",
     ]
     if trigger == "A20":
         segments.append(f"NPU|{location.pl() if location else ''}|{bed_status or 'U'}")
@@ -96,11 +107,13 @@ def adt_message(
             visit=visit_number,
             fac=sending_facility,
             admit=hl7_time(admit_time) if admit_time else "",
-            discharge=hl7_time(discharge_time) if discharge_time else "",
+            discharge=_discharge(discharge_time, discharge_date_only),
         )
     )
     return ("\r".join(segments) + "\r").encode("latin-1", errors="replace")
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+def _discharge(moment: datetime | None, date_only: bool) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(LONDON).strftime("%Y%m%d") if date_only else hl7_time(moment)

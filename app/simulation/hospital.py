@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,8 +14,10 @@ from typing import Any
 import simpy
 
 from app.simulation.fhir import FhirEncounters
-from app.simulation.hl7 import Patient, Place, adt_message
+from app.simulation.hl7 import NOBODY, Patient, Place, adt_message
 from app.simulation.journeys import AMBULANCE_SHARE, Journeys, SendJson
+from app.simulation.messy import Messy, messy_closures
+from app.simulation.truth import SiteTruth
 from app.topology.schemas import SiteConfig
 
 # Hour-of-day shape of ED arrivals (relative), low overnight, peak late morning to evening.
@@ -62,14 +65,19 @@ CANCEL_TRANSFER_RATE = 0.03  # transfers entered in error and cancelled (A12)
 CANCEL_DISCHARGE_RATE = 0.01  # discharges entered in error and cancelled (A13)
 CANCEL_REGISTRATION_RATE = 0.003  # ED registrations on the wrong record, cancelled (A11)
 
-Send = Callable[[str, bytes, datetime], None]
+Send = Callable[[str, bytes, datetime, float], None]  # key, value, event time, late share
 Minutes = float
 
 
 @dataclass
 class SimBed:
     place: Place
-    visit: str | None = None
+    visit: str | None = None  # who holds it (also while a correction is keyed: reserved)
+    closed: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.place.site}:{self.place.ward}:{self.place.bed}"
 
 
 class Hospital:
@@ -86,10 +94,17 @@ class Hospital:
         send_json: SendJson | None = None,
         local_authorities: list[str] | None = None,
         fhir: FhirEncounters | None = None,
+        messy: Messy | None = None,
     ) -> None:
         self.env, self.site, self.facility, self.version = env, site, facility, version
         self.rng, self.start, self._send = rng, start, send
         self.fhir = fhir  # a FHIR-native PAS: Encounter versions instead of HL7 ADT
+        self.messy = messy
+        # The mess draws from its own generator: the same seed gives the same patients.
+        self.mess = random.Random(f"{site.code}-messy")
+        self.truth = SiteTruth(site.code)
+        self.mess_counts: Counter[str] = Counter()  # what the messy profile did, by kind
+        self.current: dict[str, tuple[Patient, str, Place]] = {}  # visit → class, place now
         self.ed_count = 0
         self.ed_spaces = sum(sum(u.areas.values()) for u in site.units if u.kind == "ed") or 1
         self.journeys = (
@@ -101,6 +116,7 @@ class Hospital:
                 self.now,
                 send_json,
                 lambda: self.ed_count / self.ed_spaces,
+                self.truth,
             )
             if send_json is not None
             else None
@@ -111,6 +127,8 @@ class Hospital:
             if unit.kind in ("ward", "assessment")
             for n in range(1, unit.beds + 1)
         ]
+        for bed in self.beds:
+            self.truth.bed(bed.id, bed.place.ward)
         self.bed_released = env.event()
         self.sequence = 0
         daily = ATTENDANCES_PER_BED_PER_DAY * len(self.beds)
@@ -125,6 +143,8 @@ class Hospital:
         if warm:
             self._warm_start()
         self.env.process(self._arrivals())
+        if self.messy is not None and self.fhir is None:
+            self.env.process(messy_closures(self, self.messy))
 
     # ------------------------------------------------------------------ messages
 
@@ -145,11 +165,21 @@ class Hospital:
 
     def send(self, visit: str, trigger: str, patient: Patient, cls: str, **fields: Any) -> None:
         when = fields.pop("event_time", None) or self.now()
+        self._remember(visit, trigger, patient, cls, fields.get("location"))
         if self.fhir is not None:
-            resource = self.fhir.render(visit, trigger, cls, when, **fields)
+            resource = self.fhir.render(visit, trigger, cls, when, self.now(), **fields)
             if resource is not None:
-                self._send(visit, resource, when)
+                self._send(visit, resource, when, 0.0)
             return
+        late = 0.0
+        if self.messy is not None:
+            late = self.messy.late
+            for name in ("location", "prior_location"):
+                if fields.get(name) is not None:
+                    fields[name] = self.messy.pas_place(fields[name], self.facility)
+            if trigger not in ("A08", "A20", "A11") and self.mess.random() < self.messy.a08_after:
+                self.mess_counts["a08"] += 1
+                self.env.process(self._a08_later(visit))
         message = adt_message(
             trigger=trigger,
             control_id=f"{visit}-{trigger}-{self.rng.getrandbits(32):08x}",
@@ -162,9 +192,42 @@ class Hospital:
             version=self.version,
             **fields,
         )
-        self._send(visit, message, when)
+        self._send(visit, message, when, late)
         if self.rng.random() < DUPLICATE_RATE:
-            self._send(visit, message, when)
+            self._send(visit, message, when, late)
+
+    def _remember(
+        self, visit: str, trigger: str, patient: Patient, cls: str, place: Place | None
+    ) -> None:
+        """The spell as the PAS records it now (what a later A08 says)."""
+        if trigger in ("A03", "A11"):
+            self.current.pop(visit, None)
+        elif trigger in ("A01", "A02", "A04", "A06", "A12", "A13") and place is not None:
+            self.current[visit] = (patient, cls, place)
+
+    def _a08_later(self, visit: str) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(self.mess.uniform(1, 30))
+        if visit in self.current:
+            patient, cls, place = self.current[visit]
+            self.send(visit, "A08", patient, cls, location=place)
+
+    def bed_status(self, bed: SimBed, status: str) -> None:
+        """A20 (MSH, EVN and NPU only): a bed closed (C) or open again (U)."""
+        bed.closed = status == "C"
+        self.truth.close(bed.id, bed.closed)
+        place = self.messy.pas_place(bed.place, self.facility) if self.messy else bed.place
+        message = adt_message(
+            trigger="A20", control_id=f"{bed.id}-{status}-{self.rng.getrandbits(32):08x}",
+            sending_facility=self.facility, patient=NOBODY, visit_number="",
+            patient_class="", event_time=self.now(), location=place, bed_status=status,
+            version=self.version,
+        )  # fmt: skip
+        self._send(bed.id, message, self.now(), 0.0)
+
+    def occupy(self, bed: SimBed, visit: str | None, *, recorded: bool = True) -> None:
+        """Who holds a bed; ``recorded=False``: the PAS shows it free (an entry in error)."""
+        bed.visit = visit
+        self.truth.occupy(bed.id, self.spell(visit) if visit and recorded else None)
 
     # ------------------------------------------------------------------ processes
 
@@ -182,7 +245,7 @@ class Hospital:
             stay_days = self._length_of_stay_days(length_biased=True)
             elapsed = self.rng.uniform(0, stay_days)
             admitted = self.now() - timedelta(days=elapsed)
-            bed.visit = visit
+            self.occupy(bed, visit)
             self.send(
                 visit,
                 "A01",
@@ -217,33 +280,56 @@ class Hospital:
         area = self.rng.choices(["MAJ", "MIN", "RES"], weights=[6, 3, 1])[0]
         ed = Place(self.site.code, "ED", area, "")
         arrived = self.now() - timedelta(minutes=arrived_ago)
-        self.send(visit, "A04", patient, "E", location=ed, event_time=arrived)
+        self._arrive(visit, patient, ed, arrived)
         if not arrived_ago and self.rng.random() < CANCEL_REGISTRATION_RATE:
             # Registered on the wrong record: cancelled, and registered again as of the arrival.
             yield self.env.timeout(self.rng.uniform(2, 15))
             self.send(visit, "A11", patient, "E", location=ed)
+            self.truth.cancel_attendance(visit)
             patient, visit = self._patient()
-            self.send(visit, "A04", patient, "E", location=ed, event_time=arrived)
+            self._arrive(visit, patient, ed, arrived)
         self.ed_count += 1
+        if self.fhir is not None and self.messy is not None:
+            # A FHIR PAS marks the patient seen: the EMER encounter goes in-progress.
+            yield self.env.timeout(self.mess.uniform(5, 60))
+            self.send(visit, "SEEN", patient, "E", location=ed)
         # Time to decision: most within 4 h, a long tail (lognormal).
         decision = self.rng.lognormvariate(math.log(DECISION_MEDIAN), 0.55)
         yield self.env.timeout(max(1.0, decision - arrived_ago))
         if self.rng.random() >= ADMITTED_SHARE:
             self.ed_count -= 1
             self.send(visit, "A03", patient, "E", discharge_time=self.now())
+            self.truth.leave_ed(visit, self.now())
             return
         self.send(visit, "A14", patient, "E", location=ed)  # decision to admit
         # A bed is found, cleaned and the patient moved: a trolley wait even when beds are free.
         yield self.env.timeout(self.rng.lognormvariate(math.log(DTA_TO_BED_MEDIAN), 0.8))
         bed = yield from self._wait_for_bed()
-        bed.visit = visit
+        self.occupy(bed, visit)
         self.ed_count -= 1
-        self.send(visit, "A06", patient, "I", location=bed.place, admit_time=self.now())
+        self._admit_from_ed(visit, patient, bed)
         yield from self._inpatient_stay(patient, visit, bed, self._length_of_stay_days() * 1440)
+
+    def _arrive(self, visit: str, patient: Patient, ed: Place, arrived: datetime) -> None:
+        """An ED arrival: an A04 — or, for an Epic-style PAS, an A01 in class E."""
+        epic = self.messy is not None and self.mess.random() < self.messy.epic_arrival
+        self.mess_counts["epic_arrival"] += epic
+        self.send(visit, "A01" if epic else "A04", patient, "E", location=ed, event_time=arrived)
+        self.truth.arrive(visit, arrived, ed.bay)
+
+    def _admit_from_ed(self, visit: str, patient: Patient, bed: SimBed) -> None:
+        """The admission from ED: an A06 (E → I) — or an A02 whose class changes to I."""
+        move = self.messy is not None and self.mess.random() < self.messy.a02_admission
+        self.mess_counts["a02_admission"] += move
+        if move:
+            self.send(visit, "A02", patient, "I", location=bed.place)
+        else:
+            self.send(visit, "A06", patient, "I", location=bed.place, admit_time=self.now())
+        self.truth.leave_ed(visit, self.now())
 
     def _wait_for_bed(self) -> Generator[simpy.Event, Any, SimBed]:
         while True:
-            free = [bed for bed in self.beds if bed.visit is None]
+            free = [bed for bed in self.beds if bed.visit is None and not bed.closed]
             if free:
                 return self.rng.choice(free)
             yield self.bed_released  # decision to admit, waiting in ED for a bed
@@ -268,34 +354,70 @@ class Hospital:
         if self.rng.random() < CANCEL_DISCHARGE_RATE:
             # Discharged in error (the wrong patient, or the transport fell through): cancelled,
             # back in the bed, and discharged for real a few hours later.
+            self.occupy(bed, visit, recorded=False)
             self.send(visit, "A03", patient, "I", location=bed.place, discharge_time=self.now())
             yield self.env.timeout(self.rng.uniform(5, 40))
+            self.occupy(bed, visit)
             self.send(visit, "A13", patient, "I", location=bed.place)
             yield self.env.timeout(self.rng.uniform(60, 240))
-        bed.visit = None
-        self.send(visit, "A03", patient, "I", location=bed.place, discharge_time=self.now())
+        yield from self._discharge(patient, visit, bed)
         if planned and self.journeys is not None:
             self.journeys.discharged(self.spell(visit))
         released, self.bed_released = self.bed_released, self.env.event()
         released.succeed()
 
+    def _discharge(
+        self, patient: Patient, visit: str, bed: SimBed
+    ) -> Generator[simpy.Event, Any, None]:
+        """The discharge (A03); a messy PAS may send no EVN-6 and a date-only PV1-45, or key it,
+        cancel it (A13) and key it again the same, a clerk's correction."""
+        fields: dict[str, Any] = {"location": bed.place, "discharge_time": self.now()}
+        if self.messy is not None and self.mess.random() < self.messy.no_evn6_date_only:
+            fields |= {"evn6": False, "discharge_date_only": True}
+            self.mess_counts["date_only"] += 1
+        correction = self.messy is not None and self.mess.random() < self.messy.correction
+        self.mess_counts["discharge_corrected"] += correction
+        self.occupy(bed, visit, recorded=False)
+        self.send(visit, "A03", patient, "I", **fields)
+        if correction:
+            yield self.env.timeout(self.mess.uniform(1, 5))
+            self.occupy(bed, visit)
+            self.send(visit, "A13", patient, "I", location=bed.place)
+            yield self.env.timeout(self.mess.uniform(1, 5))
+            self.occupy(bed, visit, recorded=False)
+            self.send(visit, "A03", patient, "I", event_time=fields["discharge_time"], **fields)
+        self.occupy(bed, None)
+
     def _transfer(
         self, patient: Patient, visit: str, bed: SimBed
     ) -> Generator[simpy.Event, Any, SimBed]:
-        free = [b for b in self.beds if b.visit is None]
+        free = [b for b in self.beds if b.visit is None and not b.closed]
         if not free:
             return bed
         target = self.rng.choice(free)
-        target.visit, bed.visit = visit, None
+        self.occupy(target, visit)
+        self.occupy(bed, visit, recorded=False)  # reserved until the move stands
+        moved_at = self.now()
         self.send(visit, "A02", patient, "I", location=target.place, prior_location=bed.place)
         if self.rng.random() < CANCEL_TRANSFER_RATE:
             yield self.env.timeout(self.rng.uniform(2, 20))
-            if bed.visit is None:
-                bed.visit, target.visit = visit, None
-                self.send(
-                    visit, "A12", patient, "I", location=bed.place, prior_location=target.place
-                )
-                return bed
+            self.occupy(target, None)
+            self.occupy(bed, visit)
+            self.send(visit, "A12", patient, "I", location=bed.place, prior_location=target.place)
+            return bed
+        if self.messy is not None and self.mess.random() < self.messy.transfer_correction:
+            # Keyed, cancelled, keyed again the same: a clerk's correction, not a duplicate.
+            self.mess_counts["transfer_corrected"] += 1
+            yield self.env.timeout(self.mess.uniform(1, 5))
+            self.occupy(target, visit, recorded=False)
+            self.occupy(bed, visit)
+            self.send(visit, "A12", patient, "I", location=bed.place, prior_location=target.place)
+            yield self.env.timeout(self.mess.uniform(1, 5))
+            self.occupy(target, visit)
+            self.occupy(bed, visit, recorded=False)
+            self.send(visit, "A02", patient, "I", location=target.place,
+                      prior_location=bed.place, event_time=moved_at)  # fmt: skip
+        self.occupy(bed, None)
         return target
 
     def _length_of_stay_days(self, *, length_biased: bool = False) -> float:

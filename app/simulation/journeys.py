@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from app.ambulance.events import AmbulanceEvent, Step
 from app.carehomes.events import BedTypeReport, CareHomeReport
 from app.discharge.events import DischargeStatusEvent
+from app.simulation.truth import SiteTruth
 from app.topology.schemas import CareHomeConfig
 
 AMBULANCE_SHARE = 0.33
@@ -50,6 +51,7 @@ class Journeys:
     now: Callable[[], datetime]
     send_json: SendJson
     ed_load: Callable[[], float]  # patients in ED per ED space, for handover delays
+    truth: SiteTruth | None = None  # the site's ground truth (app/simulation/truth.py)
     edds: dict[str, str] = field(default_factory=dict)  # spells waiting for onward care
 
     # ------------------------------------------------------------------ ambulance
@@ -75,6 +77,10 @@ class Journeys:
         return max(3.0, min(self.rng.lognormvariate(math.log(median), 0.6), 300.0))
 
     def _step(self, incident: str, step: Step, category: int, vehicle: str) -> None:
+        if self.truth is not None and step == "arrived_at_hospital":
+            self.truth.ambulance_arrived(incident, self.now())
+        if self.truth is not None and step == "handover_complete":
+            self.truth.handed_over.add(incident)
         event = AmbulanceEvent(
             event_id=f"{incident}-{step}",
             incident_id=incident,
@@ -135,6 +141,10 @@ class Journeys:
         )
 
     def _discharge(self, spell: str, status: str, plan: dict[str, Any]) -> None:
+        if self.truth is not None and status == "ready":
+            self.truth.ready[spell] = plan["discharge_ready_at"]
+        if self.truth is not None and status == "discharged":
+            self.truth.ready.pop(spell, None)
         event = DischargeStatusEvent(
             event_id=f"{spell}-{status}",
             spell_id=spell,

@@ -33,11 +33,13 @@ from app.logging import get_logger
 from app.simulation.fhir import FhirEncounters
 from app.simulation.hospital import Hospital
 from app.simulation.journeys import CareHomeReporter, SendJson
+from app.simulation.messy import FHIR_MESSY, MESSY_BY_DEFAULT, Messy
 from app.topology.schemas import EconomyConfig
 
 log = get_logger(__name__)
 Checkpoint = Callable[[datetime], None]
 LATE_RATE = 0.01  # a message delivered a few minutes after later ones (out of order)
+Truth = Callable[[dict[str, Any]], None]
 
 
 @dataclass(order=True)
@@ -57,9 +59,9 @@ class FeedWriter:
         self.sent = 0
         self._order = 0
 
-    def send(self, key: str, value: bytes, sim_minutes: float) -> None:
+    def send(self, key: str, value: bytes, sim_minutes: float, late: float = 0.0) -> None:
         self.release(sim_minutes)
-        if self.rng.random() < LATE_RATE:
+        if self.rng.random() < max(late, LATE_RATE):
             self._order += 1
             delay = self.rng.uniform(1, 10)
             heapq.heappush(self.held, _Held(sim_minutes + delay, self._order, key.encode(), value))
@@ -85,12 +87,16 @@ def simulate(
     json_feeds: bool = True,
     fhir_feeds: bool = True,
     every_hour: Checkpoint | None = None,
+    truth: Truth | None = None,
+    messy: frozenset[str] = MESSY_BY_DEFAULT,
 ) -> int:
     """Run the simulation; returns the number of messages sent. Without ``json_feeds`` only
     the hospitals' ADT is sent (no ambulance, discharge or care-home events); without
     ``fhir_feeds`` a trust configured with a FHIR feed sends HL7 v2 like the others.
     ``every_hour`` is called at each simulated hour once what was sent is in Kafka (the
-    simulation waits for it: a test can read the service's answer as of that hour)."""
+    simulation waits for it: a test can read the service's answer as of that hour), after
+    ``truth`` has been given that hour's ground truth (app/simulation/truth.py). The trusts
+    in ``messy`` send what real PAS send (app/simulation/messy.py)."""
     economy = EconomyConfig.load(settings.economy_file)
     rng = random.Random(seed)
     start = start or datetime.now(UTC).replace(microsecond=0)
@@ -121,7 +127,7 @@ def simulate(
     def send_json(kind: str, key: str, value: bytes) -> None:
         feeds[kind].send(key, value, float(env.now))
 
-    _start_hospitals(
+    hospitals = _start_hospitals(
         env,
         economy,
         rng,
@@ -129,11 +135,13 @@ def simulate(
         {"hl7v2": writer, "fhir": fhir_writer if fhir_feeds else writer},
         send_json if json_feeds else None,
         warm=warm,
+        messy=messy,
     )
     for home in economy.care_homes if json_feeds else []:
         CareHomeReporter(env, home, random.Random(rng.getrandbits(64)), start, send_json).run()
-    if every_hour is not None:
-        env.process(_checkpoints(env, start, producer, every_hour))
+    if every_hour is not None or truth is not None:
+        writers = [writer, fhir_writer, *feeds.values()]
+        env.process(_checkpoints(env, start, producer, writers, hospitals, every_hour, truth))
     log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
     started = time.monotonic()
     until = hours * 60 if hours is not None else None
@@ -167,8 +175,10 @@ def _start_hospitals(
     send_json: SendJson | None,
     *,
     warm: bool,
-) -> None:
+    messy: frozenset[str],
+) -> list[Hospital]:
     orgs = {org.code: org for org in economy.organisations}
+    hospitals = []
     neighbours = {la.code: la.neighbours for la in economy.local_authorities}
     for site in economy.sites:
         if site.kind != "acute":
@@ -188,22 +198,42 @@ def _start_hospitals(
             send_json=send_json,
             local_authorities=[home_la, *neighbours.get(home_la, [])][:2],
             fhir=FhirEncounters(org.code) if fhir else None,
+            messy=(FHIR_MESSY if fhir else Messy()) if org.code in messy else None,
         )
         hospital.run(warm=warm)
+        hospitals.append(hospital)
+    return hospitals
 
 
 def _checkpoints(
-    env: simpy.Environment, start: datetime, producer: KafkaProducer, call: Checkpoint
+    env: simpy.Environment,
+    start: datetime,
+    producer: KafkaProducer,
+    writers: list[FeedWriter],
+    hospitals: list[Hospital],
+    call: Checkpoint | None,
+    truth: Truth | None,
 ) -> Generator[simpy.Event, Any, None]:
+    """Each simulated hour: what is held back (late deliveries) is delivered — late, out of
+    order, but by the hour — and flushed; then the hour's truth, then the caller."""
     while True:
         yield env.timeout(60)
+        for feed in writers:
+            feed.release(float("inf"))  # every late message is in by the hour
         producer.flush()
-        call(start + timedelta(minutes=float(env.now)))
+        at = start + timedelta(minutes=float(env.now))
+        if truth is not None:
+            sites = {h.site.code: h.truth.snapshot(at) for h in hospitals}
+            truth({"at": at.isoformat(), "sites": sites})
+        if call is not None:
+            call(at)
 
 
-def _sender(env: simpy.Environment, writer: FeedWriter) -> Callable[[str, bytes, datetime], None]:
-    def send(key: str, value: bytes, _when: datetime) -> None:
-        writer.send(key, value, float(env.now))
+def _sender(
+    env: simpy.Environment, writer: FeedWriter
+) -> Callable[[str, bytes, datetime, float], None]:
+    def send(key: str, value: bytes, _when: datetime, late: float) -> None:
+        writer.send(key, value, float(env.now), late)
 
     return send
 

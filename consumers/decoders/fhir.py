@@ -27,6 +27,7 @@ from fhir.resources.R4B.encounter import Encounter, EncounterLocation
 from pydantic import ValidationError
 
 from app.occupancy.events import AdtEvent, Location, Precision, TimeSource
+from app.occupancy.fold import WardNames
 from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
 from consumers.decoders.hl7time import LONDON
 
@@ -105,10 +106,8 @@ class _Story:
         arrived = self._arrival()
         if arrived is None:
             return []
-        places = self._places()
-        admitted = self._admission() if self.patient_class != "E" else None
-        in_ed = [p for p in places if admitted is None or (p[0] or arrived) < admitted]
-        where = in_ed[0][1] if in_ed else (self._current() if admitted is None else None)
+        in_ed = self._ed_places()
+        where = in_ed[0][1] if in_ed else (self._current() if self.patient_class == "E" else None)
         arrive = self._event("A04", "arrive", arrived, cls="E", location=where)
         moves = [
             self._event("A02", f"ed-{n}", start, cls="E", location=place)
@@ -126,7 +125,7 @@ class _Story:
         if admitted is None:
             raise MissingField("no time: no class history, status history, location period, "
                                "period.start or meta.lastUpdated")  # fmt: skip
-        places = [(s, p) for s, p in self._places() if s is None or s >= admitted]
+        places = self._places()[len(self._ed_places()) :]
         first = places[0][1] if places else self._current()
         admit = self._event("A01", "admit", admitted, cls=self.patient_class or "I",
                             location=first, admit_time=admitted)  # fmt: skip
@@ -137,27 +136,57 @@ class _Story:
         ]
         return [admit, *moves]
 
+    def _ed_places(self) -> list[tuple[datetime | None, Location]]:
+        """The leading places in ED: all of them in class EMER; before the class change (or,
+        without a class history, while the place names an ED) otherwise."""
+        places = self._places()
+        if self.patient_class == "E":
+            return places
+        admitted = self._class_change()
+        if admitted is not None:
+            return [p for p in places if p[0] is not None and p[0] < admitted]
+        leading = []
+        for start, place in places:
+            if WardNames().is_ed(place) is not True:
+                break
+            leading.append((start, place))
+        return leading
+
     # ------------------------------------------------------------------ times
 
     def _arrival(self) -> datetime | None:
         """The ED door: the EMER span of classHistory, else (class EMER now) the arrived or
-        triaged status, else period.start."""
+        triaged status, else (an inpatient whose first places were in ED) period.start."""
         for entry in self.encounter.classHistory or []:
             is_emergency = entry.class_fhir is not None and entry.class_fhir.code == "EMER"
             if is_emergency and entry.period and entry.period.start:
                 return _moment(entry.period.start)
-        if self.patient_class != "E":
+        if self.patient_class == "E":
+            return self._status_start("arrived") or self._status_start("triaged") or self._start()
+        ed = self._ed_places()
+        if not ed:
             return None
-        return self._status_start("arrived") or self._status_start("triaged") or self._start()
+        return self._start() or ed[0][0]
 
-    def _admission(self) -> datetime | None:
+    def _class_change(self) -> datetime | None:
         for entry in self.encounter.classHistory or []:
             code = entry.class_fhir.code if entry.class_fhir else None
             if CLASS_CODES.get(code or "") == "I" and entry.period and entry.period.start:
                 return _moment(entry.period.start)
-        if self._arrival() is None:
-            return self._status_start("in-progress") or self._start() or self.recorded
-        return self._status_start("in-progress") or self.recorded
+        return None
+
+    def _admission(self) -> datetime | None:
+        """The class change; else, after an ED part, the first place out of ED; else the
+        in-progress status, the period's start or the version's time."""
+        changed = self._class_change()
+        if changed is not None:
+            return changed
+        if self._arrival() is not None:
+            later = self._places()[len(self._ed_places()) :]
+            if later and later[0][0] is not None:
+                return later[0][0]
+            return self._status_start("in-progress") or self.recorded
+        return self._status_start("in-progress") or self._start() or self.recorded
 
     def _status_start(self, status: str) -> datetime | None:
         for entry in self.encounter.statusHistory or []:

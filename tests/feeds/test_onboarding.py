@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.occupancy.events import Location
 from app.occupancy.mapping import LocationMap
 from app.simulation.hl7 import Patient, Place, adt_message
 from tests.conftest import caught_up, isolated_kafka, live_server
@@ -123,3 +124,21 @@ def _suggest(settings: Settings) -> str:
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return done.stdout
+
+
+def test_expression_groups_are_numbered_in_the_locations_order_not_the_written_one() -> None:
+    """A mapping is stored as JSONB, which keeps no key order: ``{1}`` must mean the same
+    group however the rule was written or read back (found by the ground-truth test: the
+    shipped Westvale mapping placed no bed once it came back from the database)."""
+    written = {
+        "when": {"bed": r"/-(\d+)$/", "ward": "/^RWV(.+)$/"},
+        "to": {"ward": "{1}", "bed": "B{2:02}"},
+    }
+    stored = {"when": dict(reversed(written["when"].items())), "to": written["to"]}
+    for rule in (written, stored):
+        mapping = LocationMap.model_validate(
+            {"organisations": [{"source": "RWV", "site": "RWV01", "rules": [rule]}]}
+        )
+        location = Location(ward="RWVALD15", bay="ALD15 BAY1", bed="ALD15-7")
+        placed = mapping.location("RWV", location)
+        assert placed == Location(site="RWV01", ward="ALD15", bay="ALD15 BAY1", bed="B07")

@@ -4,6 +4,7 @@ holds — for tests and soaks that compare the two (crash, hand-over, chaos)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import func, select
@@ -13,9 +14,11 @@ from app.config import Settings
 from app.ingest.topics import ADT_HL7V2
 from app.occupancy.events import AdtEvent
 from app.occupancy.fold import fold
+from app.occupancy.mapping import LocationMap
 from app.occupancy.models import EncounterEvent
 from app.occupancy.projector import bed_id_for
 from app.topology.models import Bed
+from app.topology.schemas import EconomyConfig
 from consumers.decoders.hl7v2 import decode_hl7v2
 
 
@@ -35,21 +38,39 @@ def read_topic(settings: Settings, name: str = ADT_HL7V2) -> list[bytes]:
     return values
 
 
-def reference(messages: list[bytes]) -> tuple[dict[str, str], int]:
-    """Expected occupant of every bed, and the number of distinct spell events."""
+# A bed's own status (A20), demographics (A28/A31) and merges (A40) are not events of a spell.
+NOT_SPELL_EVENTS = frozenset({"A20", "A28", "A31", "A40"})
+
+
+def reference(
+    messages: list[bytes], economy_file: str = "deploy/economies/anyborough.yaml"
+) -> tuple[dict[str, str], int]:
+    """Expected occupant of every bed, and the number of distinct spell events — the events
+    mapped into our codes by the economy's feeds file, as the service maps them."""
+    mapping = _feeds(economy_file)
     spells: dict[str, dict[str, AdtEvent]] = defaultdict(dict)
     for raw in messages:
         for event in decode_hl7v2(raw):
-            spells[event.encounter_key][event.dedupe_key] = event
+            if event.trigger not in NOT_SPELL_EVENTS:
+                spells[event.encounter_key][event.dedupe_key] = event
     occupants: dict[str, str] = {}
     for key, events in spells.items():
-        state = fold(list(events.values()))
+        state = fold([mapping.event(e) for e in events.values()])
         source = next(iter(events.values())).source
         bed = bed_id_for(state.location, source) if state.holds_bed else None
         if bed:
             assert bed not in occupants, f"the simulator double-booked {bed}"
             occupants[bed] = key
     return occupants, sum(len(events) for events in spells.values())
+
+
+def _feeds(economy_file: str) -> LocationMap:
+    economy = EconomyConfig.load(economy_file)
+    path = Path(economy_file).with_name(
+        Path(economy_file).name.removesuffix(".yaml") + ".feeds.yaml"
+    )
+    mapping = LocationMap.load(path) if path.exists() else LocationMap()
+    return mapping.model_copy(update={"known_sites": frozenset(s.code for s in economy.sites)})
 
 
 async def final_state(engine: AsyncEngine) -> tuple[dict[str, str], int]:
