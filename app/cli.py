@@ -57,13 +57,22 @@ def simulate(
         False,
         help="Only the hospitals' HL7 v2 ADT (no FHIR trust, ambulance, discharge or care homes)",
     ),
+    truth: Path | None = typer.Option(
+        None, help="Write the ground truth every simulated hour here (JSON Lines)"
+    ),
+    messy: bool = typer.Option(
+        True, help="Westvale (HL7) and Northfield (FHIR) send like real, messy PAS feeds"
+    ),
 ) -> None:
     """Send the Anyborough economy's feeds into Kafka. SIGTERM or Ctrl-C stops it cleanly: what
     it holds back (late deliveries) is sent and flushed first."""
+    import json
     import signal
+    from contextlib import ExitStack
 
     from app.config import get_settings
     from app.logging import configure_logging
+    from app.simulation.messy import MESSY_BY_DEFAULT
     from app.simulation.runner import simulate as run_simulation
 
     def stop(_signum: int, _frame: object) -> None:
@@ -74,15 +83,25 @@ def simulate(
     signal.signal(signal.SIGINT, stop)
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    run_simulation(
-        settings,
-        speed=speed,
-        seed=seed,
-        hours=hours or None,
-        warm=warm,
-        json_feeds=not adt_only,
-        fhir_feeds=not adt_only,
-    )
+    with ExitStack() as stack:
+        out = stack.enter_context(truth.open("a")) if truth else None
+
+        def record(hour: dict[str, object]) -> None:
+            assert out is not None
+            out.write(json.dumps(hour, sort_keys=True) + "\n")
+            out.flush()
+
+        run_simulation(
+            settings,
+            speed=speed,
+            seed=seed,
+            hours=hours or None,
+            warm=warm,
+            json_feeds=not adt_only,
+            fhir_feeds=not adt_only,
+            truth=record if out else None,
+            messy=MESSY_BY_DEFAULT if messy else frozenset(),
+        )
 
 
 @cli.command()

@@ -11,8 +11,12 @@ FLOWCC_TRUTH_SEED)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from datetime import datetime
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -107,3 +111,25 @@ async def test_every_hour_the_board_equals_the_ground_truth(
     print("\n".join(report[:40]))
     assert len(truths) == HOURS
     assert not report, f"{len(report)} differences; the first: {report[0]}"
+
+
+def test_flowcc_simulate_writes_the_ground_truth_for_other_tools(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``flowcc simulate --truth FILE``: one JSON line per simulated hour, every acute site."""
+    kafka = isolated_kafka(settings).kafka
+    env = dict(os.environ) | {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+    }
+    out = tmp_path / "truth.jsonl"
+    command = [sys.executable, "-m", "app.cli", "simulate", "--speed", "0", "--hours", "2.5",
+               "--adt-only", "--truth", str(out)]  # fmt: skip
+    subprocess.run(command, env=env, check=True, timeout=300)
+    hours = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(hours) == 2
+    first, second = (datetime.fromisoformat(hour["at"]) for hour in hours)
+    assert second - first == timedelta(hours=1)
+    for hour in hours:
+        assert set(hour["sites"]) == set(SITES)
+        assert hour["sites"]["RAN01"]["wards"]["AMU"]["occupied"] > 0
