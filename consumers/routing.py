@@ -116,20 +116,34 @@ class JsonHandler(_Pending):
         return [touch(site) for site in sorted(touched)]
 
 
+async def unknown_reference(session: AsyncSession, kind: str, events: Sequence[Any]) -> str | None:
+    """What an event names that the economy does not have (the consumer dead-letters it; the
+    ingest API refuses it with 422 before it reaches Kafka)."""
+    if kind == "ambulance":
+        named = {event.destination_site for event in events if event.destination_site}
+        unknown = named - await TopologyRepository(session).site_codes(sorted(named))
+        if unknown:
+            return f"destination site {sorted(unknown)[0]!r} is not in the economy"
+    if kind == "carehome":
+        repository = CareHomeRepository(session)
+        for report in events:
+            if not await repository.home_exists(report.home_code):
+                return f"care home {report.home_code!r} is not in the economy"
+    return None
+
+
 async def _ambulance(session: AsyncSession, events: list[AmbulanceEvent]) -> set[str]:
-    named = {event.destination_site for event in events if event.destination_site}
-    unknown = named - await TopologyRepository(session).site_codes(sorted(named))
-    if unknown:
-        raise InvalidValue(f"destination site {sorted(unknown)[0]!r} is not in the economy")
+    if problem := await unknown_reference(session, "ambulance", events):
+        raise InvalidValue(problem)
     await AmbulanceRepository(session).record_steps(events)
     return {event.destination_site or ALL_SITES for event in events}
 
 
 async def _carehome(session: AsyncSession, reports: list[CareHomeReport]) -> set[str]:
+    if problem := await unknown_reference(session, "carehome", reports):
+        raise InvalidValue(problem)
     repository = CareHomeRepository(session)
     for report in reports:
-        if not await repository.home_exists(report.home_code):
-            raise InvalidValue(f"care home {report.home_code!r} is not in the economy")
         await repository.record(report)
     return {CAREHOMES}
 

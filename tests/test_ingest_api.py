@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
+from app.ingest.models import DeadLetter
 from tests.conftest import isolated_kafka, live_server
 from tests.factories import T0, hl7
 
@@ -89,3 +92,51 @@ async def test_bad_payloads_get_a_precise_4xx_and_roles_are_enforced(settings: S
         assert (await client.get("/api/v1/dead-letters")).status_code == 401
         forged = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"}
         assert (await client.get("/api/v1/dead-letters", headers=forged)).status_code == 401
+
+
+async def test_a_dead_letter_is_listed_without_its_bytes_and_read_whole_by_admin_audited(
+    asgi_client: httpx.AsyncClient, clean_db: AsyncEngine
+) -> None:
+    """The list names what failed and why, not the message (it holds patients' identifiers);
+    an admin reads the message exactly as received — every byte, however large — and the read
+    is in the audit log."""
+    raw = b"MSH|^~\\&|PAS|RAN|" + bytes(range(256)) * 400 + b"\r"  # 100 KiB, not text
+    async with async_sessionmaker(clean_db)() as session, session.begin():
+        session.add(DeadLetter(topic="adt.hl7v2", partition=0, offset=7, key=None, raw=raw,
+                               error_kind="undecodable", error_message="not text"))  # fmt: skip
+    admin, commander = await token(asgi_client, "admin"), await token(asgi_client, "commander")
+    listed = (await asgi_client.get("/api/v1/dead-letters", headers=commander)).json()["items"]
+    assert [(item["size_bytes"], "raw_base64" in item) for item in listed] == [(len(raw), False)]
+    assert listed[0]["sha256"] == hashlib.sha256(raw).hexdigest()
+    path = f"/api/v1/dead-letters/{listed[0]['id']}"
+    assert (await asgi_client.get(path, headers=commander)).status_code == 403
+    whole = await asgi_client.get(path, headers=admin)
+    assert whole.status_code == 200, whole.text
+    assert base64.b64decode(whole.json()["raw_base64"]) == raw
+    assert (await asgi_client.get("/api/v1/dead-letters/999999", headers=admin)).status_code == 404
+    audit = (await asgi_client.get("/api/v1/audit", headers=admin)).json()["items"]
+    assert [(e["action"], e["resource"]) for e in audit] == [
+        ("dead_letter.read", f"dead-letter:{listed[0]['id']}")
+    ]
+
+
+async def test_ingest_refuses_what_the_consumer_would_dead_letter(
+    asgi_client: httpx.AsyncClient,
+) -> None:
+    """ "Validated exactly as the consumer will": a care-home report for a home, or an ambulance
+    bound for a site, that the economy does not have is a 422 now, not a dead letter later."""
+    ingest = await token(asgi_client, "pas.ingest")
+    beds = [{"bed_type": "nursing", "capacity": 10, "occupied": 8, "vacant": 2}]
+    home = {"report_id": "r1", "home_code": "1-NOSUCHHOME", "open_to_admissions": True,
+            "reported_at": T0.isoformat(), "beds": beds}  # fmt: skip
+    crew = {"event_id": "e1", "incident_id": "I1", "step": "arrived_at_hospital", "category": 2,
+            "destination_site": "NOWHERE", "occurred_at": T0.isoformat()}  # fmt: skip
+    for kind, document, named in (
+        ("carehome", home, "1-NOSUCHHOME"),
+        ("ambulance", crew, "NOWHERE"),
+    ):
+        response = await asgi_client.post(
+            f"/api/v1/ingest/{kind}", content=json.dumps(document), headers=ingest
+        )
+        assert response.status_code == 422, response.text
+        assert f"{named!r} is not in the economy" in response.json()["error"]["message"]

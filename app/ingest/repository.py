@@ -82,6 +82,9 @@ class IngestRepository:
             update(DeadLetter).where(DeadLetter.id.in_(list(ids))).values(resubmitted_at=func.now())
         )
 
+    async def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        return await self.session.get(DeadLetter, letter_id)
+
     async def dead_letters(self, *, after_id: int, limit: int) -> Sequence[DeadLetter]:
         query = select(DeadLetter).where(DeadLetter.id > after_id).order_by(DeadLetter.id)
         return (await self.session.execute(query.limit(limit))).scalars().all()

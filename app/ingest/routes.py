@@ -8,13 +8,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from app.audit.repository import AuditRepository
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
 from app.deps import KafkaDep, SessionDep, SettingsDep
-from app.errors import Forbidden, InvalidPayload
+from app.errors import Forbidden, InvalidPayload, NotFound
 from app.ingest import topics
 from app.ingest.repository import IngestRepository
-from app.ingest.schemas import DeadLetterPage, DeadLetterRead, IngestAccepted, IngestKind
+from app.ingest.schemas import (
+    DeadLetterPage,
+    DeadLetterRead,
+    DeadLetterWhole,
+    IngestAccepted,
+    IngestKind,
+)
 from app.pagination import AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -39,16 +46,15 @@ def _require(user: Principal, *roles: Role) -> None:
         raise Forbidden(f"role {user.role} may not do this")
 
 
-def _decode(kind: str, raw: bytes) -> tuple[int, bytes | None]:
-    """Validate exactly as the consumer will; returns (event count, Kafka key)."""
+def _decode(kind: str, raw: bytes) -> list[Any]:
+    """Decode exactly as the consumer will."""
     from consumers.decoders.errors import DecodeError
     from consumers.routing import decode_for_kind
 
     try:
-        events = decode_for_kind(kind, raw)
+        return decode_for_kind(kind, raw)
     except DecodeError as error:
         raise InvalidPayload(f"{error.kind}: {error.message}") from error
-    return len(events), _partition_key(events[0]) if events else None
 
 
 def _partition_key(event: object) -> bytes | None:
@@ -67,17 +73,30 @@ def _partition_key(event: object) -> bytes | None:
     summary="Validate one message and produce it to the kind's Kafka topic",
 )
 async def ingest(
-    kind: IngestKind, request: Request, user: CurrentUser, kafka: KafkaDep, settings: SettingsDep
+    kind: IngestKind,
+    request: Request,
+    user: CurrentUser,
+    kafka: KafkaDep,
+    settings: SettingsDep,
+    session: SessionDep,
 ) -> IngestAccepted:
     _require(user, Role.INTEGRATION_INGEST, Role.ADMIN)
     raw = await request.body()  # at most settings.ingest_max_bytes (app/limits.py)
     if not raw:
         raise InvalidPayload("empty body")
     # Decoding a 4 MB batch is CPU work: off the event loop, so boards and requests go on.
-    count, key = await asyncio.to_thread(_decode, kind, raw)
+    events = await asyncio.to_thread(_decode, kind, raw)
+    from consumers.routing import unknown_reference
+
+    if problem := await unknown_reference(session, kind, events):
+        raise InvalidPayload(f"invalid_value: {problem}")
+    key = _partition_key(events[0]) if events else None
     produced = await kafka.produce(settings.kafka.topic(TOPICS[kind]), raw, key=key)
     return IngestAccepted(
-        topic=produced.topic, partition=produced.partition, offset=produced.offset, events=count
+        topic=produced.topic,
+        partition=produced.partition,
+        offset=produced.offset,
+        events=len(events),
     )
 
 
@@ -92,3 +111,17 @@ async def dead_letters(
     letters = await IngestRepository(session).dead_letters(after_id=after, limit=limit)
     items = [DeadLetterRead.of(letter) for letter in letters]
     return DeadLetterPage(items=items, next_cursor=items[-1].id if len(items) == limit else None)
+
+
+@router.get(
+    "/dead-letters/{letter_id}",
+    responses=ERRORS | {404: {"description": "No such dead letter"}},
+    summary="One dead letter with the message exactly as received (admin; audited)",
+)
+async def dead_letter(letter_id: int, session: SessionDep, user: CurrentUser) -> DeadLetterWhole:
+    _require(user, Role.ADMIN)  # the message holds patients' identifiers
+    letter = await IngestRepository(session).dead_letter(letter_id)
+    if letter is None:
+        raise NotFound(f"no dead letter {letter_id}")
+    AuditRepository(session).record(user, "dead_letter.read", f"dead-letter:{letter_id}")
+    return DeadLetterWhole.of(letter)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from app.ingest.models import DeadLetter
 
 IngestKind = Literal["hl7v2", "fhir", "ambulance", "carehome", "discharge"]
 
@@ -19,6 +22,9 @@ class IngestAccepted(BaseModel):
 
 
 class DeadLetterRead(BaseModel):
+    """What failed and why. Not the message: it carries patients' identifiers, so it is read
+    one at a time by an admin, audited (``GET /api/v1/dead-letters/{id}``)."""
+
     id: int
     topic: str
     partition: int
@@ -27,24 +33,35 @@ class DeadLetterRead(BaseModel):
     error_message: str
     first_seen: datetime
     resubmitted_at: datetime | None
-    raw_base64: str = Field(description="The message exactly as received, base64-encoded")
     size_bytes: int
+    sha256: str = Field(description="Of the message as received: match it to the sender's log")
 
     @classmethod
-    def of(cls, letter: object) -> DeadLetterRead:
-        raw: bytes = letter.raw  # type: ignore[attr-defined]
-        return cls(
-            id=letter.id,  # type: ignore[attr-defined]
-            topic=letter.topic,  # type: ignore[attr-defined]
-            partition=letter.partition,  # type: ignore[attr-defined]
-            offset=letter.offset,  # type: ignore[attr-defined]
-            error_kind=letter.error_kind,  # type: ignore[attr-defined]
-            error_message=letter.error_message,  # type: ignore[attr-defined]
-            first_seen=letter.first_seen,  # type: ignore[attr-defined]
-            resubmitted_at=letter.resubmitted_at,  # type: ignore[attr-defined]
-            raw_base64=base64.b64encode(raw[:65536]).decode(),
-            size_bytes=len(raw),
-        )
+    def of(cls, letter: DeadLetter) -> DeadLetterRead:
+        return cls(**cls._fields(letter))
+
+    @staticmethod
+    def _fields(letter: DeadLetter) -> dict[str, Any]:
+        return {
+            "id": letter.id,
+            "topic": letter.topic,
+            "partition": letter.partition,
+            "offset": letter.offset,
+            "error_kind": letter.error_kind,
+            "error_message": letter.error_message,
+            "first_seen": letter.first_seen,
+            "resubmitted_at": letter.resubmitted_at,
+            "size_bytes": len(letter.raw),
+            "sha256": hashlib.sha256(letter.raw).hexdigest(),
+        }
+
+
+class DeadLetterWhole(DeadLetterRead):
+    raw_base64: str = Field(description="The message exactly as received, every byte, base64")
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterWhole:
+        return cls(**cls._fields(letter), raw_base64=base64.b64encode(letter.raw).decode())
 
 
 class DeadLetterPage(BaseModel):

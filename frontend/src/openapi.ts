@@ -141,6 +141,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dead-letters/{letter_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dead letter with the message exactly as received (admin; audited) */
+        get: operations["dead_letter_api_v1_dead_letters__letter_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dev/clock": {
         parameters: {
             query?: never;
@@ -614,8 +631,41 @@ export interface components {
              */
             next_cursor: number | null;
         };
-        /** DeadLetterRead */
+        /**
+         * DeadLetterRead
+         * @description What failed and why. Not the message: it carries patients' identifiers, so it is read
+         *     one at a time by an admin, audited (``GET /api/v1/dead-letters/{id}``).
+         */
         DeadLetterRead: {
+            /** Error Kind */
+            error_kind: string;
+            /** Error Message */
+            error_message: string;
+            /**
+             * First Seen
+             * Format: date-time
+             */
+            first_seen: string;
+            /** Id */
+            id: number;
+            /** Offset */
+            offset: number;
+            /** Partition */
+            partition: number;
+            /** Resubmitted At */
+            resubmitted_at: string | null;
+            /**
+             * Sha256
+             * @description Of the message as received: match it to the sender's log
+             */
+            sha256: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Topic */
+            topic: string;
+        };
+        /** DeadLetterWhole */
+        DeadLetterWhole: {
             /** Error Kind */
             error_kind: string;
             /** Error Message */
@@ -633,11 +683,16 @@ export interface components {
             partition: number;
             /**
              * Raw Base64
-             * @description The message exactly as received, base64-encoded
+             * @description The message exactly as received, every byte, base64
              */
             raw_base64: string;
             /** Resubmitted At */
             resubmitted_at: string | null;
+            /**
+             * Sha256
+             * @description Of the message as received: match it to the sender's log
+             */
+            sha256: string;
             /** Size Bytes */
             size_bytes: number;
             /** Topic */
@@ -1770,6 +1825,79 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description The body is over the ingest limit (FLOWCC_INGEST_MAX_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The payload does not decode; the message says exactly why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Kafka unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    dead_letter_api_v1_dead_letters__letter_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                letter_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterWhole"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Role may not ingest */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such dead letter */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The body is over the ingest limit (FLOWCC_INGEST_MAX_BYTES) */
             413: {
