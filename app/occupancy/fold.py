@@ -158,6 +158,25 @@ def instructions(events: Iterable[AdtEvent]) -> Instructions:
 
 def fold(events: Iterable[AdtEvent], places: Places | None = None) -> EncounterState:
     events = list(events)
+    if events and ":MR:" in events[0].encounter_key:
+        events = current_episode(events, places)
+    return _fold(events, places)
+
+
+def current_episode(events: list[AdtEvent], places: Places | None = None) -> list[AdtEvent]:
+    """A feed without PV1-19 keys every visit of a patient by the MRN: Monday's ED visit and
+    Wednesday's are one history. An A01/A04 after the spell so far has ended (discharged or
+    cancelled, in the sender's sequence) starts a new episode; the state is the last one's."""
+    ordered = sorted(events, key=sequence_key)
+    start = 0
+    for n, event in enumerate(ordered):
+        starts = n > start and event.trigger in ("A01", "A04")
+        if starts and _fold(ordered[start:n], places).status in ("discharged", "cancelled"):
+            start = n
+    return ordered[start:]
+
+
+def _fold(events: list[AdtEvent], places: Places | None) -> EncounterState:
     steps = instructions(events)
     machine = _Machine(places or WardNames(), steps, events)
     state = EncounterState(cancelled_admission=steps.cancelled_admission)

@@ -364,6 +364,30 @@ def _fhir_scenarios() -> None:
 _fhir_scenarios()
 
 
+# ---------------------------------------------------------------- MRN-keyed spells (#8)
+def mr(event: AdtEvent) -> AdtEvent:
+    """The same event from a feed without PV1-19: the spell is keyed by the patient's MRN."""
+    return event.model_copy(update={"encounter_key": "RAN:MR:MRN1"})
+
+
+DAY = 24 * 60
+scenario("MRN-keyed: Monday's ED visit ended; Wednesday's is a new attendance",
+         [mr(ed("A04", 0)), mr(ed("A03", 120)), mr(ed("A04", 2 * DAY, "MIN"))],
+         Expect("ed", area="MIN", ed=(2 * DAY, None)))  # fmt: skip
+scenario("MRN-keyed: discharged Monday, through ED and admitted on Wednesday",
+         [mr(ev("A01", 0)), mr(ev("A03", 600, bed=None)), mr(ed("A04", 2 * DAY)),
+          mr(ev("A06", 2 * DAY + 200, bed="B04"))],
+         Expect("admitted", bed="B04", ed=(2 * DAY, 2 * DAY + 200),
+                admitted=2 * DAY + 200))  # fmt: skip
+scenario("MRN-keyed: a discharge cancelled (A13) is no end: the next A01 is the same stay",
+         [mr(ev("A01", 0)), mr(ev("A03", 600, bed=None)), mr(ev("A13", 620, bed="B01")),
+          mr(ev("A02", 700, bed="B02"))],
+         Expect("admitted", bed="B02", admitted=0))  # fmt: skip
+scenario("MRN-keyed: an ED visit cancelled (A11) then a real one the next day",
+         [mr(ed("A04", 0)), mr(ed("A11", 10)), mr(ed("A04", DAY))],
+         Expect("ed", area="MAJ", ed=(DAY, None)))  # fmt: skip
+
+
 def test_there_are_at_least_sixty_scenarios() -> None:
     assert len(SCENARIOS) >= 60, len(SCENARIOS)
 
