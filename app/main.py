@@ -8,11 +8,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.audit.routes import router as audit_router
+from app.auth.deps import CurrentUser
 from app.auth.routes import keys_router
 from app.auth.routes import router as auth_router
+from app.auth.schemas import Role
 from app.board.hub import BoardHub
 from app.board.routes import router as board_router
 from app.board.snapshots import SnapshotBuilds, reader
@@ -21,7 +24,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import Resources
 from app.discharge.routes import router as discharge_router
-from app.errors import ERROR_RESPONSES
+from app.errors import ERROR_RESPONSES, Forbidden
 from app.escalation.routes import router as escalation_router
 from app.feeds.routes import router as feeds_router
 from app.flow.routes import router as flow_router
@@ -46,6 +49,7 @@ from app.startup import (
     watch_economy,
 )
 from app.topology.routes import router as topology_router
+from app.web_security import SecurityHeaders
 from app.webhooks.routes import router as webhooks_router
 from app.webhooks.service import run_dispatcher
 
@@ -104,7 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Live beds, ED, ambulance handovers, discharges, care homes and OPEL "
         "for a whole health and social care economy.",
         lifespan=lifespan,
+        # Interactive docs and the public schema in development only; integrations read the
+        # schema with their credentials (GET /api/v1/openapi.json) in every environment.
+        docs_url="/docs" if settings.development else None,
+        redoc_url="/redoc" if settings.development else None,
+        openapi_url="/openapi.json" if settings.development else None,
     )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(BodyLimit, ingest_limit=settings.ingest_max_bytes)
     install_error_handlers(app)
@@ -122,6 +132,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router, responses=ERROR_RESPONSES)
     app.include_router(webhooks_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False)
+    async def openapi_schema(user: CurrentUser) -> JSONResponse:
+        if user.role not in (Role.ADMIN, Role.INTEGRATION_READ, Role.INTEGRATION_INGEST):
+            raise Forbidden("the API schema is for integrations and admins")
+        return JSONResponse(app.openapi())
+
     # The built boards; mounted last so every API route wins. check_dir=False: no I/O here.
     app.mount(
         "/",

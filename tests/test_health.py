@@ -7,7 +7,7 @@ from httpx import ASGITransport, AsyncClient
 
 from app.config import KafkaSettings, Settings
 from tests.conftest import running_app
-from tests.support import free_port
+from tests.support import bearer, free_port
 
 
 def _client(app: object) -> AsyncClient:
@@ -24,7 +24,7 @@ async def test_healthz_is_alive(settings: Settings) -> None:
 
 async def test_readyz_reports_database_and_kafka_with_latency(settings: Settings) -> None:
     async with running_app(settings) as app, _client(app) as client:
-        response = await client.get("/readyz")
+        response = await client.get("/readyz", headers=await bearer(client, "admin"))
     body = response.json()
     assert response.status_code == 200, body
     assert body["failed"] == []
@@ -41,12 +41,22 @@ async def test_readyz_is_503_naming_kafka_when_the_broker_is_unreachable(
     )
     broken = settings.model_copy(update={"kafka": dead_broker})
     async with running_app(broken) as app, _client(app) as client:
-        response = await client.get("/readyz")
+        response = await client.get("/readyz", headers=await bearer(client, "admin"))
+        anonymous = await client.get("/readyz")
+        commander = await client.get("/readyz", headers=await bearer(client, "commander"))
     body = response.json()
     assert response.status_code == 503
     assert body["failed"] == ["kafka"]
     assert body["checks"]["database"]["ok"] is True
     assert "kafka" in body["checks"]["kafka"]["error"]
+    # A probe (or anyone) learns what failed, not the hosts and driver errors behind it.
+    for other in (anonymous, commander):
+        assert other.status_code == 503
+        assert other.json() == {
+            "status": "unavailable",
+            "failed": ["kafka"],
+            "checks": {"database": {"ok": True}, "kafka": {"ok": False}},
+        }
 
 
 async def test_metrics_exposes_prometheus_text(settings: Settings) -> None:

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from app.config import DEV_JWT_SECRET, AuthSettings, Settings
+from app.web_security import HSTS, headers_for
 from tests.conftest import _until_ready, new_database
-from tests.support import free_port
+from tests.support import bearer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWCC = Path(sys.executable).with_name("flowcc")
@@ -136,9 +137,42 @@ async def test_the_production_image_starts(settings: Settings, tmp_path: Path) -
             login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
             users = await client.get("/api/v1/auth/demo-users")
             board = await client.get("/")
+            docs = [(await client.get(path)).status_code for path in ("/docs", "/openapi.json")]
+            ready = (await client.get("/readyz")).json()
     finally:
         server.terminate()
         server.wait(timeout=30)
     assert login.status_code == 404
     assert users.status_code == 404
     assert board.status_code == 200
+    assert "frame-ancestors 'none'" in board.headers["content-security-policy"]
+    assert board.headers["x-content-type-options"] == "nosniff"
+    assert docs == [404, 404]  # no public docs or schema in production
+    assert all(set(check) == {"ok"} for check in ready["checks"].values()), ready
+
+
+async def test_security_headers_and_the_schema_for_integrations(
+    asgi_client: httpx.AsyncClient,
+) -> None:
+    """Every response: nosniff, no framing, a same-origin CSP; every API response no-store (it is
+    about patients); the schema to integrations and admins with their credentials."""
+    admin = await bearer(asgi_client, "admin")
+    economy = await asgi_client.get("/api/v1/economy", headers=admin)
+    assert economy.headers["cache-control"] == "no-store"
+    assert economy.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in economy.headers["content-security-policy"]
+    assert "strict-transport-security" not in economy.headers  # plain HTTP: no HSTS
+    schema = await asgi_client.get("/api/v1/openapi.json", headers=admin)
+    assert schema.status_code == 200
+    assert "/api/v1/economy" in schema.json()["paths"]
+    site_manager = await bearer(asgi_client, "sm.anyborough")
+    assert (await asgi_client.get("/api/v1/openapi.json", headers=site_manager)).status_code == 403
+    assert (await asgi_client.get("/api/v1/openapi.json")).status_code == 401
+    docs = await asgi_client.get("/docs")  # development: Swagger UI from its CDN, so no CSP
+    assert docs.status_code == 200
+    assert "content-security-policy" not in docs.headers
+
+
+def test_hsts_only_over_https() -> None:
+    assert (b"strict-transport-security", HSTS) in headers_for("/", "https")
+    assert all(name != b"strict-transport-security" for name, _ in headers_for("/", "http"))

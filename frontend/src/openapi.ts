@@ -526,7 +526,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: a database query and a Kafka metadata round trip */
+        /** Readiness: a database query and a Kafka metadata round trip (the details — latencies, errors — to an admin's token only) */
         get: operations["readyz_readyz_get"];
         put?: never;
         post?: never;

@@ -49,7 +49,7 @@ async def test_no_wcag_aa_violation(
 ) -> None:
     await seed_waiting_patient(clean_db)
     async with live_server(settings) as base:
-        page = await browser.new_page()
+        page = await browser.new_page(bypass_csp=True)  # axe is injected inline
         if user is None:
             await page.goto(f"http://{base}/")
             await expect(page.locator("[data-user]").first).to_be_visible()

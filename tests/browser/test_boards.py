@@ -53,9 +53,14 @@ async def test_each_role_lands_on_its_board(
 ) -> None:
     async with live_server(settings) as base:
         page = await browser.new_page()
+        blocked: list[str] = []  # the boards run under the production CSP (app/web_security.py)
+        page.on(
+            "console", lambda m: blocked.append(m.text) if "Security Policy" in m.text else None
+        )
         await sign_in(page, base, user)
         await expect(page.locator(f'main[data-view="{landing}"] .board')).to_be_visible()
         await page.close()
+        assert blocked == []
 
 
 async def test_an_admission_on_kafka_turns_the_bed_occupied_on_an_open_board(
