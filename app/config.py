@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     # The largest body POST /api/v1/ingest/{kind} takes (an HL7 batch file, a FHIR Bundle);
     # every other route takes 1 MiB. Bigger bodies are refused (413) before they are read.
     ingest_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Webhook receivers inside the network (host names or networks, JSON list): by default a
+    # webhook is https to a public address only (app/webhooks/policy.py).
+    webhook_allow: list[str] = Field(default_factory=list, max_length=100)
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

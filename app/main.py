@@ -73,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fanout = await start_fanout(settings, flow, hub)
         engine_task = run_engine(flow)
         watcher = watch_economy(resources, hub, flow)
-        webhooks = asyncio.create_task(run_dispatcher(resources.sessionmaker), name="webhooks")
+        webhooks = asyncio.create_task(
+            run_dispatcher(resources.sessionmaker, settings.webhook_allow), name="webhooks"
+        )
         retention = asyncio.create_task(
             purge_on_schedule(
                 resources.sessionmaker, settings.retention, flow.clock, lambda: fanout.leader

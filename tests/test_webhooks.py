@@ -8,14 +8,27 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.webhooks.service import backoff
+from app.config import Settings
+from app.main import create_app
+from app.webhooks.models import WebhookDelivery
+from app.webhooks.service import (
+    ERROR_BYTES,
+    _post,
+    backoff,
+    dispatch_once,
+    enqueue,
+    new_webhook,
+)
 from tests.support import bearer
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -32,8 +45,11 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
-                self.send_response(500 if len(receiver.requests) == 1 else 200)
+                failing = len(receiver.requests) == 1
+                self.send_response(500 if failing else 200)
                 self.end_headers()
+                if failing:  # a long error page: the service keeps 500 bytes, reads no more
+                    self.wfile.write(b"x" * 100_000)
 
             def log_message(self, *_: Any) -> None:
                 pass
@@ -57,8 +73,15 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def client(asgi_client: AsyncClient) -> AsyncClient:
-    return asgi_client
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """The app with the test receiver's address allowed (a receiver inside the network)."""
+    app = create_app(settings.model_copy(update={"webhook_allow": ["127.0.0.1"]}))
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        await app.state.flow.ready.wait()
+        yield client
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -106,3 +129,54 @@ async def test_a_declared_level_is_delivered_signed_after_a_retry(
     ]
     await asyncio.sleep(1.5)
     assert len(receiver.requests) == 2  # delivered once: never again, and nothing for RWV01
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:9/hook", "https only"),
+        ("https://127.0.0.1:9/hook", "127.0.0.1 is 127.0.0.1, not a public address"),
+        ("https://169.254.169.254/latest/meta-data/", "not a public address"),
+        ("https://localhost/hook", "not a public address"),
+        ("https://10.1.2.3/hook", "not a public address"),
+        ("https://[::1]/hook", "not a public address"),
+        ("https://[::ffff:127.0.0.1]/hook", "not a public address"),
+        ("https://2130706433/hook", "not a public address"),  # 127.0.0.1 as a number
+        ("http://8.8.8.8/hook", "https only"),
+        ("https://user:secret@8.8.8.8/hook", "no credentials"),
+    ],
+)
+async def test_a_webhook_into_our_own_network_is_refused(
+    asgi_client: AsyncClient, url: str, why: str
+) -> None:
+    admin = await bearer(asgi_client, "admin")
+    answer = await asgi_client.post("/api/v1/webhooks", json={"url": url}, headers=admin)
+    assert answer.status_code == 422, answer.text
+    assert why in answer.json()["error"]["message"]
+
+
+async def test_the_policy_is_applied_again_at_every_delivery(
+    clean_db: AsyncEngine, receiver: Receiver
+) -> None:
+    """A webhook registered while its address was allowed (or its name resolved elsewhere) is
+    not called once the policy refuses it: the delivery log says why."""
+    sessions = async_sessionmaker(clean_db, expire_on_commit=False)
+    async with sessions() as session, session.begin():
+        hook = new_webhook(receiver.url, ["opel.declared"], [], "admin")
+        session.add(hook)
+        await session.flush()
+        await enqueue(session, "opel.declared", "RAN01", {"level": 4})
+    async with httpx.AsyncClient() as http:
+        assert await dispatch_once(sessions, http, allow=()) == 1
+    async with sessions() as session:
+        (delivery,) = (await session.scalars(select(WebhookDelivery))).all()
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("refused by the webhook URL policy: webhooks are sent")
+    assert receiver.requests == []
+
+
+async def test_a_long_error_answer_is_read_no_further_than_it_is_kept(receiver: Receiver) -> None:
+    async with httpx.AsyncClient() as http:
+        code, error = await _post(http, receiver.url, b"{}", {})
+    assert code == 500
+    assert error == "x" * ERROR_BYTES

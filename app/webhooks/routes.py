@@ -10,10 +10,11 @@ from fastapi import APIRouter, Path
 from app.audit.repository import AuditRepository
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
-from app.deps import SessionDep
-from app.errors import Forbidden, NotFound
+from app.deps import SessionDep, SettingsDep
+from app.errors import Forbidden, InvalidPayload, NotFound
 from app.pagination import MAX_ID, BeforeId, PageSize
 from app.webhooks.models import Webhook
+from app.webhooks.policy import UrlRefused, check_url
 from app.webhooks.repository import WebhookRepository
 from app.webhooks.schemas import (
     DeliveryOut,
@@ -49,8 +50,14 @@ async def _get(repo: WebhookRepository, webhook_id: int) -> Webhook:
     status_code=201,
     summary="Register a webhook for OPEL changes (signed with HMAC-SHA256; secret shown once)",
 )
-async def create_webhook(body: WebhookIn, user: CurrentUser, session: SessionDep) -> WebhookCreated:
+async def create_webhook(
+    body: WebhookIn, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> WebhookCreated:
     _admin(user)
+    try:
+        await check_url(str(body.url), settings.webhook_allow)
+    except UrlRefused as refused:
+        raise InvalidPayload(f"url: {refused}") from refused
     row = new_webhook(str(body.url), list(body.events), body.scopes, user.subject)
     repo = WebhookRepository(session)
     repo.add(row)

@@ -13,6 +13,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.logging import get_logger
 from app.webhooks.models import Webhook, WebhookDelivery
+from app.webhooks.policy import UrlRefused, check_url
 from app.webhooks.repository import WebhookRepository
 
 log = get_logger(__name__)
@@ -31,6 +33,8 @@ MAX_RETRY_SECONDS = 3600.0
 LEASE = timedelta(seconds=60)  # a claimed delivery is not re-sent by another process meanwhile
 POLL_SECONDS = 1.0
 SEND_TIMEOUT = httpx.Timeout(10.0)
+TOTAL_SECONDS = 15.0  # a receiver that trickles bytes cannot hold a delivery longer
+ERROR_BYTES = 500  # of a failed answer, kept for the delivery log (never more is read)
 
 ATTEMPTS = Counter("flowcc_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 
@@ -56,12 +60,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1)))
 
 
-async def run_dispatcher(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def run_dispatcher(
+    sessionmaker: async_sessionmaker[AsyncSession], allow: Sequence[str] = ()
+) -> None:
     """Send due deliveries forever (every process may run it: claims skip locked rows)."""
     async with httpx.AsyncClient(timeout=SEND_TIMEOUT, follow_redirects=False) as client:
         while True:
             try:
-                sent = await dispatch_once(sessionmaker, client)
+                sent = await dispatch_once(sessionmaker, client, allow)
             except Exception as error:
                 log.warning("webhook_dispatch_failed", error=repr(error))
                 sent = 0
@@ -70,14 +76,16 @@ async def run_dispatcher(sessionmaker: async_sessionmaker[AsyncSession]) -> None
 
 
 async def dispatch_once(
-    sessionmaker: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    allow: Sequence[str] = (),
 ) -> int:
     async with sessionmaker() as session, session.begin():
         claimed = await WebhookRepository(session).claim_due(
             datetime.now(UTC), limit=20, lease=LEASE
         )
         work = [(d.id, d.event, d.payload, hook.url, hook.secret) for d, hook in claimed]
-    results = await asyncio.gather(*(_send(client, *item) for item in work))
+    results = await asyncio.gather(*(_send(client, allow, *item) for item in work))
     async with sessionmaker() as session, session.begin():
         repo = WebhookRepository(session)
         for (delivery_id, *_), (code, error) in zip(work, results, strict=True):
@@ -88,9 +96,13 @@ async def dispatch_once(
 
 
 async def _send(
-    client: httpx.AsyncClient, delivery_id: int, event: str, payload: dict[str, Any],
-    url: str, secret: str,
+    client: httpx.AsyncClient, allow: Sequence[str], delivery_id: int, event: str,
+    payload: dict[str, Any], url: str, secret: str,
 ) -> tuple[int | None, str | None]:  # fmt: skip
+    try:
+        await check_url(url, allow)  # again: the name may resolve elsewhere since registration
+    except UrlRefused as refused:
+        return None, f"refused by the webhook URL policy: {refused}"[:ERROR_BYTES]
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {
@@ -102,10 +114,25 @@ async def _send(
         "X-FlowCC-Signature": sign(secret, timestamp, body),
     }
     try:
-        response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as error:
-        return None, f"{type(error).__name__}: {error}"[:500]
-    return response.status_code, None if response.is_success else response.text[:500]
+        async with asyncio.timeout(TOTAL_SECONDS):
+            return await _post(client, url, body, headers)
+    except (httpx.HTTPError, TimeoutError) as error:
+        return None, f"{type(error).__name__}: {error}"[:ERROR_BYTES]
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str | None]:
+    """The status, and at most ERROR_BYTES of a failed answer (the rest is never read)."""
+    async with client.stream("POST", url, content=body, headers=headers) as response:
+        if response.is_success:
+            return response.status_code, None
+        kept = b""
+        async for chunk in response.aiter_raw():
+            kept += chunk[: ERROR_BYTES - len(kept)]
+            if len(kept) >= ERROR_BYTES:
+                break
+        return response.status_code, kept.decode("utf-8", "replace")
 
 
 def _record(row: WebhookDelivery, code: int | None, error: str | None) -> None:
