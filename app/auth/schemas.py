@@ -28,11 +28,35 @@ class Principal(BaseModel):
     local_authorities: list[str] = Field(default_factory=list)
 
     @property
+    def scoped(self) -> bool:
+        """An integration key limited to some sites or local authorities (else: the economy)."""
+        integration = self.role in (Role.INTEGRATION_READ, Role.INTEGRATION_INGEST)
+        return integration and bool(self.sites or self.local_authorities)
+
+    @property
     def sees_everything(self) -> bool:
-        return self.role in (Role.COMMANDER, Role.ADMIN, Role.INTEGRATION_READ)
+        if self.role == Role.INTEGRATION_READ:
+            return not self.scoped
+        return self.role in (Role.COMMANDER, Role.ADMIN)
+
+    @property
+    def site_limited(self) -> bool:
+        """Sees people only at its own sites (a site manager; a key scoped to sites)."""
+        return self.role == Role.SITE_MANAGER or (self.scoped and bool(self.sites))
 
     def may_see_site(self, site_code: str) -> bool:
-        return self.sees_everything or (self.role == Role.SITE_MANAGER and site_code in self.sites)
+        by_site = self.role in (Role.SITE_MANAGER, Role.INTEGRATION_READ)
+        return self.sees_everything or (by_site and site_code in self.sites)
+
+    def may_see_authority(self, la: str) -> bool:
+        """A local authority's discharges and care homes."""
+        if self.sees_everything:
+            return True
+        if self.role == Role.SOCIAL_CARE:
+            return la in self.local_authorities
+        if self.role == Role.INTEGRATION_READ:  # a key scoped to sites only: its sites' people
+            return la in self.local_authorities or not self.local_authorities
+        return False
 
     def may_see_view(self, view: str) -> bool:
         kind, _, scope = view.partition(":")
@@ -40,10 +64,8 @@ class Principal(BaseModel):
             return self.may_see_site(scope)
         if kind == "system":
             return self.sees_everything
-        if kind in ("discharges", "carehomes"):
-            return self.sees_everything or (
-                self.role == Role.SOCIAL_CARE and scope in self.local_authorities
-            )
+        if kind in ("discharges", "carehomes"):  # a whole authority's people: not site-limited
+            return not self.site_limited and self.may_see_authority(scope)
         return False
 
     def landing_view(self) -> str:

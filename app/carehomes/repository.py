@@ -36,6 +36,10 @@ class CareHomeRepository:
     async def home_exists(self, code: str) -> bool:
         return await self.session.get(CareHome, code) is not None
 
+    async def home_authority(self, code: str) -> str | None:
+        home = await self.session.get(CareHome, code)
+        return home.local_authority if home else None
+
     async def record(self, report: CareHomeReport) -> None:
         """Latest reported_at wins (ties broken by report id), whatever the arrival order."""
         rows = [

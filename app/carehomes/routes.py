@@ -38,7 +38,7 @@ async def care_homes(
     las = [la.code for la in await TopologyRepository(session).local_authorities()]
     if local_authority is not None and local_authority not in las:
         raise NotFound(f"no local authority {local_authority}")
-    visible = [la for la in las if user.role != Role.SOCIAL_CARE or la in user.local_authorities]
+    visible = [la for la in las if user.role == Role.SITE_MANAGER or user.may_see_authority(la)]
     wanted = [la for la in visible if local_authority in (None, la)]
     if local_authority is not None and not wanted:
         raise NotFound(f"no local authority {local_authority} visible to this role")

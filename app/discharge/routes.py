@@ -28,11 +28,7 @@ NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
 
 
 def _may_list(user: Principal, la: str) -> bool:
-    return (
-        user.sees_everything
-        or (user.role == Role.SOCIAL_CARE and la in user.local_authorities)
-        or user.role == Role.SITE_MANAGER
-    )
+    return user.may_see_authority(la) or user.role == Role.SITE_MANAGER
 
 
 @router.get("", summary="People ready to leave hospital, per local authority (no identifiers)")
@@ -58,7 +54,7 @@ async def pending(
             session, la, now=flow.clock.now(), ref_key=flow.config.ref_key
         )
         for person in data["pending"]:
-            if user.role == Role.SITE_MANAGER and person["site"] not in user.sites:
+            if user.site_limited and person["site"] not in user.sites:
                 continue
             if (pathway is None or person["pathway"] == pathway) and person[
                 "days_since_ready"

@@ -22,6 +22,7 @@ from app.ingest.schemas import (
     IngestAccepted,
     IngestKind,
 )
+from app.ingest.scope import out_of_scope
 from app.pagination import AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -90,6 +91,8 @@ async def ingest(
 
     if problem := await unknown_reference(session, kind, events):
         raise InvalidPayload(f"invalid_value: {problem}")
+    if refusal := await out_of_scope(session, user, kind, events):
+        raise Forbidden(refusal)
     key = _partition_key(events[0]) if events else None
     produced = await kafka.produce(settings.kafka.topic(TOPICS[kind]), raw, key=key)
     return IngestAccepted(
@@ -108,6 +111,10 @@ async def dead_letters(
     limit: PageSize = 100,
 ) -> DeadLetterPage:
     _require(user, Role.ADMIN, Role.COMMANDER, Role.INTEGRATION_READ)
+    if user.scoped:
+        raise Forbidden(
+            "dead letters are not scoped by site: an unscoped key or a person reads them"
+        )
     letters = await IngestRepository(session).dead_letters(after_id=after, limit=limit)
     items = [DeadLetterRead.of(letter) for letter in letters]
     return DeadLetterPage(items=items, next_cursor=items[-1].id if len(items) == limit else None)
