@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     # Deltas for a view are merged into at most one frame per tick; a quiet view's first delta
     # goes at once (0 = a frame per commit).
     board_tick_seconds: float = Field(default=0.1, ge=0, le=5)
+    # A board session ends when its token expires; its credentials are checked again this often
+    # (an API key revoked, a user's token no longer valid) and the socket closed if they fail.
+    board_revalidate_seconds: float = Field(default=60, ge=0.05, le=3600)
+    # Pages on other origins allowed to open the board socket (JSON list, e.g.
+    # '["https://wall.example.nhs.uk"]'); by default only the boards served here.
+    board_origins: list[str] = Field(default_factory=list, max_length=50)
     # The largest body POST /api/v1/ingest/{kind} takes (an HL7 batch file, a FHIR Bundle);
     # every other route takes 1 MiB. Bigger bodies are refused (413) before they are read.
     ingest_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)

@@ -8,6 +8,7 @@ naming it — tests are never skipped for want of a service.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -279,6 +280,10 @@ def server_env(settings: Settings) -> dict[str, str]:
         "FLOWCC_CLOCK": settings.clock,
         "FLOWCC_BOARD_QUEUE_FRAMES": str(settings.board_queue_frames),
         "FLOWCC_BOARD_SEND_TIMEOUT_SECONDS": str(settings.board_send_timeout_seconds),
+        "FLOWCC_BOARD_REVALIDATE_SECONDS": str(settings.board_revalidate_seconds),
+        "FLOWCC_BOARD_ORIGINS": json.dumps(settings.board_origins),
+        "FLOWCC_WEBHOOK_ALLOW": json.dumps(settings.webhook_allow),
+        "FLOWCC_TOKEN_TTL": str(settings.auth.token_ttl_seconds),
     }
 
 

@@ -4,6 +4,7 @@ guessable), compared in constant time. A key is shown once, at creation."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -53,6 +54,8 @@ async def authenticate(
     checked without the database (a thousand screens reconnecting must not queue for the pool);
     an API key is looked up in a short transaction of its own."""
     if not looks_like_api_key(token):
+        if auth.jwks_url:  # may fetch the provider's keys: never on the event loop
+            return await asyncio.to_thread(verify_token, auth, token)
         return verify_token(auth, token)
     async with sessionmaker() as session, session.begin():
         return await verify_api_key(ApiKeyRepository(session), token)

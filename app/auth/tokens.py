@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import lru_cache
+from typing import Any
 
 import jwt
 
@@ -28,15 +30,45 @@ def issue_token(settings: AuthSettings, principal: Principal) -> str:
     return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
 
 
+REFRESH_FLOOR_SECONDS = 30.0  # an unknown key id fetches the provider's keys at most this often
+
+
+class Jwks:
+    """The identity provider's signing keys: the key set is cached (an hour), and a token with
+    a key id not in it fetches the set again at most once per REFRESH_FLOOR_SECONDS — a flood of
+    made-up key ids cannot turn into a flood of requests to the provider. Blocking (urllib):
+    ``authenticate`` calls it off the event loop."""
+
+    def __init__(self, url: str) -> None:
+        self.client = jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=3600, timeout=10)
+        self.refreshed = -REFRESH_FLOOR_SECONDS
+        self.lock = threading.Lock()
+
+    def signing_key(self, token: str) -> Any:
+        kid = jwt.get_unverified_header(token).get("kid")
+        with self.lock:
+            found = self._find(kid, refresh=False)
+            if found is None and time.monotonic() - self.refreshed >= REFRESH_FLOOR_SECONDS:
+                self.refreshed = time.monotonic()
+                found = self._find(kid, refresh=True)
+        if found is None:
+            raise Unauthorized("token signed with a key the identity provider does not publish")
+        return found.key
+
+    def _find(self, kid: str | None, *, refresh: bool) -> jwt.PyJWK | None:
+        keys = self.client.get_signing_keys(refresh=refresh)
+        return next((key for key in keys if key.key_id == kid), None)
+
+
 @lru_cache(maxsize=4)
-def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True)
+def _jwks_client(url: str) -> Jwks:
+    return Jwks(url)
 
 
 def verify_token(settings: AuthSettings, token: str) -> Principal:
     try:
         if settings.jwks_url:
-            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+            key = _jwks_client(settings.jwks_url).signing_key(token)
             algorithms = ["RS256", "ES256"]
         else:
             key, algorithms = settings.signing_secret, ["HS256"]
@@ -64,3 +96,14 @@ def verify_token(settings: AuthSettings, token: str) -> Principal:
         )
     except (KeyError, ValueError) as error:
         raise Unauthorized("token carries no valid role") from error
+
+
+def token_expiry(token: str) -> float | None:
+    """When an already verified JWT expires (epoch seconds); None for an API key."""
+    if token.startswith("fcc_"):
+        return None
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if isinstance(exp, int | float) else None

@@ -23,14 +23,17 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Counter
 
 from app.auth.apikeys import authenticate
 from app.auth.schemas import Principal
+from app.auth.tokens import token_expiry
 from app.board.hub import BoardClient, BoardHub, encode
 from app.board.snapshots import SnapshotBuilds
 from app.deps import Resources
@@ -50,10 +53,14 @@ log = get_logger(__name__)
 async def board_socket(websocket: WebSocket) -> None:
     resources: Resources = websocket.app.state.resources
     hub: BoardHub = websocket.app.state.hub
-    await websocket.accept()
-    principal = await _authenticate(websocket, resources)
-    if principal is None:
+    if not origin_allowed(websocket.headers, resources.settings.board_origins):
+        await websocket.close(code=1008, reason="origin not allowed")  # before accept: 403
         return
+    await websocket.accept()
+    authenticated = await _authenticate(websocket, resources)
+    if authenticated is None:
+        return
+    principal, token = authenticated
     client = BoardClient(queue_size=resources.settings.board_queue_frames)
     ready = {
         "type": "ready",
@@ -67,13 +74,46 @@ async def board_socket(websocket: WebSocket) -> None:
     sender = asyncio.create_task(_send_loop(websocket, client, timeout))
     connection = Connection(client, hub, websocket.app.state.snapshots, principal)
     receiver = asyncio.create_task(_receive_loop(websocket, connection))
-    try:  # whichever ends first (client gone, or dropped for not reading) ends the other
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    guard = asyncio.create_task(_session_guard(websocket, token, resources))
+    tasks = (sender, receiver, guard)
+    try:  # whichever ends first (client gone, dropped, session over) ends the others
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.disconnect(client)
-        for task in (sender, receiver):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def origin_allowed(headers: Mapping[str, str], allowed: list[str]) -> bool:
+    """A browser page may open the socket only from the boards' own origin or an allowed one
+    (a page elsewhere would ride the user's session: cross-site websocket hijacking). A client
+    that is not a browser sends no Origin; it still has to authenticate."""
+    origin = headers.get("origin")
+    if origin is None or origin in allowed:
+        return True
+    return urlsplit(origin).netloc.lower() == (headers.get("host") or "").lower()
+
+
+async def _session_guard(websocket: WebSocket, token: str, resources: Resources) -> None:
+    """End the session when its token expires, or when its credentials no longer pass (an API
+    key revoked): checked every FLOWCC_BOARD_REVALIDATE_SECONDS."""
+    expires = token_expiry(token)
+    every = resources.settings.board_revalidate_seconds
+    while True:
+        left = None if expires is None else expires - time.time()
+        await asyncio.sleep(every if left is None else max(0.0, min(every, left)))
+        if expires is not None and time.time() >= expires:
+            reason = "session expired: sign in again"
+            break
+        try:
+            await authenticate(token, resources.settings.auth, resources.sessionmaker)
+        except AppError as error:
+            reason = error.message
+            break
+    with contextlib.suppress(Exception):
+        await websocket.send_json({"type": "error", "code": "unauthorized", "message": reason})
+        await websocket.close(code=4401, reason="unauthorized")
 
 
 async def _receive_loop(websocket: WebSocket, connection: Connection) -> None:
@@ -99,7 +139,7 @@ def client_message(text: str) -> dict[str, Any] | None:
     return message if isinstance(message, dict) else None
 
 
-async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal | None:
+async def _authenticate(websocket: WebSocket, resources: Resources) -> tuple[Principal, str] | None:
     try:
         message = client_message(await asyncio.wait_for(websocket.receive_text(), timeout=10))
         if (
@@ -108,7 +148,8 @@ async def _authenticate(websocket: WebSocket, resources: Resources) -> Principal
             or not isinstance(message.get("token"), str)
         ):
             raise ValueError("the first message must be {type: auth, token}")
-        return await authenticate(message["token"], resources.settings.auth, resources.sessionmaker)
+        token = message["token"]
+        return await authenticate(token, resources.settings.auth, resources.sessionmaker), token
     except (TimeoutError, ValueError, AppError, WebSocketDisconnect) as error:
         reason = getattr(error, "message", None) or str(error) or "authentication timed out"
         with contextlib.suppress(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from app.config import Settings
 from app.ingest.topics import ADT_HL7V2
@@ -238,3 +241,51 @@ async def _answer(ws: ClientConnection, view: str) -> dict[str, Any]:
             frame = json.loads(await ws.recv())
             if frame.get("view") == view and frame["type"] in ("snapshot", "error"):
                 return frame  # type: ignore[no-any-return]
+
+
+async def _closed_with(ws: ClientConnection, within: float = 20) -> tuple[str, int | None]:
+    """The unauthorized frame's message and the close code, once the server ends the session."""
+    error = await next_of(ws, "error", within)
+    async with asyncio.timeout(within):
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await ws.recv()
+    return error["message"], ws.close_code
+
+
+async def test_a_session_ends_when_its_token_expires(settings: Settings) -> None:
+    auth = settings.auth.model_copy(update={"token_ttl_seconds": 2})
+    async with live_server(settings.model_copy(update={"auth": auth})) as base:
+        token = await login(base, "commander")
+        async with connect(f"ws://{base}/ws") as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+            await next_of(ws, "ready")
+            message, code = await _closed_with(ws)
+    assert (message, code) == ("session expired: sign in again", 4401)
+
+
+async def test_a_session_ends_when_its_api_key_is_revoked(settings: Settings) -> None:
+    quick = settings.model_copy(update={"board_revalidate_seconds": 0.2})
+    async with live_server(quick) as base, httpx.AsyncClient(base_url=f"http://{base}") as http:
+        admin = {"Authorization": f"Bearer {await login(base, 'admin')}"}
+        body = {"name": "wall", "role": "integration_read"}
+        created = (await http.post("/api/v1/api-keys", json=body, headers=admin)).json()
+        async with connect(f"ws://{base}/ws") as ws:
+            await ws.send(json.dumps({"type": "auth", "token": created["key"]}))
+            await next_of(ws, "ready")
+            await http.delete(f"/api/v1/api-keys/{created['id']}", headers=admin)
+            message, code = await _closed_with(ws)
+    assert (message, code) == ("unknown or revoked API key", 4401)
+
+
+async def test_a_page_on_another_origin_cannot_open_the_socket(settings: Settings) -> None:
+    allowed = settings.model_copy(update={"board_origins": ["https://wall.example.nhs.uk"]})
+    async with live_server(allowed) as base:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://{base}/ws", origin=Origin("https://evil.example")):
+                pass
+        assert refused.value.response.status_code == 403
+        for origin in (f"http://{base}", "https://wall.example.nhs.uk"):
+            async with connect(f"ws://{base}/ws", origin=Origin(origin)) as ws:
+                await ws.send(json.dumps({"type": "auth", "token": await login(base, "admin")}))
+                await next_of(ws, "ready")
