@@ -63,6 +63,7 @@ def provider() -> Iterator[Provider]:
     thread.start()
     yield running
     running.server.shutdown()
+    running.server.server_close()
     tokens._jwks_client.cache_clear()
 
 

@@ -103,13 +103,14 @@ async def _session_guard(websocket: WebSocket, token: str, resources: Resources)
     while True:
         left = None if expires is None else expires - time.time()
         await asyncio.sleep(every if left is None else max(0.0, min(every, left)))
+        expired = "session expired: sign in again"
         if expires is not None and time.time() >= expires:
-            reason = "session expired: sign in again"
+            reason = expired
             break
         try:
             await authenticate(token, resources.settings.auth, resources.sessionmaker)
-        except AppError as error:
-            reason = error.message
+        except AppError as error:  # a wake-up a hair before exp finds the token just expired
+            reason = expired if error.message == "token expired" else error.message
             break
     with contextlib.suppress(Exception):
         await websocket.send_json({"type": "error", "code": "unauthorized", "message": reason})
