@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Published in this repository: accepted in development only (secure by default, issue #16).
@@ -23,6 +23,8 @@ MIN_SECRET_LENGTH = 32
 # FLOWCC_ENVIRONMENT=development is set on purpose (make run, the tests). "staging" is held to
 # production's rules.
 Environment = Literal["development", "staging", "production"]
+KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class DbSettings(BaseSettings):
@@ -62,9 +64,62 @@ class KafkaSettings(BaseSettings):
     dead_letter_retention_days: int = Field(
         default=14, ge=1, validation_alias="KAFKA_DEAD_LETTER_RETENTION_DAYS"
     )
+    # Transport security (every client: app/kafka.py, the consumers, the simulator). Outside
+    # development a protocol without TLS is refused unless KAFKA_ALLOW_PLAINTEXT says the
+    # network is trusted on purpose: every ADT message names a patient, and anyone who can reach
+    # a plaintext broker can inject one.
+    security_protocol: KafkaProtocol = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    allow_plaintext: bool = Field(default=False, validation_alias="KAFKA_ALLOW_PLAINTEXT")
+    ssl_cafile: str | None = Field(default=None, validation_alias="KAFKA_SSL_CAFILE")
+    ssl_certfile: str | None = Field(default=None, validation_alias="KAFKA_SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(default=None, validation_alias="KAFKA_SSL_KEYFILE")
+    ssl_check_hostname: bool = Field(default=True, validation_alias="KAFKA_SSL_CHECK_HOSTNAME")
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None, validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def encrypted(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        sasl = self.sasl_mechanism and self.sasl_username and self.sasl_password
+        if self.security_protocol.startswith("SASL_") and not sasl:
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """The connection settings every kafka-python client takes (producer, consumer, admin):
+        ``KafkaConsumer(**settings.kafka.client_options(), ...)``."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.encrypted:
+            options |= {
+                "ssl_cafile": self.ssl_cafile,
+                "ssl_certfile": self.ssl_certfile,
+                "ssl_keyfile": self.ssl_keyfile,
+                "ssl_check_hostname": self.ssl_check_hostname,
+            }
+        if self.security_protocol.startswith("SASL_") and self.sasl_password is not None:
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        return options
 
 
 class AuthSettings(BaseSettings):
@@ -172,6 +227,11 @@ class Settings(BaseSettings):
             problems.append("FLOWCC_DEMO_USERS is for development only")
         if self.clock != "system":
             problems.append("FLOWCC_CLOCK must be 'system' outside development")
+        if not (self.kafka.encrypted or self.kafka.allow_plaintext):
+            problems.append(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} sends patient data in "
+                "clear: use SSL or SASL_SSL, or set KAFKA_ALLOW_PLAINTEXT=true on a trusted network"
+            )
         if problems:
             raise ValueError(f"unsafe settings for {self.environment}: " + "; ".join(problems))
         auth.demo_users = False

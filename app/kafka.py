@@ -8,20 +8,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.net.compat import KafkaNetClient
+from kafka.net.sasl import get_sasl_mechanism
 from kafka.protocol.metadata import MetadataRequest
 from kafka.protocol.parser import KafkaProtocol
+from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 
 from app.config import KafkaSettings
 from app.errors import DependencyUnavailable
 
 ENSURE_TOPICS_SECONDS = 60
+
+
+T = TypeVar("T")
+
+
+def connect(client_type: Callable[..., T], kafka: KafkaSettings, **options: Any) -> T:
+    """A kafka-python client (producer, consumer, admin) on these settings (TLS, SASL).
+
+    kafka-python 3.0.12 leaves the sockets of a client whose constructor fails (a refused
+    password, a broker down) to the garbage collector; a service retrying with a wrong setting
+    would pile them up. Here they are closed at once.
+    """
+    made: list[KafkaNetClient] = []
+
+    def network(**configs: Any) -> KafkaNetClient:
+        made.append(KafkaNetClient(**configs))
+        return made[-1]
+
+    try:
+        return client_type(**kafka.client_options(), **options, kafka_client=network)
+    except BaseException:
+        for leftover in made:
+            with contextlib.suppress(Exception):
+                leftover.close()
+        raise
 
 
 @dataclass(frozen=True)
@@ -41,8 +72,9 @@ class KafkaGateway:
     def _admin_client(self) -> KafkaAdminClient:
         with self._lock:
             if self._admin is None:
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=self.settings.bootstrap_servers,
+                self._admin = connect(
+                    KafkaAdminClient,
+                    self.settings,
                     client_id=f"{self.settings.client_id}-admin",
                     request_timeout_ms=self.settings.request_timeout_ms,
                     bootstrap_timeout_ms=self.settings.request_timeout_ms,
@@ -52,8 +84,9 @@ class KafkaGateway:
     def _producer_client(self) -> KafkaProducer:
         with self._lock:
             if self._producer is None:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self.settings.bootstrap_servers,
+                self._producer = connect(
+                    KafkaProducer,
+                    self.settings,
                     client_id=f"{self.settings.client_id}-producer",
                     acks="all",
                     linger_ms=2,
@@ -84,7 +117,7 @@ class KafkaGateway:
             host, _, port = server.strip().rpartition(":")
             try:
                 async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
-                    brokers = await _metadata_round_trip(host, int(port), self.settings.client_id)
+                    brokers = await _metadata_round_trip(self.settings, host, int(port))
             except (KafkaError, OSError, TimeoutError, ValueError) as error:
                 errors.append(f"{server}: {type(error).__name__}: {error}")
                 continue
@@ -169,12 +202,21 @@ class KafkaGateway:
         await asyncio.to_thread(close_all)
 
 
-async def _metadata_round_trip(host: str, port: int, client_id: str) -> int:
-    """Send one MetadataRequest (no topics) and return how many brokers the answer lists."""
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        protocol = KafkaProtocol(client_id=f"{client_id}-readyz")
-        protocol.send_request(MetadataRequest(topics=[], version=1))
+Call = Callable[[Any], Awaitable[Any]]
+
+
+async def _metadata_round_trip(kafka: KafkaSettings, host: str, port: int) -> int:
+    """Send one MetadataRequest (no topics) and return how many brokers the answer lists; over
+    TLS and after SASL authentication when the settings ask for them, exactly as the clients
+    connect, so a wrong certificate or password shows here too."""
+    context = ssl_context(kafka) if kafka.encrypted else None
+    reader, writer = await asyncio.open_connection(
+        host, port, ssl=context, server_hostname=host if context else None
+    )
+    protocol = KafkaProtocol(client_id=f"{kafka.client_id}-readyz")
+
+    async def call(request: Any) -> Any:
+        protocol.send_request(request)
         writer.write(protocol.send_bytes())
         await writer.drain()
         while True:
@@ -182,8 +224,43 @@ async def _metadata_round_trip(host: str, port: int, client_id: str) -> int:
             if not data:
                 raise ConnectionError("the broker closed the connection")
             for _, response in protocol.receive_bytes(data):
-                return len(response.brokers)
+                return response
+
+    try:
+        if kafka.security_protocol.startswith("SASL_"):
+            await _authenticate(call, kafka, host)
+        response = await call(MetadataRequest(topics=[], version=1))
+        return len(response.brokers)
     finally:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+async def _authenticate(call: Call, kafka: KafkaSettings, host: str) -> None:
+    """SASL (KIP-152): a handshake naming the mechanism, then its exchange, with kafka-python's
+    own mechanism classes (PLAIN, SCRAM)."""
+    handshake = await call(SaslHandshakeRequest(mechanism=kafka.sasl_mechanism, version=1))
+    if handshake.error_code:
+        raise DependencyUnavailable(
+            f"kafka: the broker does not offer SASL {kafka.sasl_mechanism} "
+            f"(it offers {', '.join(handshake.mechanisms)})"
+        )
+    mechanism = get_sasl_mechanism(kafka.sasl_mechanism)(host=host, **kafka.client_options())
+    while not mechanism.is_done():
+        answer = await call(SaslAuthenticateRequest(auth_bytes=mechanism.auth_bytes(), version=1))
+        if answer.error_code:
+            raise DependencyUnavailable(
+                f"kafka: SASL authentication failed: {answer.error_message}"
+            )
+        mechanism.receive(answer.auth_bytes)
+    if not mechanism.is_authenticated():
+        raise DependencyUnavailable("kafka: SASL authentication failed")
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=kafka.ssl_cafile)
+    context.check_hostname = kafka.ssl_check_hostname
+    if kafka.ssl_certfile:
+        context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
+    return context

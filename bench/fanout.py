@@ -130,7 +130,7 @@ async def ours(settings: Settings, *, port: int, clients: int, seconds: float) -
         "FLOWCC_ENVIRONMENT": "development", "FLOWCC_LOG_LEVEL": "WARNING",
     }  # fmt: skip
     server = server_process.start(env, port, "--backlog", "4096", "--ws-ping-interval", "0")
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=0)
+    producer = KafkaProducer(**kafka.client_options(), linger_ms=0)
     home = next(h for h in EconomyConfig.load(settings.economy_file).care_homes
                 if h.local_authority == LA)  # fmt: skip
     bed_type, capacity = next(iter(home.capacity.items()))

@@ -100,7 +100,7 @@ def hl7_events(count: int) -> list[tuple[bytes, bytes]]:
 
 def produce(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_options(),
         linger_ms=20,
         batch_size=256 * 1024,
         acks=1,
@@ -115,7 +115,7 @@ def produce(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]])
 def ceiling(settings: Settings, topic: str, expected: int) -> float:
     """A bare kafka-python consumer reading the same topic from the start."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=500,
@@ -193,7 +193,7 @@ async def run(settings: Settings, *, json_count: int, hl7_count: int) -> list[Th
 
 
 def _ends(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**settings.kafka.client_options())
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     ends = consumer.end_offsets(partitions)
     consumer.close()

@@ -203,7 +203,7 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 
 def _probe(kafka: Any, topic: str, trigger: str) -> None:
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    producer = KafkaProducer(**kafka.client_options())
     # minute 10^6 after T0: never one of the timed admissions
     message = hl7(trigger, 1_000_000, bed="B01", ward="AMU", site="RAN01", visit="PROBE")
     producer.send(topic, key=b"PROBE", value=message)
@@ -214,11 +214,11 @@ def _probe(kafka: Any, topic: str, trigger: str) -> None:
 def _stream(kafka: Any, topic: str, timings: Timings, rate: float, seconds: float) -> list[float]:
     """Produce at a steady rate; a bare consumer on the same topic gives the reference."""
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="latest",
+        topic, **kafka.client_options(), auto_offset_reset="latest",
         fetch_max_wait_ms=10, group_id=None,
     )  # fmt: skip
     consumer.poll(timeout_ms=2000)
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=1)
+    producer = KafkaProducer(**kafka.client_options(), linger_ms=1)
     events = _events(int(rate * seconds), ("RAN01", "RWV01"))
     produced_at: dict[bytes, float] = {}
     reference: list[float] = []

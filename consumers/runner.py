@@ -31,6 +31,7 @@ from app.board.deltas import Delta
 from app.config import KafkaSettings
 from app.ingest.repository import IngestRepository
 from app.ingest.topics import dead_letter_topic
+from app.kafka import connect
 from app.logging import get_logger
 from consumers import metrics
 from consumers.decoders.errors import DecodeError, crash_site
@@ -171,8 +172,9 @@ class ConsumerRunner:
     # ------------------------------------------------------------------ the poll thread
 
     def _consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
+        return connect(
+            KafkaConsumer,
+            self.kafka,
             group_id=self.kafka.group_id,
             group_instance_id=self.kafka.group_instance_id,
             # Unique per runner: kafka-python 3 names (and shares) IO threads by client_id.
@@ -196,8 +198,9 @@ class ConsumerRunner:
     def _poll_forever(self) -> None:
         consumer = self._subscribed_consumer()
         last_records = last_check = last_nudge = time.monotonic()
-        self._dlq = KafkaProducer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
+        self._dlq = connect(
+            KafkaProducer,
+            self.kafka,
             acks="all",
             max_request_size=8 * 1024 * 1024,
             client_id=f"{self.kafka.client_id}-dlq",

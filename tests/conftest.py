@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from app.config import AuthSettings, DbSettings, KafkaSettings, Settings
+from tests.support.secure_kafka import SecureBroker, secure_broker
 
 TEST_DATABASE = "flowcc_pytest"
 
@@ -95,6 +96,13 @@ def kafka_bootstrap() -> Iterator[str]:
     except Exception as error:
         pytest.exit(f"Kafka at {bootstrap} is not usable: {error}", returncode=3)
     return bootstrap
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """A second broker listening with SASL_SSL only (started on first use)."""
+    with secure_broker(tmp_path_factory.mktemp("secure-kafka")) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")

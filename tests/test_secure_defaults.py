@@ -16,18 +16,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.config import DEV_JWT_SECRET, AuthSettings, Settings
+from app.config import DEV_JWT_SECRET, AuthSettings, KafkaSettings, Settings
 from app.web_security import HSTS, headers_for
 from tests.conftest import _until_ready, new_database
 from tests.support import bearer, free_port
+from tests.support.secure_kafka import SecureBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWCC = Path(sys.executable).with_name("flowcc")
 ALEMBIC = Path(sys.executable).with_name("alembic")
 
 
+TLS = KafkaSettings.model_validate({"KAFKA_SECURITY_PROTOCOL": "SSL"})
+
+
 def production(**auth: str | bool) -> Settings:
-    return Settings(environment="production", auth=AuthSettings.model_validate(auth))
+    return Settings(environment="production", auth=AuthSettings.model_validate(auth), kafka=TLS)
 
 
 def strong() -> str:
@@ -66,6 +70,7 @@ def test_production_refuses_each_unsafe_setting_by_name(
             environment="staging",
             clock=clock,  # type: ignore[arg-type]
             auth=AuthSettings.model_validate(values | auth),
+            kafka=TLS,
         )
 
 
@@ -109,7 +114,11 @@ def _image_layout(target: Path) -> tuple[list[str], dict[str, str]]:
     return command, env
 
 
-async def test_the_production_image_starts(settings: Settings, tmp_path: Path) -> None:
+async def test_the_production_image_starts(
+    settings: Settings, secure_kafka: SecureBroker, tmp_path: Path
+) -> None:
+    """Production, its command, generated secrets, and Kafka over SASL_SSL (production refuses
+    plaintext): /readyz reports the database, the broker and the consumers ok."""
     command, image_env = _image_layout(tmp_path)
     assert image_env.get("FLOWCC_ENVIRONMENT") == "production"
     database = await new_database("flowcc_image")
@@ -117,7 +126,7 @@ async def test_the_production_image_starts(settings: Settings, tmp_path: Path) -
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "DATABASE_URL": database,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        **secure_kafka.environment(),
         "KAFKA_TOPIC_PREFIX": f"image{secrets.token_hex(3)}.",
         "FLOWCC_JWT_SECRET": strong(),
         "FLOWCC_PSEUDONYM_KEY": strong(),

@@ -22,6 +22,7 @@ from kafka import KafkaProducer
 
 from app.config import Settings
 from app.ingest import topics
+from app.kafka import connect
 from consumers.decoders.errors import DecodeError, decoding
 from consumers.decoders.hl7v2 import decode_message, split_messages
 
@@ -107,9 +108,7 @@ def replay(settings: Settings, paths: Iterable[Path]) -> Counter[str]:
     classified before anything is sent: a file that is no feed stops the replay with its
     reason, not half-way through."""
     messages = [message for path in paths for message in _classified(path)]
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5
-    )
+    producer = connect(KafkaProducer, settings.kafka, acks="all", linger_ms=5)
     sent: Counter[str] = Counter()
     try:
         for name, key, value in messages:

@@ -19,11 +19,12 @@ from app.discharge.repository import DischargeRepository
 from app.escalation.repository import EscalationRepository
 from app.ingest.repository import IngestRepository
 from app.ingest.topics import PARTITIONS
+from app.kafka import connect
 from app.occupancy.repository import OccupancyRepository
 
 
 def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = connect(KafkaConsumer, settings.kafka)
     try:
         partitions = [
             TopicPartition(settings.kafka.topic(name), number)

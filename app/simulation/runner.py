@@ -28,7 +28,7 @@ from app.ingest.topics import (
     DISCHARGE_STATUS,
     all_topics,
 )
-from app.kafka import KafkaGateway
+from app.kafka import KafkaGateway, connect
 from app.logging import get_logger
 from app.simulation.fhir import FhirEncounters
 from app.simulation.hospital import Hospital
@@ -105,8 +105,9 @@ def simulate(
         if speed > 0
         else simpy.Environment()
     )
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+    producer = connect(
+        KafkaProducer,
+        settings.kafka,
         acks="all",
         linger_ms=5,
         client_id="flowcc-simulator",

@@ -95,7 +95,7 @@ async def _subscribed(
 
 def admit(settings: Settings, bed: str, visit: str) -> None:
     """An admission to a bed of RAN01's AMU, on Kafka."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**settings.kafka.client_options())
     producer.send(
         settings.kafka.topic(ADT_HL7V2),
         key=visit.encode(),

@@ -75,7 +75,7 @@ async def test_an_admission_on_kafka_turns_the_bed_occupied_on_an_open_board(
         free = page.locator('[data-testid="free-RAN01:AMU"]')
         before = int(await free.inner_text())
 
-        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        producer = KafkaProducer(**app_settings.kafka.client_options())
         sent = time.monotonic()
         producer.send(
             app_settings.kafka.topic(ADT_HL7V2),
@@ -99,7 +99,7 @@ async def test_a_handover_timer_turns_at_30_minutes_when_the_engine_clock_advanc
     async with live_server(app_settings) as base:
         page = await browser.new_page()
         await sign_in(page, base, "sm.anyborough")
-        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        producer = KafkaProducer(**app_settings.kafka.client_options())
         now = datetime.now(UTC).isoformat()
         for step in ("conveying", "arrived_at_hospital"):
             event = {
@@ -138,7 +138,7 @@ async def test_a_handover_timer_turns_at_30_minutes_when_the_engine_clock_advanc
 async def test_the_boards_show_no_patient_identifier(browser: Browser, settings: Settings) -> None:
     app_settings = isolated_kafka(settings)
     async with live_server(app_settings) as base:
-        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        producer = KafkaProducer(**app_settings.kafka.client_options())
         producer.send(
             app_settings.kafka.topic(ADT_HL7V2),
             key=b"VIS77123",
@@ -189,7 +189,7 @@ async def test_the_flow_map_moves_when_a_patient_is_admitted(
         await sign_in(page, base, "commander")
         beds = page.locator('[data-testid="flow-map"] [data-node="beds"] .node-value')
         await expect(beds).to_have_text("0")
-        producer = KafkaProducer(bootstrap_servers=app_settings.kafka.bootstrap_servers)
+        producer = KafkaProducer(**app_settings.kafka.client_options())
         producer.send(
             app_settings.kafka.topic(ADT_HL7V2),
             key=b"VF",

@@ -35,7 +35,7 @@ async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Se
 def polled(settings: Settings, count: int) -> list[Any]:
     """The records a consumer polls — what a zombie holds when it wakes."""
     name = settings.kafka.topic(ADT_HL7V2)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**settings.kafka.client_options())
     partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)

@@ -345,9 +345,7 @@ async def load_corpus_bed_master(engine: AsyncEngine) -> None:
 class Delivery:
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.settings, self.engine = settings, engine
-        self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers, acks="all"
-        )
+        self.producer = KafkaProducer(**settings.kafka.client_options(), acks="all")
         self.sent = 0
 
     async def send(self, topic: str, raw: bytes) -> Observed:

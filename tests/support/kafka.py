@@ -38,7 +38,7 @@ def produce(
     settings: Settings, messages: Sequence[tuple[bytes, bytes]], topic: str = ADT_HL7V2
 ) -> None:
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", max_request_size=4 << 20
+        **settings.kafka.client_options(), acks="all", max_request_size=4 << 20
     )
     for key, value in messages:
         producer.send(settings.kafka.topic(topic), key=key, value=value)

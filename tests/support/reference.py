@@ -25,7 +25,7 @@ from consumers.decoders.hl7v2 import decode_hl7v2
 def read_topic(settings: Settings, name: str = ADT_HL7V2) -> list[bytes]:
     """Every record value of a topic, from its first offset to its end now."""
     topic = settings.kafka.topic(name)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**settings.kafka.client_options())
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
