@@ -11,14 +11,21 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.config import DEV_JWT_SECRET, AuthSettings, KafkaSettings, Settings
+from app.auth.schemas import Principal, Role
+from app.auth.tokens import issue_token
+from app.config import DEV_JWT_SECRET, AuthSettings, DbSettings, KafkaSettings, Settings
 from app.web_security import HSTS, headers_for
 from tests.conftest import _until_ready, new_database
+from tests.factories import hl7
 from tests.support import bearer, free_port
 from tests.support.secure_kafka import SecureBroker
 
@@ -114,21 +121,62 @@ def _image_layout(target: Path) -> tuple[list[str], dict[str, str]]:
     return command, env
 
 
+@asynccontextmanager
+async def service_login(database: str) -> AsyncIterator[str]:
+    """A login role that is only a member of flowcc_app; the database URL connecting as it."""
+    login = f"flowcc_image_{secrets.token_hex(4)}"
+    owner = create_async_engine(DbSettings(DATABASE_URL=database).url)
+    async with owner.connect() as connection:
+        await connection.execute(text(f"CREATE ROLE {login} LOGIN IN ROLE flowcc_app"))
+        await connection.commit()
+    try:
+        yield str(make_url(database).set(username=login))
+    finally:
+        async with owner.connect() as connection:
+            await connection.execute(text(f"DROP OWNED BY {login}"))
+            await connection.execute(text(f"DROP ROLE {login}"))
+            await connection.commit()
+        await owner.dispose()
+
+
+async def _an_admission_reaches_the_board(client: httpx.AsyncClient, secret: str) -> None:
+    auth = AuthSettings.model_validate({"FLOWCC_JWT_SECRET": secret})
+
+    def header(role: Role) -> dict[str, str]:
+        principal = Principal(subject=f"test-{role.value}", name="test", role=role)
+        return {"Authorization": f"Bearer {issue_token(auth, principal)}"}
+
+    message = hl7("A01", 0, bed="B11", visit="VIMG")
+    sent = await client.post("/api/v1/ingest/hl7v2", content=message,
+                             headers=header(Role.INTEGRATION_INGEST))  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    for _ in range(300):
+        site = await client.get("/api/v1/sites/RAN01", headers=header(Role.COMMANDER))
+        assert site.status_code == 200, site.text
+        if site.json()["beds"]["RAN01:AMU:B11"]["occupied"]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the admission did not reach the board within 30 s")
+
+
 async def test_the_production_image_starts(
     settings: Settings, secure_kafka: SecureBroker, tmp_path: Path
 ) -> None:
-    """Production, its command, generated secrets, and Kafka over SASL_SSL (production refuses
-    plaintext): /readyz reports the database, the broker and the consumers ok."""
+    """Production, its command, generated secrets, Kafka over SASL_SSL (production refuses
+    plaintext) and the database as a login role that is only a member of ``flowcc_app`` (the
+    migrations ran as the owner): /readyz reports everything ok, and an ADT message sent to the
+    ingest API reaches the board through the broker, the consumers and the database."""
     command, image_env = _image_layout(tmp_path)
     assert image_env.get("FLOWCC_ENVIRONMENT") == "production"
     database = await new_database("flowcc_image")
+    secret = strong()
     env = image_env | {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "DATABASE_URL": database,
         **secure_kafka.environment(),
         "KAFKA_TOPIC_PREFIX": f"image{secrets.token_hex(3)}.",
-        "FLOWCC_JWT_SECRET": strong(),
+        "FLOWCC_JWT_SECRET": secret,
         "FLOWCC_PSEUDONYM_KEY": strong(),
     }
     migrated = await asyncio.to_thread(
@@ -139,18 +187,20 @@ async def test_the_production_image_starts(
     port = free_port()
     argv = [str(FLOWCC), *command[1:]]
     argv[argv.index("--port") + 1] = str(port)
-    server = subprocess.Popen(argv, env=env, cwd=tmp_path)
-    try:
-        await _until_ready(f"http://127.0.0.1:{port}/readyz", server)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
-            users = await client.get("/api/v1/auth/demo-users")
-            board = await client.get("/")
-            docs = [(await client.get(path)).status_code for path in ("/docs", "/openapi.json")]
-            ready = (await client.get("/readyz")).json()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    async with service_login(database) as service_url:
+        server = subprocess.Popen(argv, env=env | {"DATABASE_URL": service_url}, cwd=tmp_path)
+        try:
+            await _until_ready(f"http://127.0.0.1:{port}/readyz", server)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                await _an_admission_reaches_the_board(client, secret)
+                login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
+                users = await client.get("/api/v1/auth/demo-users")
+                board = await client.get("/")
+                docs = [(await client.get(p)).status_code for p in ("/docs", "/openapi.json")]
+                ready = (await client.get("/readyz")).json()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     assert login.status_code == 404
     assert users.status_code == 404
     assert board.status_code == 200

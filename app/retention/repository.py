@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditEntry
 from app.ingest.models import DeadLetter
 from app.occupancy.models import Encounter, EncounterEvent, LocationException, ProcessedMessage
 from app.webhooks.models import WebhookDelivery
@@ -76,8 +75,12 @@ class RetentionRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def delete_audit(self, *, before: datetime) -> int:
-        result = await self.session.execute(delete(AuditEntry).where(AuditEntry.at < before))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """Through purge_audit_log: the service's role may not DELETE from audit_log itself
+        (migration 5c0e7a1d9b42), and the function deletes nothing younger than 365 days."""
+        deleted = await self.session.scalar(
+            text("SELECT purge_audit_log(:before)"), {"before": before}
+        )
+        return int(deleted or 0)
 
     async def lock(self) -> bool:
         """One purge at a time across processes (a transaction-scoped advisory lock)."""
