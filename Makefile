@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak soak-truth chaos
+.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak soak-truth chaos audit
 
 help:
 	@sed -n '1,7p' Makefile
@@ -54,6 +54,13 @@ check:
 
 chromium:
 	@bash deploy/local/ensure-chromium.sh
+
+# Known vulnerabilities in what the service ships: the pinned Python dependencies (PyPI's
+# advisory data) and the frontend's runtime packages (npm's). Needs those advisory services;
+# fails when one cannot be reached, never passes silently.
+audit: venv
+	$(BIN)/pip-audit --strict --no-deps --disable-pip -r constraints.txt
+	cd frontend && npm audit --omit=dev --audit-level=low
 
 test: venv frontend chromium lint typecheck
 	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
