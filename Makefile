@@ -62,7 +62,13 @@ audit: venv
 	$(BIN)/pip-audit --strict --no-deps --disable-pip -r constraints.txt
 	cd frontend && npm audit --omit=dev --audit-level=low
 
-test: venv frontend chromium lint typecheck
+# A real OpenID provider for the sign-in tests (panva/oidc-provider, from npm).
+OIDC_PROVIDER := tests/support/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/support/oidc/package.json tests/support/oidc/package-lock.json
+	@cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: venv frontend chromium $(OIDC_PROVIDER) lint typecheck
 	@$(BIN)/python deploy/local/stack.py with test -- $(MAKE) -s check
 
 # Development settings (demo users, a movable clock) are opt-in: the benchmarks, soaks and the

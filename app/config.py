@@ -144,6 +144,52 @@ class AuthSettings(BaseSettings):
         return self.jwt_secret
 
 
+HumanRole = Literal["site_manager", "social_care", "commander", "admin"]
+
+
+class OidcSettings(BaseSettings):
+    """Sign-in to the boards through an OpenID provider (authorization code + PKCE): NHS CIS2,
+    Microsoft Entra ID, or any certified provider. Off unless FLOWCC_OIDC_ISSUER is set."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWCC_OIDC_", extra="ignore")
+
+    issuer: str | None = None
+    client_id: str | None = None
+    # None: a public client (PKCE alone); otherwise client_secret_basic at the token endpoint.
+    client_secret: SecretStr | None = None
+    scopes: str = "openid profile"
+    # What the sign-in button says ("Sign in with …").
+    display_name: str = "your organisation's account"
+    # The claims carrying a person's roles, sites and local authorities (a list or one string).
+    roles_claim: str = "roles"
+    sites_claim: str = "sites"
+    las_claim: str = "las"
+    # Claim values (Entra app roles, CIS2 RBAC codes, group ids) → this service's roles, as
+    # JSON, e.g. '{"FlowCC.Commander": "commander"}'. A value equal to a role's name maps to it.
+    role_map: dict[str, HumanRole] = Field(default_factory=dict, max_length=500)
+    # The address people reach the service at (https://flow.example.nhs.uk): the callback is
+    # {public_url}/api/v1/auth/oidc/callback. Unset: taken from each request.
+    public_url: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.issuer is not None
+
+    def problems(self) -> list[str]:
+        if not self.enabled:
+            return []
+        problems = [] if self.client_id else ["FLOWCC_OIDC_CLIENT_ID must be set"]
+        for name, url in (("ISSUER", self.issuer), ("PUBLIC_URL", self.public_url)):
+            if url and not _https_or_loopback(url):
+                problems.append(f"FLOWCC_OIDC_{name} must be https (or a loopback address)")
+        return problems
+
+
+def _https_or_loopback(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return url.startswith("https://") or host in ("127.0.0.1", "localhost", "[::1]")
+
+
 class RetentionSettings(BaseSettings):
     """How long what is kept (app/retention/service.py gives each default's reason)."""
 
@@ -203,6 +249,7 @@ class Settings(BaseSettings):
     db: DbSettings = Field(default_factory=DbSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @property
@@ -214,12 +261,14 @@ class Settings(BaseSettings):
         """Development gets its conveniences; anywhere else a known or short secret, demo users
         or a movable clock is an open door, and the service refuses to start, naming each."""
         auth = self.auth
+        if self.oidc.enabled and self.auth.jwks_url and not self.auth.jwt_secret:
+            raise ValueError("FLOWCC_OIDC_ISSUER needs FLOWCC_JWT_SECRET (the boards' sessions)")
         if self.development:
             auth.jwt_secret = auth.jwt_secret or DEV_JWT_SECRET
             auth.pseudonym_key = auth.pseudonym_key or DEV_PSEUDONYM_KEY
             auth.demo_users = True if auth.demo_users is None else auth.demo_users
             return self
-        problems = []
+        problems = self.oidc.problems()
         if auth.jwks_url is None or auth.jwt_secret is not None:
             problems += _secret_problems("FLOWCC_JWT_SECRET", auth.jwt_secret, DEV_JWT_SECRET)
         problems += _secret_problems("FLOWCC_PSEUDONYM_KEY", auth.pseudonym_key, DEV_PSEUDONYM_KEY)

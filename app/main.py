@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 
 from app.audit.routes import router as audit_router
 from app.auth.deps import CurrentUser
+from app.auth.oidc import install as install_oidc
+from app.auth.oidc import router as oidc_router
 from app.auth.routes import keys_router
 from app.auth.routes import router as auth_router
 from app.auth.schemas import Role
@@ -120,8 +122,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(BodyLimit, ingest_limit=settings.ingest_max_bytes)
     install_error_handlers(app)
+    install_oidc(app, settings)
     app.include_router(health_router)
     app.include_router(auth_router, responses=ERROR_RESPONSES)
+    app.include_router(oidc_router, responses=ERROR_RESPONSES)
     app.include_router(keys_router, responses=ERROR_RESPONSES)
     app.include_router(topology_router, responses=ERROR_RESPONSES)
     app.include_router(ingest_router, responses=ERROR_RESPONSES)

@@ -209,7 +209,9 @@ async def running_app(settings: Settings) -> AsyncIterator[object]:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[str]:
+async def live_server(
+    settings: Settings, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
     """A real uvicorn serving the app in its own process (as in production: kafka-python keeps
     process-wide network state, so each server gets a process of its own); yields host:port."""
     import subprocess
@@ -217,8 +219,8 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
 
     from tests.support import free_port
 
-    port = free_port()
-    env = server_env(settings)
+    port = port or free_port()
+    env = server_env(settings) | (extra_env or {})
     if settings.clock_start is not None:
         env["FLOWCC_CLOCK_START"] = settings.clock_start.isoformat()
     server = subprocess.Popen(

@@ -27,6 +27,7 @@ from app.web_security import HSTS, headers_for
 from tests.conftest import _until_ready, new_database
 from tests.factories import hl7
 from tests.support import bearer, free_port
+from tests.support.oidc_provider import openid_provider
 from tests.support.secure_kafka import SecureBroker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,9 +164,10 @@ async def test_the_production_image_starts(
     settings: Settings, secure_kafka: SecureBroker, tmp_path: Path
 ) -> None:
     """Production, its command, generated secrets, Kafka over SASL_SSL (production refuses
-    plaintext) and the database as a login role that is only a member of ``flowcc_app`` (the
-    migrations ran as the owner): /readyz reports everything ok, and an ADT message sent to the
-    ingest API reaches the board through the broker, the consumers and the database."""
+    plaintext), an OpenID provider for sign-in, and the database as a login role that is only
+    a member of ``flowcc_app`` (the migrations ran as the owner): /readyz reports everything
+    ok, sign-in goes to the provider, and an ADT message sent to the ingest API reaches the
+    board through the broker, the consumers and the database."""
     command, image_env = _image_layout(tmp_path)
     assert image_env.get("FLOWCC_ENVIRONMENT") == "production"
     database = await new_database("flowcc_image")
@@ -187,20 +189,26 @@ async def test_the_production_image_starts(
     port = free_port()
     argv = [str(FLOWCC), *command[1:]]
     argv[argv.index("--port") + 1] = str(port)
-    async with service_login(database) as service_url:
-        server = subprocess.Popen(argv, env=env | {"DATABASE_URL": service_url}, cwd=tmp_path)
-        try:
-            await _until_ready(f"http://127.0.0.1:{port}/readyz", server)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                await _an_admission_reaches_the_board(client, secret)
-                login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
-                users = await client.get("/api/v1/auth/demo-users")
-                board = await client.get("/")
-                docs = [(await client.get(p)).status_code for p in ("/docs", "/openapi.json")]
-                ready = (await client.get("/readyz")).json()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    base = f"http://127.0.0.1:{port}"
+    with openid_provider(base, tmp_path / "oidc.log") as provider:
+        env |= provider.environment()
+        async with service_login(database) as service_url:
+            server = subprocess.Popen(argv, env=env | {"DATABASE_URL": service_url}, cwd=tmp_path)
+            try:
+                await _until_ready(f"{base}/readyz", server)
+                async with httpx.AsyncClient(base_url=base) as client:
+                    await _an_admission_reaches_the_board(client, secret)
+                    sign_in = await client.get("/api/v1/auth/oidc/login")
+                    login = await client.post("/api/v1/auth/dev-login", json={"username": "admin"})
+                    users = await client.get("/api/v1/auth/demo-users")
+                    board = await client.get("/")
+                    docs = [(await client.get(p)).status_code for p in ("/docs", "/openapi.json")]
+                    ready = (await client.get("/readyz")).json()
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    assert sign_in.status_code == 302  # to the identity provider (FLOWCC_OIDC_ISSUER)
+    assert sign_in.headers["location"].startswith(provider.issuer)
     assert login.status_code == 404
     assert users.status_code == 404
     assert board.status_code == 200

@@ -9,7 +9,28 @@ export type ErrorBody = Schemas["ErrorBody"];
 export type DeclareIn = Schemas["DeclareIn"];
 export type StatusUpdateIn = Schemas["StatusUpdateIn"];
 
-export type Session = { token: string; principal: Principal; landingView: string };
+export type SignInOptions = Schemas["SignInOptions"];
+// "oidc": signed in at the organisation's identity provider (signing out goes there too).
+export type Session = { token: string; principal: Principal; landingView: string; via?: "dev" | "oidc" };
+
+export async function signInOptions(): Promise<SignInOptions> {
+  const response = await fetch("/api/v1/auth/sign-in-options");
+  return response.ok ? ((await response.json()) as SignInOptions) : { dev_login: false, oidc: null };
+}
+
+function sessionFrom(body: TokenOut, via: "dev" | "oidc"): Session {
+  const principal = { sites: [], local_authorities: [], ...body.principal } as Principal;
+  return { token: body.access_token, principal, landingView: body.landing_view, via };
+}
+
+// After the identity provider sent the browser back: the session it made, once (same-origin
+// POST; the token never travels in a URL). null when no sign-in is in progress.
+export async function oidcSession(): Promise<Session | null> {
+  const response = await fetch("/api/v1/auth/oidc/session", { method: "POST" });
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(errorMessage(await response.json(), "sign-in failed"));
+  return sessionFrom((await response.json()) as TokenOut, "oidc");
+}
 
 export async function demoUsers(): Promise<Principal[]> {
   const response = await fetch("/api/v1/auth/demo-users");
@@ -27,9 +48,7 @@ export async function devLogin(username: string): Promise<Session> {
     body: JSON.stringify({ username }),
   });
   if (!response.ok) throw new Error(errorMessage(await response.json(), "login failed"));
-  const body = (await response.json()) as TokenOut;
-  const principal = { sites: [], local_authorities: [], ...body.principal } as Principal;
-  return { token: body.access_token, principal, landingView: body.landing_view };
+  return sessionFrom((await response.json()) as TokenOut, "dev");
 }
 
 export function saveSession(session: Session | null): void {

@@ -116,6 +116,10 @@ function App() {
       session={session}
       onLogout={() => {
         saveSession(null);
+        if (session.via === "oidc") {
+          location.assign("/api/v1/auth/oidc/logout"); // and out at the identity provider
+          return;
+        }
         location.hash = "";
         setSession(null);
       }}

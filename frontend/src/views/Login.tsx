@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { demoUsers, devLogin, type Principal, type Session } from "../api";
+import { demoUsers, devLogin, oidcSession, signInOptions, type Principal, type Session, type SignInOptions } from "../api";
 
 const ROLE_LABEL: Record<string, string> = {
   site_manager: "Site manager",
@@ -12,9 +12,16 @@ const ROLE_LABEL: Record<string, string> = {
 
 export function Login({ onLogin }: { onLogin: (session: Session) => void }) {
   const [users, setUsers] = useState<Principal[]>([]);
+  const [options, setOptions] = useState<SignInOptions | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    demoUsers().then(setUsers);
+    oidcSession()
+      .then((session) => session && onLogin(session))
+      .catch((e: Error) => setError(e.message));
+    signInOptions().then((found) => {
+      setOptions(found);
+      if (found.dev_login) demoUsers().then(setUsers);
+    });
   }, []);
   const login = async (username: string) => {
     try {
@@ -26,8 +33,18 @@ export function Login({ onLogin }: { onLogin: (session: Session) => void }) {
   return (
     <main class="login">
       <h1>Flow Command Centre</h1>
-      <p>Development sign-in: choose a demo user. In production, sign in with your organisation's account.</p>
       {error && <p class="error" role="alert">{error}</p>}
+      {options?.oidc && (
+        <p>
+          <a class="button primary" href="/api/v1/auth/oidc/login" data-sign-in="oidc">
+            Sign in with {options.oidc}
+          </a>
+        </p>
+      )}
+      {options && !options.oidc && !options.dev_login && (
+        <p>No sign-in is configured here: ask your administrator (FLOWCC_OIDC_ISSUER).</p>
+      )}
+      {users.length > 0 && <p>Development sign-in: choose a demo user.</p>}
       <ul class="users">
         {users.map((user) => (
           <li key={user.subject}>
