@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.ingest.models import DeadLetter
+from app.ingest.redact import redacted
 
 IngestKind = Literal["hl7v2", "fhir", "ambulance", "carehome", "discharge"]
 
@@ -22,8 +23,9 @@ class IngestAccepted(BaseModel):
 
 
 class DeadLetterRead(BaseModel):
-    """What failed and why. Not the message: it carries patients' identifiers, so it is read
-    one at a time by an admin, audited (``GET /api/v1/dead-letters/{id}``)."""
+    """What failed and why, and the message with its people masked (app/ingest/redact.py).
+    The message as received carries patients' identifiers: it is read one at a time by an
+    admin, audited (``GET /api/v1/dead-letters/{id}``)."""
 
     id: int
     topic: str
@@ -35,6 +37,11 @@ class DeadLetterRead(BaseModel):
     resubmitted_at: datetime | None
     size_bytes: int
     sha256: str = Field(description="Of the message as received: match it to the sender's log")
+    redacted: str = Field(
+        description="The message with patients' and staff's identifiers masked, separators "
+        "kept (HL7 v2: MSH whole, PV1 without doctors or visit numbers, PID/NK1/… only their "
+        "set ID); at most 4,000 characters"
+    )
 
     @classmethod
     def of(cls, letter: DeadLetter) -> DeadLetterRead:
@@ -53,6 +60,7 @@ class DeadLetterRead(BaseModel):
             "resubmitted_at": letter.resubmitted_at,
             "size_bytes": len(letter.raw),
             "sha256": hashlib.sha256(letter.raw).hexdigest(),
+            "redacted": redacted(letter.raw),
         }
 
 

@@ -718,8 +718,9 @@ export interface components {
         };
         /**
          * DeadLetterRead
-         * @description What failed and why. Not the message: it carries patients' identifiers, so it is read
-         *     one at a time by an admin, audited (``GET /api/v1/dead-letters/{id}``).
+         * @description What failed and why, and the message with its people masked (app/ingest/redact.py).
+         *     The message as received carries patients' identifiers: it is read one at a time by an
+         *     admin, audited (``GET /api/v1/dead-letters/{id}``).
          */
         DeadLetterRead: {
             /** Error Kind */
@@ -737,6 +738,11 @@ export interface components {
             offset: number;
             /** Partition */
             partition: number;
+            /**
+             * Redacted
+             * @description The message with patients' and staff's identifiers masked, separators kept (HL7 v2: MSH whole, PV1 without doctors or visit numbers, PID/NK1/… only their set ID); at most 4,000 characters
+             */
+            redacted: string;
             /** Resubmitted At */
             resubmitted_at: string | null;
             /**
@@ -771,6 +777,11 @@ export interface components {
              * @description The message exactly as received, every byte, base64
              */
             raw_base64: string;
+            /**
+             * Redacted
+             * @description The message with patients' and staff's identifiers masked, separators kept (HL7 v2: MSH whole, PV1 without doctors or visit numbers, PID/NK1/… only their set ID); at most 4,000 characters
+             */
+            redacted: string;
             /** Resubmitted At */
             resubmitted_at: string | null;
             /**
