@@ -155,6 +155,12 @@ async def test_the_hub_lists_matches_reveals_with_audit_and_updates_through_kafk
             await asyncio.sleep(0.1)
         assert items[0]["status"] == "placement_found"
         assert items[0]["pathway"] == "P3"  # the rest of the plan is kept
+        async with create_sessionmaker(clean_db)() as session:
+            changed = (await session.execute(select(AuditEntry).where(
+                AuditEntry.action == "discharge.status_update"))).scalars().all()  # fmt: skip
+        assert [(a.actor, a.resource, a.detail["status"]) for a in changed] == [
+            ("sc.anyborough", f"discharge:{ref}", "placement_found")
+        ]
 
         westvale = await auth(client, "sm.westvale")
         assert (await client.get("/api/v1/discharges", headers=westvale)).json()["items"] == []

@@ -137,4 +137,9 @@ async def update_status(
         event.model_dump_json(exclude_none=True).encode(),
         key=person.spell_id.encode(),
     )
+    # Who changed the plan, in this request's transaction (not written if the broker refused).
+    AuditRepository(session).record(
+        user, "discharge.status_update", f"discharge:{ref}", status=body.status,
+        la=person.local_authority, event_id=event.event_id,
+    )  # fmt: skip
     return {"topic": produced.topic, "partition": produced.partition, "offset": produced.offset}
