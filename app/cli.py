@@ -111,15 +111,15 @@ def consume() -> None:
     that fails is replaced, as in the board process (consumers/supervisor.py)."""
     import asyncio
 
-    from app.board.deltas import Delta
     from app.board.fanout import Fanout
+    from app.changes import Delta
     from app.config import get_settings
     from app.db import create_engine, create_sessionmaker
     from app.feeds.service import feeds_path, load_feeds_file
     from app.ingest.status import ConsumerStatus
-    from app.ingest.topics import all_topics
     from app.kafka import KafkaGateway
     from app.logging import configure_logging
+    from app.topics import all_topics
     from consumers.supervisor import supervise
 
     settings = get_settings()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.clock import Clock
 from app.config import Settings
-from app.flow.engine import FlowEngine
 from app.kafka import KafkaGateway
 
 
@@ -53,12 +53,32 @@ KafkaDep = Annotated[KafkaGateway, Depends(get_kafka)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_flow(request: Request) -> FlowEngine:
-    flow: FlowEngine = request.app.state.flow
-    return flow
+class Runtime(Protocol):
+    """What request handlers outside app/flow need of the running engine (app.flow's FlowEngine
+    provides it; app/startup.py checks that statically). Domains depend on this, not on the
+    engine, which depends on them (issue #19: no import cycle)."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def system_scope(self) -> str:
+        """The economy's code: the scope of the system's OPEL level."""
+
+    @property
+    def ref_key(self) -> str:
+        """Keys the opaque references of people on the discharge views."""
+
+    async def changed(self, sites: list[str]) -> None:
+        """Something committed outside the consumers: re-evaluate these sites everywhere."""
 
 
-FlowDep = Annotated[FlowEngine, Depends(get_flow)]
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.flow
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 # Path parameters shared by routes (documented with examples in the OpenAPI schema).

@@ -11,14 +11,15 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.access.oidc import install as install_oidc
+from app.access.oidc import router as oidc_router
+from app.access.routes import keys_router
+from app.access.routes import router as auth_router
 from app.audit.routes import router as audit_router
 from app.auth.deps import CurrentUser
-from app.auth.oidc import install as install_oidc
-from app.auth.oidc import router as oidc_router
-from app.auth.routes import keys_router
-from app.auth.routes import router as auth_router
 from app.auth.schemas import Role
 from app.board.hub import BoardHub
+from app.board.rest import router as board_rest_router
 from app.board.routes import router as board_router
 from app.board.snapshots import SnapshotBuilds, reader
 from app.carehomes.routes import router as carehomes_router
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oidc_router, responses=ERROR_RESPONSES)
     app.include_router(keys_router, responses=ERROR_RESPONSES)
     app.include_router(topology_router, responses=ERROR_RESPONSES)
+    app.include_router(board_rest_router, responses=ERROR_RESPONSES)
     app.include_router(ingest_router, responses=ERROR_RESPONSES)
     app.include_router(occupancy_router, responses=ERROR_RESPONSES)
     app.include_router(feeds_router, responses=ERROR_RESPONSES)

@@ -9,18 +9,19 @@ from pathlib import Path
 
 import yaml
 
-from app.board.deltas import Delta
 from app.board.fanout import Fanout
 from app.board.hub import BoardHub
+from app.changes import Delta
+from app.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.config import Settings
 from app.deps import Resources
+from app.escalation.deps import EscalationRuntime
 from app.escalation.profile import load_profile
 from app.feeds.service import feeds_path, load_feeds_file
-from app.flow.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.flow.engine import EngineConfig, FlowEngine, Publish
 from app.ingest.status import ConsumerStatus
-from app.ingest.topics import all_topics
 from app.logging import get_logger
+from app.topics import all_topics
 from app.topology.repository import TopologyRepository
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
@@ -121,6 +122,12 @@ def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) ->
         ref_key=settings.auth.pseudonym_key or "",
     )
     return FlowEngine(resources.sessionmaker, hub.publish, clock, config)
+
+
+def as_runtime(engine: FlowEngine) -> EscalationRuntime:
+    """The routes outside app/flow reach the engine through protocols (app.deps.Runtime,
+    app.escalation.deps): mypy checks here, where both sides are known, that it fits them."""
+    return engine
 
 
 async def start_fanout(settings: Settings, engine: FlowEngine, hub: BoardHub) -> Fanout:

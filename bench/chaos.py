@@ -45,9 +45,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from app.config import DbSettings, KafkaSettings, Settings
-from app.ingest.topics import all_topics
 from app.kafka import KafkaGateway
 from app.simulation.reset import end_offsets
+from app.topics import all_topics
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from bench.machine import describe

@@ -31,7 +31,7 @@ from kafka import KafkaProducer
 
 from app.carehomes.events import BedTypeReport, CareHomeReport
 from app.config import Settings
-from app.ingest.topics import CAREHOME_BEDS
+from app.topics import CAREHOME_BEDS
 from app.topology.schemas import EconomyConfig
 from bench import server as server_process
 from bench.latency import percentiles

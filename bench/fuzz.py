@@ -13,10 +13,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 
+from app.ingest.decoders.errors import DecodeError
+from app.ingest.routing import decode_for_kind
 from bench.machine import describe
 from bench.reliability import write_section
-from consumers.decoders.errors import DecodeError
-from consumers.routing import decode_for_kind
 from tests.support.fuzz import KINDS, inputs
 
 SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]

@@ -16,16 +16,16 @@ from datetime import timedelta
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from app.board.deltas import Delta
+from app.changes import Delta
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.ingest.repository import IngestRepository
-from app.ingest.topics import ADT_HL7V2, AMBULANCE, all_topics
+from app.ingest.routing import build_handlers
 from app.kafka import KafkaGateway
 from app.simulation.hl7 import Patient, Place, adt_message
+from app.topics import ADT_HL7V2, AMBULANCE, all_topics
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
-from consumers.routing import build_handlers
 from consumers.runner import ConsumerRunner
 from tests.support.clock import T0
 

@@ -23,8 +23,8 @@ import websockets
 from kafka import KafkaConsumer, KafkaProducer
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2
 from app.simulation.reset import reset_demo
+from app.topics import ADT_HL7V2
 from bench import server as server_process
 from tests.factories import T0, hl7
 

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import KafkaSettings
+from app.ingest.routing import HandlerFactory, build_handlers
 from app.ingest.status import ConsumerStatus
 from app.logging import get_logger
-from consumers.routing import HandlerFactory, build_handlers
 from consumers.runner import ConsumerRunner, Publish
 
 log = get_logger(__name__)

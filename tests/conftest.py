@@ -331,8 +331,8 @@ async def caught_up(settings: Settings, engine: AsyncEngine, within: float = 240
     """Wait until the consumer group has stored (with its writes) every offset now in Kafka."""
     from app.db import create_sessionmaker
     from app.ingest.repository import IngestRepository
-    from app.ingest.topics import PARTITIONS
     from app.simulation.reset import end_offsets
+    from app.topics import PARTITIONS
 
     ends = await asyncio.to_thread(end_offsets, settings)
     topics = [settings.kafka.topic(name) for name in PARTITIONS]

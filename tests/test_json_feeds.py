@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app import topics
 from app.ambulance.models import AmbulanceJourney
 from app.carehomes.models import CareHomeVacancy
 from app.config import Settings
 from app.discharge.models import DischargePlan
-from app.ingest import topics
 from app.ingest.models import DeadLetter
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from app.auth.oidc import principal_from_claims
+from app.access.oidc import principal_from_claims
 from app.auth.schemas import Role
 from app.config import AuthSettings, KafkaSettings, OidcSettings, Settings
 from app.errors import Forbidden

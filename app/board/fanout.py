@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from app.board.deltas import Delta
+from app.changes import Delta
 from app.logging import get_logger
 
 log = get_logger(__name__)

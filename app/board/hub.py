@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from app.board.deltas import ENGINE_VIEW, Delta
+from app.changes import ENGINE_VIEW, Delta
 
 FRAMES = Counter("flowcc_board_frames_total", "Frames queued to board clients")
 RESYNCS = Counter("flowcc_board_resyncs_total", "Clients told to resync after falling behind")

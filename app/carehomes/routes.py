@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
 from app.carehomes.repository import CareHomeRepository
-from app.deps import FlowDep, SessionDep
-from app.discharge.service import homes_summary
+from app.carehomes.service import homes_summary
+from app.deps import RuntimeDep, SessionDep
 from app.errors import Forbidden, NotFound
 from app.fields import Code
 from app.topology.repository import TopologyRepository
@@ -28,7 +28,7 @@ BedType = Annotated[
 async def care_homes(
     session: SessionDep,
     user: CurrentUser,
-    flow: FlowDep,
+    flow: RuntimeDep,
     local_authority: Annotated[Code | None, Query(examples=["E06000901"])] = None,
     bed_type: BedType = None,
     admittable_only: Annotated[bool, Query(description="Only homes open with a vacancy")] = False,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from app.carehomes.repository import Vacancy
+from app.carehomes.service import STALE_AFTER, admittable
 from app.discharge.repository import Pending
 
-STALE_AFTER = timedelta(days=7)
 MATCHED_PATHWAYS = ("P2", "P3")
 
 
@@ -29,10 +29,6 @@ class Match:
     reported_at: datetime
     stale: bool
     neighbour: bool
-
-
-def admittable(vacancy: Vacancy) -> int:
-    return max(0, vacancy.vacant - vacancy.vacant_not_admittable)
 
 
 def matches_for(

@@ -11,14 +11,13 @@ from fastapi import APIRouter, Query, status
 from app.audit.repository import AuditRepository
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
-from app.deps import FlowDep, KafkaDep, SessionDep, SettingsDep
+from app.deps import KafkaDep, Runtime, RuntimeDep, SessionDep, SettingsDep
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository, Pending
 from app.discharge.schemas import StatusUpdateIn
 from app.discharge.service import discharges_view, spell_ref
 from app.errors import Forbidden, NotFound
-from app.flow.engine import FlowEngine
-from app.ingest.topics import DISCHARGE_STATUS
+from app.topics import DISCHARGE_STATUS
 from app.topology.repository import TopologyRepository
 
 router = APIRouter(prefix="/api/v1/discharges", tags=["discharges"])
@@ -35,7 +34,7 @@ def _may_list(user: Principal, la: str) -> bool:
 async def pending(
     session: SessionDep,
     user: CurrentUser,
-    flow: FlowDep,
+    flow: RuntimeDep,
     local_authority: Annotated[str | None, Query(examples=["E06000901"])] = None,
     pathway: Annotated[str | None, Query(pattern="^P[0-3]$")] = None,
     min_days: Annotated[int, Query(ge=0, description="At least this many days since ready")] = 0,
@@ -50,9 +49,7 @@ async def pending(
     for la in wanted:
         if not _may_list(user, la):
             continue
-        data, _ = await discharges_view(
-            session, la, now=flow.clock.now(), ref_key=flow.config.ref_key
-        )
+        data, _ = await discharges_view(session, la, now=flow.clock.now(), ref_key=flow.ref_key)
         for person in data["pending"]:
             if user.site_limited and person["site"] not in user.sites:
                 continue
@@ -63,10 +60,10 @@ async def pending(
     return {"as_of": flow.clock.now().isoformat(), "items": items}
 
 
-async def _find(session: SessionDep, flow: FlowEngine, ref: str) -> Pending:
+async def _find(session: SessionDep, flow: Runtime, ref: str) -> Pending:
     las = [la.code for la in await TopologyRepository(session).local_authorities()]
     for person in await DischargeRepository(session).pending(las, now=flow.clock.now()):
-        if spell_ref(person.spell_id, flow.config.ref_key) == ref:
+        if spell_ref(person.spell_id, flow.ref_key) == ref:
             return person
     raise NotFound(f"nobody waiting with reference {ref}")
 
@@ -78,7 +75,7 @@ async def _find(session: SessionDep, flow: FlowEngine, ref: str) -> Pending:
     responses={**NOT_VISIBLE, 403: {"description": "This role does not need identifiers"}},
 )
 async def identity(
-    ref: str, session: SessionDep, user: CurrentUser, flow: FlowDep
+    ref: str, session: SessionDep, user: CurrentUser, flow: RuntimeDep
 ) -> dict[str, Any]:
     person = await _find(session, flow, ref)
     own_resident = (
@@ -111,7 +108,7 @@ async def update_status(
     body: StatusUpdateIn,
     session: SessionDep,
     user: CurrentUser,
-    flow: FlowDep,
+    flow: RuntimeDep,
     kafka: KafkaDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:

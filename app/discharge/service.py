@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.carehomes.repository import CareHomeRepository, Vacancy
-from app.discharge.matching import STALE_AFTER, admittable, matches_for
+from app.carehomes.service import STALE_AFTER, admittable, homes_summary
+from app.discharge.matching import matches_for
 from app.discharge.repository import DischargeRepository, Pending
 from app.errors import NotFound
 from app.topology.repository import TopologyRepository
@@ -99,26 +100,6 @@ def _summary(
         "over_7_days": sum(1 for p in people if p["days_since_ready"] >= 7),
         "admittable_fresh_by_bed_type": dict(sorted(beds.items())),
     }
-
-
-def homes_summary(vacancies: list[Vacancy], now: datetime) -> list[dict[str, Any]]:
-    homes: dict[str, dict[str, Any]] = {}
-    for v in vacancies:
-        home = homes.setdefault(
-            v.home_code,
-            {
-                "home": v.home_code,
-                "name": v.home_name,
-                "local_authority": v.local_authority,
-                "open": v.open_to_admissions,
-                "closure_reason": v.closure_reason,
-                "reported_at": v.reported_at.isoformat(),
-                "stale": now - v.reported_at > STALE_AFTER,
-                "admittable": {},
-            },
-        )
-        home["admittable"][v.bed_type] = admittable(v)
-    return list(homes.values())
 
 
 def _next_change(

@@ -8,29 +8,31 @@ from fastapi import APIRouter, BackgroundTasks
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
-from app.deps import FlowDep, Scope, SessionDep
+from app.deps import Scope, SessionDep
 from app.errors import Forbidden, NotFound
+from app.escalation.deps import EscalationRuntime, EscalationRuntimeDep
 from app.escalation.repository import EscalationRepository
 from app.escalation.schemas import DeclareIn
 from app.escalation.service import declare, opel_view
-from app.flow.engine import FlowEngine
 from app.pagination import BeforeId, PageSize
 from app.webhooks.service import enqueue
 
 router = APIRouter(prefix="/api/v1/escalation", tags=["escalation"])
 
 
-def _may_see(user: Principal, scope: str, flow: FlowEngine) -> bool:
-    return user.may_see_site(scope) or (scope == flow.config.system_scope and user.sees_everything)
+def _may_see(user: Principal, scope: str, flow: EscalationRuntime) -> bool:
+    return user.may_see_site(scope) or (scope == flow.system_scope and user.sees_everything)
 
 
 @router.get("", summary="Current OPEL of every visible site and of the system, with the profile")
-async def current(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
+async def current(
+    session: SessionDep, user: CurrentUser, flow: EscalationRuntimeDep
+) -> dict[str, Any]:
     states = await EscalationRepository(session).states()
-    profile = flow.config.profile
+    profile = flow.profile
     return {
         "profile": profile.model_dump(mode="json"),
-        "system_scope": flow.config.system_scope,
+        "system_scope": flow.system_scope,
         "levels": [
             opel_view(state) for scope, state in states.items() if _may_see(user, scope, flow)
         ],
@@ -42,7 +44,7 @@ async def history(
     scope: Scope,
     session: SessionDep,
     user: CurrentUser,
-    flow: FlowDep,
+    flow: EscalationRuntimeDep,
     before_id: BeforeId = None,
     limit: PageSize = 100,
 ) -> dict[str, Any]:
@@ -78,7 +80,7 @@ async def declare_level(
     body: DeclareIn,
     session: SessionDep,
     user: CurrentUser,
-    flow: FlowDep,
+    flow: EscalationRuntimeDep,
     after: BackgroundTasks,
 ) -> dict[str, Any]:
     if not _may_see(user, scope, flow):

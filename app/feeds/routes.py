@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
-from app.deps import FlowDep, SessionDep
+from app.deps import RuntimeDep, SessionDep
 from app.errors import Forbidden
 from app.feeds.schemas import FeedReport
 from app.feeds.service import feed_report
@@ -27,7 +27,7 @@ READERS = (Role.ADMIN, Role.COMMANDER, Role.INTEGRATION_READ, Role.INTEGRATION_I
 async def feeds(
     session: SessionDep,
     user: CurrentUser,
-    flow: FlowDep,
+    flow: RuntimeDep,
     since: Annotated[datetime | None, Query(description="Default: the last 7 days")] = None,
 ) -> FeedReport:
     if user.role not in READERS:

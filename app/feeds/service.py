@@ -16,11 +16,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.board.deltas import Delta
+from app.changes import Delta
 from app.config import Settings
-from app.feeds.repository import FeedRepository
 from app.feeds.schemas import FeedReport, FeedStats
+from app.ingest.repository import IngestRepository
 from app.logging import get_logger
+from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.mapping import LocationMap
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
@@ -94,7 +95,7 @@ async def feed_report(session: AsyncSession, since: datetime) -> FeedReport:
     return FeedReport(
         since=since,
         sources=[_stats(s, grouped, quality, codes, counters) for s in sources],
-        dead_letters=await repo.dead_letters(),
+        dead_letters=await IngestRepository(session).dead_letters_by_reason(),
     )
 
 

@@ -14,15 +14,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.board.deltas import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
-from app.board.deltas import touch as touch_delta
 from app.carehomes.service import carehomes_view
+from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
+from app.changes import touch as touch_delta
+from app.clock import LONDON, Clock, local_midnight
 from app.discharge.service import discharges_view
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
 from app.escalation.scoring import assess, roll_up
 from app.escalation.service import apply_assessment, opel_view
-from app.flow.clock import LONDON, Clock, local_midnight
 from app.flow.metrics import compute_site
 from app.flow.repository import FlowRepository
 from app.logging import get_logger
@@ -85,6 +85,18 @@ class FlowEngine:
         """The consumers' publish hook: pass board deltas on, note which sites to re-evaluate."""
         await self.publish(deltas)
         self.touch(d.key for d in deltas if d.view == ENGINE_VIEW)
+
+    @property
+    def system_scope(self) -> str:
+        return self.config.system_scope
+
+    @property
+    def ref_key(self) -> str:
+        return self.config.ref_key
+
+    @property
+    def profile(self) -> OpelProfile:
+        return self.config.profile
 
     async def changed(self, sites: list[str]) -> None:
         """Something committed outside the consumers (a declared level): re-evaluate here and

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.flow.clock import calendar_days, local_noon, next_local_midnight
+from app.clock import calendar_days, local_noon, next_local_midnight
 from app.flow.repository import SiteFacts
 
 HANDOVER_BANDS = (15, 30, 45, 60)  # minutes (domain.md §2.3)

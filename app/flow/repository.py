@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.models import AmbulanceJourney
+from app.clock import next_local_midnight
 from app.discharge.models import DischargePlan
-from app.flow.clock import next_local_midnight
 from app.occupancy.models import Encounter
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed, Site, Unit

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
-from app.deps import FlowDep, SessionDep, SettingsDep, SiteCode
+from app.clock import ManualClock, OffsetClock
+from app.deps import SessionDep, SettingsDep, SiteCode
 from app.errors import Forbidden, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
-from app.flow.clock import ManualClock, OffsetClock
+from app.flow.deps import FlowDep
 from app.flow.schemas import ClockAdvanceIn
 
 router = APIRouter(prefix="/api/v1", tags=["flow"])

@@ -15,6 +15,16 @@ class IngestRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def dead_letters_by_reason(self) -> dict[str, dict[str, int]]:
+        """Per topic and reason (a message that did not decode names no sender)."""
+        query = select(DeadLetter.topic, DeadLetter.error_kind, func.count()).group_by(
+            DeadLetter.topic, DeadLetter.error_kind
+        )
+        found: dict[str, dict[str, int]] = {}
+        for topic, kind, count in (await self.session.execute(query)).all():
+            found.setdefault(topic, {})[kind] = int(count)
+        return found
+
     async def lock_offsets(
         self, group_id: str, partitions: Sequence[tuple[str, int]]
     ) -> dict[tuple[str, int], int]:

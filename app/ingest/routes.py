@@ -4,16 +4,16 @@ produces to the same topic — never bypassing Kafka) and ``GET /api/v1/dead-let
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
+from app import topics
 from app.audit.repository import AuditRepository
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
 from app.deps import KafkaDep, SessionDep, SettingsDep
 from app.errors import Forbidden, InvalidPayload, NotFound
-from app.ingest import topics
 from app.ingest.repository import IngestRepository
 from app.ingest.schemas import (
     DeadLetterPage,
@@ -23,7 +23,7 @@ from app.ingest.schemas import (
     IngestKind,
 )
 from app.ingest.scope import out_of_scope
-from app.pagination import AfterId, PageSize
+from app.pagination import MAX_ID, AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 TOPICS: dict[str, str] = {
@@ -49,8 +49,8 @@ def _require(user: Principal, *roles: Role) -> None:
 
 def _decode(kind: str, raw: bytes) -> list[Any]:
     """Decode exactly as the consumer will."""
-    from consumers.decoders.errors import DecodeError
-    from consumers.routing import decode_for_kind
+    from app.ingest.decoders.errors import DecodeError
+    from app.ingest.routing import decode_for_kind
 
     try:
         return decode_for_kind(kind, raw)
@@ -87,7 +87,7 @@ async def ingest(
         raise InvalidPayload("empty body")
     # Decoding a 4 MB batch is CPU work: off the event loop, so boards and requests go on.
     events = await asyncio.to_thread(_decode, kind, raw)
-    from consumers.routing import unknown_reference
+    from app.ingest.routing import unknown_reference
 
     if problem := await unknown_reference(session, kind, events):
         raise InvalidPayload(f"invalid_value: {problem}")
@@ -125,7 +125,11 @@ async def dead_letters(
     responses=ERRORS | {404: {"description": "No such dead letter"}},
     summary="One dead letter with the message exactly as received (admin; audited)",
 )
-async def dead_letter(letter_id: int, session: SessionDep, user: CurrentUser) -> DeadLetterWhole:
+async def dead_letter(
+    letter_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])],
+    session: SessionDep,
+    user: CurrentUser,
+) -> DeadLetterWhole:
     _require(user, Role.ADMIN)  # the message holds patients' identifiers
     letter = await IngestRepository(session).dead_letter(letter_id)
     if letter is None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from app.board.deltas import Delta, touch
-from app.feeds.repository import FeedRepository
+from app.changes import Delta, touch
 from app.occupancy.events import AdtEvent, Location
+from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.fold import EncounterState, fold
 from app.occupancy.models import Encounter, LocationException
 from app.occupancy.places import Places

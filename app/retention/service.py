@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.clock import Clock
 from app.config import RetentionSettings
-from app.flow.clock import Clock
 from app.logging import get_logger
 from app.retention.repository import RetentionRepository
 

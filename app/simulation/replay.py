@@ -20,11 +20,11 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from app import topics
 from app.config import Settings
-from app.ingest import topics
+from app.ingest.decoders.errors import DecodeError, decoding
+from app.ingest.decoders.hl7v2 import decode_message, split_messages
 from app.kafka import connect
-from consumers.decoders.errors import DecodeError, decoding
-from consumers.decoders.hl7v2 import decode_message, split_messages
 
 JSON_KINDS = (
     ("incident_id", topics.AMBULANCE),

@@ -18,9 +18,9 @@ from app.db import create_engine, create_sessionmaker
 from app.discharge.repository import DischargeRepository
 from app.escalation.repository import EscalationRepository
 from app.ingest.repository import IngestRepository
-from app.ingest.topics import PARTITIONS
 from app.kafka import connect
 from app.occupancy.repository import OccupancyRepository
+from app.topics import PARTITIONS
 
 
 def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:

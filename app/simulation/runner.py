@@ -20,7 +20,13 @@ import simpy.rt
 from kafka import KafkaProducer
 
 from app.config import Settings
-from app.ingest.topics import (
+from app.kafka import KafkaGateway, connect
+from app.logging import get_logger
+from app.simulation.fhir import FhirEncounters
+from app.simulation.hospital import Hospital
+from app.simulation.journeys import CareHomeReporter, SendJson
+from app.simulation.messy import FHIR_MESSY, MESSY_BY_DEFAULT, Messy
+from app.topics import (
     ADT_FHIR,
     ADT_HL7V2,
     AMBULANCE,
@@ -28,12 +34,6 @@ from app.ingest.topics import (
     DISCHARGE_STATUS,
     all_topics,
 )
-from app.kafka import KafkaGateway, connect
-from app.logging import get_logger
-from app.simulation.fhir import FhirEncounters
-from app.simulation.hospital import Hospital
-from app.simulation.journeys import CareHomeReporter, SendJson
-from app.simulation.messy import FHIR_MESSY, MESSY_BY_DEFAULT, Messy
 from app.topology.schemas import EconomyConfig
 
 log = get_logger(__name__)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.flow.clock import local_midnight
+from app.clock import local_midnight
 from app.flow.repository import ED_HORIZON, QUEUE_HORIZON, ed_area
 
 FOUR_HOURS = timedelta(hours=4)

@@ -1,4 +1,5 @@
-"""Economy, sites and their live bed state (REST, role-scoped)."""
+"""The economy: organisations, sites, local authorities (REST, role-scoped). The live state of
+sites and of the system is presentation: app/board/rest.py."""
 
 from __future__ import annotations
 
@@ -7,15 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.auth.deps import CurrentUser
-from app.board.snapshots import site_snapshot, system_snapshot
-from app.deps import FlowDep, SessionDep, SiteCode
-from app.errors import NotFound
+from app.deps import SessionDep
 from app.topology.repository import TopologyRepository
 
 router = APIRouter(prefix="/api/v1", tags=["topology"])
-NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such site, or not visible to this role"}
-}
 
 
 @router.get("/economy", summary="The economy: organisations, sites, local authorities")
@@ -41,19 +37,3 @@ async def economy(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
             for la in await repo.local_authorities()
         ],
     }
-
-
-@router.get("/system", summary="Every unit's bed counts across the economy")
-async def system(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
-    if not user.sees_everything:
-        raise NotFound("the system view is not visible to this role")
-    return await system_snapshot(session, flow)
-
-
-@router.get("/sites/{site_code}", summary="A site's units and beds, live", responses=NOT_VISIBLE)
-async def site(
-    site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
-) -> dict[str, Any]:
-    if not user.may_see_site(site_code):
-        raise NotFound(f"no site {site_code} visible to this role")
-    return await site_snapshot(session, site_code, flow)

@@ -10,8 +10,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.board.deltas import Delta
 from app.board.fanout import PAYLOAD_LIMIT, pack, unpack
+from app.changes import Delta
 from app.config import Settings
 from tests.board.test_websocket import admit, login, next_of
 from tests.conftest import isolated_kafka, live_consumer, live_server

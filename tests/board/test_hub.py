@@ -6,8 +6,8 @@ import asyncio
 import json
 from typing import Any
 
-from app.board.deltas import Delta, touch
 from app.board.hub import BoardClient, BoardHub
+from app.changes import Delta, touch
 
 
 def _frames(client: BoardClient) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2
+from app.topics import ADT_HL7V2
 from tests.conftest import isolated_kafka, live_server
 from tests.factories import hl7
 

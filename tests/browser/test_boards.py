@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2, AMBULANCE
+from app.topics import ADT_HL7V2, AMBULANCE
 from tests.conftest import isolated_kafka, live_server
 from tests.factories import PATIENT, hl7
 from tests.test_discharges import seed_waiting_patient

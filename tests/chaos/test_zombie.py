@@ -12,13 +12,13 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.board.deltas import Delta
+from app.changes import Delta
 from app.config import Settings
 from app.ingest.models import ConsumerOffset
-from app.ingest.topics import ADT_HL7V2
+from app.ingest.routing import build_handlers
+from app.topics import ADT_HL7V2
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
-from consumers.routing import build_handlers
 from consumers.runner import ConsumerRunner
 from tests.factories import hl7
 from tests.support.kafka import own_topics, produce
@@ -80,11 +80,11 @@ async def test_a_zombies_late_batch_is_fenced_off(economy: Settings, clean_db: A
     # The zombie polled the admissions, then was stopped; the group gave the partition to the
     # new owner, which applied everything (admissions and the five discharges).
     zombie_batch = records[:10]
-    await owner.apply_batch(records)
+    await owner.applier.apply_batch(records)
     before = (await final_state(clean_db), await stored(clean_db))
     assert before[1] == {(economy.kafka.topic(ADT_HL7V2), partition): 15}
 
-    outcome = await zombie.apply_batch(zombie_batch)  # it wakes up and writes
+    outcome = await zombie.applier.apply_batch(zombie_batch)  # it wakes up and writes
 
     assert outcome.commit == {}, "the zombie's batch applied nothing"
     assert (await final_state(clean_db), await stored(clean_db)) == before

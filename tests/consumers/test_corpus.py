@@ -44,16 +44,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
+from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.ingest.models import ConsumerOffset, DeadLetter
-from app.ingest.topics import ADT_FHIR, ADT_HL7V2, all_topics
+from app.ingest.routing import build_handlers
 from app.kafka import KafkaGateway
 from app.occupancy.models import Encounter, LocationException, LocationMapRow
 from app.occupancy.repository import OccupancyRepository
+from app.topics import ADT_FHIR, ADT_HL7V2, all_topics
 from app.topology.models import Bed, LocalAuthority, Organisation, Site, Unit
 from app.topology.repository import TopologyRepository
 from app.topology.schemas import BedSpec
-from consumers.decoders.hl7v2 import decode_hl7v2
-from consumers.routing import build_handlers
 from consumers.runner import ConsumerRunner
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"

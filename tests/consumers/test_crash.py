@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
-from app.ingest.topics import all_topics
 from app.kafka import KafkaGateway
 from app.simulation.runner import simulate
+from app.topics import all_topics
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from tests.support.kafka import committed

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.decoders.er7 import Er7Message
-from consumers.decoders.hl7v2 import split_messages
+from app.ingest.decoders.er7 import Er7Message
+from app.ingest.decoders.hl7v2 import split_messages
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "hl7v2"
 

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
-from app.ingest.topics import all_topics
+from app.ingest.decoders.errors import DecodeError
+from app.ingest.routing import decode_for_kind
 from app.kafka import KafkaGateway
-from consumers.decoders.errors import DecodeError
-from consumers.routing import decode_for_kind
+from app.topics import all_topics
 from tests.support import bearer
 from tests.support.fuzz import KINDS, inputs
 

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2, PARTITIONS, all_topics
 from app.kafka import KafkaGateway
 from app.simulation.runner import simulate
+from app.topics import ADT_HL7V2, PARTITIONS, all_topics
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from tests.support.kafka import committed

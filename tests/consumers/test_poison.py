@@ -17,20 +17,20 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import topics
 from app.ambulance.models import AmbulanceJourney
 from app.carehomes.models import CareHomeVacancy
 from app.config import Settings
 from app.discharge.models import DischargePlan
-from app.ingest import topics
+from app.ingest.decoders.errors import DecodeError, decoding
+from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.ingest.models import DeadLetter
+from app.ingest.routing import AdtHandler, HandlerFactory, build_handlers, decode_for_kind
 from app.ingest.status import STUCK, STUCK_AFTER, ConsumerStatus
 from app.simulation.hl7 import hl7_time
 from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
-from consumers.decoders.errors import DecodeError, decoding
-from consumers.decoders.hl7v2 import decode_hl7v2
-from consumers.routing import AdtHandler, HandlerFactory, build_handlers, decode_for_kind
 from consumers.supervisor import supervise
 from tests.factories import T0, hl7
 from tests.support import bearer

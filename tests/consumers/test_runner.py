@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.ambulance.models import AmbulanceJourney
-from app.board.deltas import Delta
+from app.changes import Delta
 from app.config import Settings
 from app.ingest.models import DeadLetter
-from app.ingest.topics import ADT_FHIR, AMBULANCE
+from app.topics import ADT_FHIR, AMBULANCE
 from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ambulance.events import AmbulanceEvent, Step
 from app.ambulance.repository import AmbulanceRepository
-from app.board.deltas import Delta
 from app.carehomes.events import BedTypeReport, CareHomeReport
 from app.carehomes.repository import CareHomeRepository
+from app.changes import Delta
+from app.clock import ManualClock
 from app.db import create_sessionmaker
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
 from app.escalation.profile import load_profile
-from app.flow.clock import ManualClock
 from app.flow.engine import EngineConfig, FlowEngine
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.projector import OccupancyProjector

@@ -8,13 +8,13 @@ from datetime import timedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.models import Encounter
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
 from app.simulation.hl7 import hl7_time
 from app.topology.models import Bed, Unit
-from consumers.decoders.hl7v2 import decode_hl7v2
 from tests.engine.flow_support import START, World, make_world
 
 

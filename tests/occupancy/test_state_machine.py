@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.ingest.decoders.fhir import decode_fhir_encounter
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.fold import EncounterState, fold
-from consumers.decoders.fhir import decode_fhir_encounter
 from tests.support.clock import T0
 
 _ids = itertools.count(1)

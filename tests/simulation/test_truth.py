@@ -11,6 +11,8 @@ from typing import Any
 
 import simpy
 
+from app.ingest.decoders.fhir import decode_fhir_encounter
+from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.occupancy.events import AdtEvent
 from app.occupancy.fold import fold
 from app.occupancy.mapping import LocationMap
@@ -20,8 +22,6 @@ from app.simulation.fhir import FhirEncounters
 from app.simulation.hospital import Hospital
 from app.simulation.messy import FHIR_MESSY, MESSY_KINDS, Messy, feeds_entry
 from app.topology.schemas import EconomyConfig
-from consumers.decoders.fhir import decode_fhir_encounter
-from consumers.decoders.hl7v2 import decode_hl7v2
 from tests.support.clock import MONDAY, gmt_midnight
 from tests.support.reference import _feeds
 

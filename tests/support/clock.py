@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.flow.clock import LONDON
+from app.clock import LONDON
 
 RUN_STARTED = datetime.now(UTC).replace(second=0, microsecond=0)
 T0 = RUN_STARTED - timedelta(hours=1)

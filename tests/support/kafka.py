@@ -11,12 +11,12 @@ from kafka import KafkaProducer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.board.deltas import Delta
+from app.changes import Delta
 from app.config import Settings
 from app.ingest.models import ConsumerOffset
-from app.ingest.topics import ADT_HL7V2, all_topics
+from app.ingest.routing import HandlerFactory, build_handlers
 from app.kafka import KafkaGateway
-from consumers.routing import HandlerFactory, build_handlers
+from app.topics import ADT_HL7V2, all_topics
 from consumers.runner import ConsumerRunner
 
 

@@ -11,15 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
-from app.ingest.topics import ADT_HL7V2
+from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.occupancy.events import AdtEvent
 from app.occupancy.fold import fold
 from app.occupancy.mapping import LocationMap
 from app.occupancy.models import EncounterEvent
 from app.occupancy.projector import bed_id_for
+from app.topics import ADT_HL7V2
 from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
-from consumers.decoders.hl7v2 import decode_hl7v2
 
 
 def read_topic(settings: Settings, name: str = ADT_HL7V2) -> list[bytes]:

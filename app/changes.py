@@ -1,4 +1,6 @@
-"""A delta: one changed thing on one view, published only after its transaction commits."""
+"""The committed-change type (issue #19: neutral, below every domain and the board): a delta is
+one changed thing on one view, published only after its transaction commits. The board hub and
+the flow engine each subscribe to committed changes."""
 
 from __future__ import annotations
 

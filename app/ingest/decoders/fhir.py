@@ -26,10 +26,10 @@ from typing import Any
 from fhir.resources.R4B.encounter import Encounter, EncounterLocation
 from pydantic import ValidationError
 
+from app.ingest.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
+from app.ingest.decoders.hl7time import LONDON
 from app.occupancy.events import AdtEvent, Location, Precision, TimeSource
 from app.occupancy.fold import WardNames
-from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
-from consumers.decoders.hl7time import LONDON
 
 CLASS_CODES = {"EMER": "E", "IMP": "I", "ACUTE": "I", "NONAC": "I", "PRENC": "P", "AMB": "O",
                "OBSENC": "I", "SS": "O", "HH": "O", "VR": "O"}  # fmt: skip

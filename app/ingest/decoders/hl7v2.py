@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.ingest.decoders.er7 import Er7Error, Er7Message
+from app.ingest.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
+from app.ingest.decoders.hl7time import parse_hl7_time, precision_of
 from app.occupancy.events import SUPPORTED_TRIGGERS, AdtEvent, Location, Precision, TimeSource
-from consumers.decoders.er7 import Er7Error, Er7Message
-from consumers.decoders.errors import InvalidValue, MissingField, Undecodable, UnsupportedEvent
-from consumers.decoders.hl7time import parse_hl7_time, precision_of
 
 MLLP_START, MLLP_END = b"\x0b", b"\x1c"
 PRECISE = ("second", "minute")  # to the minute is precise; to the hour or day is not

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from consumers.decoders.errors import InvalidValue, Undecodable
+from app.ingest.decoders.errors import InvalidValue, Undecodable
 
 Model = TypeVar("Model", bound=BaseModel)
 

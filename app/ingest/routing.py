@@ -12,23 +12,23 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import topics
 from app.ambulance.events import AmbulanceEvent
 from app.ambulance.repository import AmbulanceRepository
-from app.board.deltas import ALL_SITES, CAREHOMES, Delta, touch
 from app.carehomes.events import CareHomeReport
 from app.carehomes.repository import CareHomeRepository
+from app.changes import ALL_SITES, CAREHOMES, Delta, touch
 from app.config import KafkaSettings
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
-from app.ingest import topics
+from app.ingest.decoders.errors import InvalidValue, decoding
+from app.ingest.decoders.fhir import decode_fhir_encounter
+from app.ingest.decoders.hl7v2 import decode_hl7v2
+from app.ingest.decoders.json_events import decode_json
 from app.occupancy.events import AdtEvent
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
 from app.topology.repository import TopologyRepository
-from consumers.decoders.errors import InvalidValue, decoding
-from consumers.decoders.fhir import decode_fhir_encounter
-from consumers.decoders.hl7v2 import decode_hl7v2
-from consumers.decoders.json_events import decode_json
 
 
 class BatchHandler(Protocol):

@@ -10,8 +10,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from app.ingest.decoders.errors import InvalidValue
 from app.occupancy.events import Precision
-from consumers.decoders.errors import InvalidValue
 
 LONDON = ZoneInfo("Europe/London")
 # Event times outside these years are a sender's error, never an event (and year 1 with an

@@ -1,5 +1,6 @@
 """All SQL of the feeds: each sender's stored configuration, the counters of what leaves no
-other trace, and the feed conformance report's aggregates."""
+other trace, and the feed conformance report's aggregates. Here, beside the ADT projection that
+writes them (app/feeds, the onboarding tools, reads them: issue #19's one-way graph)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from sqlalchemy import Integer, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ingest.models import DeadLetter
 from app.occupancy.models import FeedCounter, LocationException, LocationMapRow
 
 # The stored event fields the report counts by (app/occupancy/events.py AdtEvent).
@@ -109,16 +109,6 @@ class FeedRepository:
             source or "?": {"codes": int(codes), "messages": int(n), "held": int(held or 0)}
             for source, codes, n, held in (await self.session.execute(query)).all()
         }
-
-    async def dead_letters(self) -> dict[str, dict[str, int]]:
-        """Per topic and reason (a message that did not decode names no sender)."""
-        query = select(DeadLetter.topic, DeadLetter.error_kind, func.count()).group_by(
-            DeadLetter.topic, DeadLetter.error_kind
-        )
-        found: dict[str, dict[str, int]] = {}
-        for topic, kind, count in (await self.session.execute(query)).all():
-            found.setdefault(topic, {})[kind] = int(count)
-        return found
 
     async def count(self, source: str, counter: str, by: int = 1) -> None:
         """A feed statistic that nothing else records (training traffic dropped, ...)."""
