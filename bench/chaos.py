@@ -193,7 +193,7 @@ class Lab:
     def restarts(self) -> int:
         """How often the consumers replaced a failed or stuck runner by themselves (their log)."""
         log = (self.profile.home / "consumers.log").read_text(errors="replace")
-        return log.count('"consumers_restarting"') + log.count('"consumer_stalled_restarting"')
+        return int(log.count('"consumers_restarting"') + log.count('"consumer_stalled_restarting"'))
 
     # ------------------------------------------------------------------ faults
 

@@ -141,8 +141,8 @@ async def ours(settings: Settings, *, port: int, clients: int, seconds: float) -
         report = CareHomeReport(
             report_id=f"fan-{uuid.uuid4()}", home_code=home.code, open_to_admissions=True,
             reported_at=datetime.now(UTC),
-            beds=[BedTypeReport(bed_type=bed_type, capacity=capacity,
-                                occupied=capacity - 1 - n % 2, vacant=1 + n % 2)],
+            beds=[BedTypeReport.model_validate({"bed_type": bed_type, "capacity": capacity,
+                "occupied": capacity - 1 - n % 2, "vacant": 1 + n % 2})],
         )  # fmt: skip
         topic = kafka.topic(CAREHOME_BEDS)
         producer.send(topic, key=home.code.encode(), value=report.model_dump_json().encode())

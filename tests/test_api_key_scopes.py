@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from tests.conftest import isolated_kafka, live_server
 from tests.factories import hl7
 from tests.support import bearer
 from tests.support.clock import T0
+from tests.support.services import isolated_kafka, live_server
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 

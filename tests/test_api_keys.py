@@ -68,7 +68,7 @@ def _token(**overrides: Any) -> str:
     now = int(time.time())
     claims = {"iss": "flowcc-dev", "aud": "flowcc", "sub": "x", "iat": now, "exp": now + 3600,
               "role": "commander", "name": "x"} | overrides  # fmt: skip
-    secret = claims.pop("secret", DEV_JWT_SECRET)
+    secret = str(claims.pop("secret", DEV_JWT_SECRET))
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

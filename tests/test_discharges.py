@@ -4,29 +4,22 @@ against a real uvicorn, PostgreSQL and Kafka."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.models import AuditEntry
-from app.carehomes.events import BedTypeReport, CareHomeReport
-from app.carehomes.repository import CareHomeRepository, Vacancy
+from app.carehomes.repository import Vacancy
 from app.config import Settings
 from app.db import create_sessionmaker
-from app.discharge.events import DischargeStatusEvent
 from app.discharge.matching import matches_for
-from app.discharge.repository import DischargeRepository, Pending
-from app.occupancy.events import AdtEvent, Location
-from app.occupancy.projector import OccupancyProjector
-from app.occupancy.repository import OccupancyRepository
-from app.topology.schemas import EconomyConfig
-from app.topology.service import load_economy
-from tests.conftest import isolated_kafka, live_server
+from app.discharge.repository import Pending
+from tests.support.seeds import LA, NOW, seed_waiting_patient
+from tests.support.services import isolated_kafka, live_server
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-LA, NEIGHBOUR = "E06000901", "E10000902"
+NEIGHBOUR = "E10000902"
 
 
 def _vacancy(home: str, la: str, vacant: int, **kw: object) -> Vacancy:
@@ -63,40 +56,6 @@ def test_matching_order_and_exclusions() -> None:
     assert [m.stale for m in found] == [False, False, True, False]
     p1 = Pending("S2", "RAN01", "Oak", "P1", "ready", NOW, None, None, LA, None)
     assert matches_for(p1, vacancies, {LA: [NEIGHBOUR]}, now=NOW) == []
-
-
-async def seed_waiting_patient(engine: AsyncEngine) -> str:
-    """One P3 patient of LA waiting 3 days in RAN01, a nursing vacancy in a home of LA."""
-    economy = EconomyConfig.load("deploy/economies/anyborough.yaml")
-    home = next(
-        h for h in economy.care_homes if h.local_authority == LA and "nursing" in h.capacity
-    )
-    async with create_sessionmaker(engine)() as session, session.begin():
-        await load_economy(session, economy)
-        admit = AdtEvent(
-            source="RAN", message_id="m1", trigger="A01", event_time=NOW - timedelta(days=9),
-            time_source="EVN-6", encounter_key="RAN:VN:VD1", patient_id="MRN77",
-            nhs_number="9434765919", patient_class="I",
-            location=Location(ward="AMU", bay="BAY1", bed="B02", site="RAN01"),
-        )  # fmt: skip
-        await OccupancyProjector(OccupancyRepository(session)).apply_all([admit])
-        await DischargeRepository(session).record(
-            DischargeStatusEvent(
-                event_id="d1", spell_id="RAN:VN:VD1", status="ready", pathway="P3",
-                local_authority=LA, needs_bed_type="nursing", delay_reason="x",
-                discharge_ready_at=NOW - timedelta(days=3, hours=1), occurred_at=NOW,
-            )
-        )  # fmt: skip
-        capacity = home.capacity["nursing"]
-        await CareHomeRepository(session).record(
-            CareHomeReport(
-                report_id="r1", home_code=home.code, open_to_admissions=True,
-                reported_at=NOW - timedelta(hours=5),
-                beds=[BedTypeReport(bed_type="nursing", capacity=capacity,
-                                    occupied=capacity - 2, vacant=2)],
-            )
-        )  # fmt: skip
-    return home.code
 
 
 async def auth(client: httpx.AsyncClient, user: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -71,7 +72,7 @@ async def test_an_unchanged_economy_is_not_loaded_again_at_start(
         KafkaGateway(settings.kafka),
     )
 
-    async def loaded() -> tuple[object, ...]:
+    async def loaded() -> tuple[Any, ...]:
         async with clean_db.connect() as connection:
             version = (
                 await connection.execute(text("SELECT digest, loaded_at FROM economy_versions"))

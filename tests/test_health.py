@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from app.config import KafkaSettings, Settings
-from tests.conftest import running_app
 from tests.support import bearer, free_port
+from tests.support.services import running_app
 
 
 def _client(app: object) -> AsyncClient:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.config import DbSettings, Settings
 from app.ingest.models import DeadLetter
-from tests.conftest import alembic_config, new_database
+from tests.support.services import alembic_config, new_database
 
 
 def test_produce_and_consume_through_the_real_broker(

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
 from app.ingest.models import DeadLetter
-from tests.conftest import isolated_kafka, live_server
 from tests.factories import T0, hl7
+from tests.support.services import isolated_kafka, live_server
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 

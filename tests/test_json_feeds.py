@@ -6,8 +6,7 @@ the spell by the sender's own visit number; a closed care home is closed for eve
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from tests.support.kafka import consume_until, own_topics, produce
 
 
 @pytest.fixture
-async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Settings]:
+async def economy(clean_db: AsyncEngine, settings: Settings) -> Settings:
     async with async_sessionmaker(clean_db)() as session, session.begin():
         await load_economy(session, EconomyConfig.load("deploy/economies/anyborough.yaml"))
     return await own_topics(settings, prefix="j")
@@ -63,8 +62,8 @@ async def test_ambulance_steps(economy: Settings, clean_db: AsyncEngine) -> None
         }
         letters = (await session.scalars(select(DeadLetter))).all()
     assert set(journeys) == {("I1", ""), ("I1", "2")}
-    assert journeys[("I1", "")].arrived_at.isoformat() == at(10)
-    assert journeys[("I1", "2")].arrived_at.isoformat() == at(12)
+    assert journeys[("I1", "")].arrived_at == datetime.fromisoformat(at(10))
+    assert journeys[("I1", "2")].arrived_at == datetime.fromisoformat(at(12))
     assert [(d.error_kind, "NOWHERE" in d.error_message) for d in letters] == [
         ("invalid_value", True)
     ]

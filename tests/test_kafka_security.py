@@ -87,7 +87,11 @@ def _production(kafka: dict[str, object]) -> Settings:
 
 @pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT"])
 def test_production_refuses_plaintext_unless_allowed(protocol: str) -> None:
-    sasl = {"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}
+    sasl: dict[str, object] = {
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SASL_USERNAME": "u",
+        "KAFKA_SASL_PASSWORD": "p",
+    }
     kafka: dict[str, object] = {"KAFKA_SECURITY_PROTOCOL": protocol} | sasl
     with pytest.raises(ValueError, match=f"KAFKA_SECURITY_PROTOCOL={protocol} sends patient"):
         _production(kafka)

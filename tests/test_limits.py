@@ -15,8 +15,8 @@ import httpx
 import websockets
 
 from app.config import Settings
-from tests.conftest import live_server
 from tests.support import bearer
+from tests.support.services import live_server
 
 MIB = 1 << 20
 

@@ -18,11 +18,11 @@ from websockets.asyncio.client import connect
 
 from app.config import Settings
 from app.ingest.redact import redacted
-from tests.conftest import isolated_kafka, live_server
 from tests.factories import hl7
 from tests.support import bearer
 from tests.support.kafka import committed, produce
-from tests.test_discharges import seed_waiting_patient
+from tests.support.seeds import seed_waiting_patient
+from tests.support.services import isolated_kafka, live_server
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 # In the messages and the seeded discharge (tests/factories.py, tests/test_discharges.py).

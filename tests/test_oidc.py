@@ -14,11 +14,11 @@ from app.access.oidc import principal_from_claims
 from app.auth.schemas import Role
 from app.config import AuthSettings, KafkaSettings, OidcSettings, Settings
 from app.errors import Forbidden
-from tests.conftest import live_server
 from tests.support import free_port
 from tests.support.oidc_provider import ROLE_MAP, openid_provider
+from tests.support.services import live_server
 
-OIDC = OidcSettings(issuer="https://login.example.nhs.uk", role_map=ROLE_MAP)  # type: ignore[arg-type]
+OIDC = OidcSettings(issuer="https://login.example.nhs.uk", role_map=ROLE_MAP)
 
 
 async def test_the_redirect_carries_pkce_and_a_forged_callback_is_refused(

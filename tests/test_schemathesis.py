@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from tests.conftest import isolated_kafka, live_server
+from tests.support.services import isolated_kafka, live_server
 
 # The checks (command-line --checks would override the per-operation setting below). /readyz
 # answers 503 (documented) while a dependency is unavailable or the consumer group rebalances:

@@ -24,11 +24,11 @@ from app.auth.schemas import Principal, Role
 from app.auth.tokens import issue_token
 from app.config import DEV_JWT_SECRET, AuthSettings, DbSettings, KafkaSettings, Settings
 from app.web_security import HSTS, headers_for
-from tests.conftest import _until_ready, new_database
 from tests.factories import hl7
 from tests.support import bearer, free_port
 from tests.support.oidc_provider import openid_provider
 from tests.support.secure_kafka import SecureBroker
+from tests.support.services import new_database, until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWCC = Path(sys.executable).with_name("flowcc")
@@ -76,7 +76,7 @@ def test_production_refuses_each_unsafe_setting_by_name(
     with pytest.raises(ValueError, match=reason):
         Settings(
             environment="staging",
-            clock=clock,  # type: ignore[arg-type]
+            clock=clock,
             auth=AuthSettings.model_validate(values | auth),
             kafka=TLS,
         )
@@ -195,7 +195,7 @@ async def test_the_production_image_starts(
         async with service_login(database) as service_url:
             server = subprocess.Popen(argv, env=env | {"DATABASE_URL": service_url}, cwd=tmp_path)
             try:
-                await _until_ready(f"{base}/readyz", server)
+                await until_ready(f"{base}/readyz", server)
                 async with httpx.AsyncClient(base_url=base) as client:
                     await _an_admission_reaches_the_board(client, secret)
                     sign_in = await client.get("/api/v1/auth/oidc/login")

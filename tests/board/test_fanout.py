@@ -13,8 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from app.board.fanout import PAYLOAD_LIMIT, pack, unpack
 from app.changes import Delta
 from app.config import Settings
-from tests.board.test_websocket import admit, login, next_of
-from tests.conftest import isolated_kafka, live_consumer, live_server
+from tests.support.board import admit, login, next_of
+from tests.support.services import isolated_kafka, live_consumer, live_server
 
 BED = "RAN01:AMU:B03"
 

@@ -10,33 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from app.config import Settings
-from app.topics import ADT_HL7V2
-from tests.conftest import isolated_kafka, live_server
-from tests.factories import hl7
+from tests.support.board import admit, login, next_of
+from tests.support.services import isolated_kafka, live_server
 
 pytestmark = pytest.mark.usefixtures("clean_db")
-
-
-async def login(base: str, username: str) -> str:
-    async with httpx.AsyncClient(base_url=f"http://{base}") as client:
-        response = await client.post("/api/v1/auth/dev-login", json={"username": username})
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
-async def next_of(ws: ClientConnection, kind: str, within: float = 20) -> dict[str, Any]:
-    async with asyncio.timeout(within):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == kind:
-                return frame  # type: ignore[no-any-return]
 
 
 async def test_snapshot_then_a_delta_when_an_admission_arrives_on_kafka(
@@ -91,18 +74,6 @@ async def _subscribed(
     await next_of(ws, "ready")
     await ws.send(json.dumps({"type": "subscribe", "view": view}))
     return ws, await next_of(ws, "snapshot")
-
-
-def admit(settings: Settings, bed: str, visit: str) -> None:
-    """An admission to a bed of RAN01's AMU, on Kafka."""
-    producer = KafkaProducer(**settings.kafka.client_options())
-    producer.send(
-        settings.kafka.topic(ADT_HL7V2),
-        key=visit.encode(),
-        value=hl7("A01", 0, bed=bed, visit=visit),
-    )
-    producer.flush()
-    producer.close()
 
 
 def _bed_changes(delta: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from tests.browser.test_boards import browser, sign_in  # noqa: F401 - the shared fixture
-from tests.conftest import live_server
-from tests.test_discharges import seed_waiting_patient
+from tests.support.browser import sign_in
+from tests.support.seeds import seed_waiting_patient
+from tests.support.services import live_server
 
 AXE = Path("frontend/node_modules/axe-core/axe.min.js")
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -41,7 +41,7 @@ async def _violations(page: Page) -> list[dict[str, Any]]:
     ],
 )
 async def test_no_wcag_aa_violation(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     settings: Settings,
     clean_db: AsyncEngine,
     user: str | None,
@@ -61,7 +61,7 @@ async def test_no_wcag_aa_violation(
 
 
 async def test_sign_in_and_switch_boards_from_the_keyboard(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     settings: Settings,
 ) -> None:
     async with live_server(settings) as base:

@@ -5,38 +5,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from kafka import KafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.topics import ADT_HL7V2, AMBULANCE
-from tests.conftest import isolated_kafka, live_server
 from tests.factories import PATIENT, hl7
-from tests.test_discharges import seed_waiting_patient
+from tests.support.browser import sign_in
+from tests.support.seeds import seed_waiting_patient
+from tests.support.services import isolated_kafka, live_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 pytestmark = pytest.mark.usefixtures("clean_db")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-async def sign_in(page: Page, base: str, user: str) -> None:
-    await page.goto(f"http://{base}/")
-    await page.click(f'[data-user="{user}"]')
-    await expect(page.locator(".conn-live")).to_be_visible()
 
 
 @pytest.mark.parametrize(

@@ -12,27 +12,18 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.audit.models import AuditEntry
 from app.config import Settings
-from tests.browser.test_boards import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import live_server
 from tests.support import free_port
 from tests.support.oidc_provider import OpenIdProvider, openid_provider
+from tests.support.services import live_server
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 TTL_SECONDS = 900
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

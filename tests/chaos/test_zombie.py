@@ -4,7 +4,6 @@ the same transaction as the state make its late batch a no-op, and no offset mov
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from tests.support.reference import final_state
 
 
 @pytest.fixture
-async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Settings]:
+async def economy(clean_db: AsyncEngine, settings: Settings) -> Settings:
     async with async_sessionmaker(clean_db)() as session, session.begin():
         await load_economy(session, EconomyConfig.load("deploy/economies/anyborough.yaml"))
     return await own_topics(settings, prefix="z")

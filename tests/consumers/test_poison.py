@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 import tracemalloc
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -161,7 +160,7 @@ def test_a_decoder_crash_is_a_decode_error_naming_the_exception() -> None:
 
 
 @pytest.fixture
-async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Settings]:
+async def economy(clean_db: AsyncEngine, settings: Settings) -> Settings:
     async with async_sessionmaker(clean_db)() as session, session.begin():
         await load_economy(session, EconomyConfig.load("deploy/economies/anyborough.yaml"))
     return await own_topics(settings, prefix="p")

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from tests.support.kafka import consume_until, own_topics, produce
 
 
 @pytest.fixture
-async def economy(clean_db: AsyncEngine, settings: Settings) -> AsyncIterator[Settings]:
+async def economy(clean_db: AsyncEngine, settings: Settings) -> Settings:
     """Anyborough loaded, fresh topics and a fresh consumer group for this test."""
     sessions = async_sessionmaker(clean_db)
     async with sessions() as session, session.begin():
@@ -180,4 +179,6 @@ async def test_a_fixed_dead_letter_is_resubmitted_to_its_topic(
     await consume_until(economy, clean_db, 2, [])
     assert (await bed(clean_db, "RAN01:AMU:B12")).occupant_encounter_id == "RAN:VN:VR"
     async with async_sessionmaker(clean_db)() as session:
-        assert (await session.get(DeadLetter, letter.id)).resubmitted_at is not None
+        resubmitted = await session.get(DeadLetter, letter.id)
+        assert resubmitted is not None
+        assert resubmitted.resubmitted_at is not None

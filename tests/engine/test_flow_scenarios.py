@@ -4,16 +4,18 @@ PostgreSQL and OPEL profile, with the engine on a manual clock."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.changes import Delta
 from app.escalation.models import MetricSample, OpelHistory
 from app.occupancy.events import Location
-from tests.engine.flow_support import START, SYSTEM, make_world
+from tests.engine.flow_support import START, SYSTEM, World, make_world
 
 
-def _kinds(deltas: list, view: str) -> list[str]:
+def _kinds(deltas: list[Delta], view: str) -> list[str]:
     return [d.kind for d in deltas if d.view == view]
 
 
@@ -208,7 +210,7 @@ async def test_opel_rises_1_to_4_and_falls_back_with_hysteresis(clean_db: AsyncE
     assert (samples or 0) > 0
 
 
-async def _levels(world) -> tuple[float | None, int | None, int | None]:
+async def _levels(world: World) -> tuple[float | None, int | None, int | None]:
     opel = await _opel(world, "T1")
     return opel["score"], opel["raw_level"], opel["computed_level"]
 
@@ -229,7 +231,7 @@ async def test_the_system_level_rolls_up_three_sites_by_weight(clean_db: AsyncEn
     assert (system["score"], system["computed_level"]) == (17.5, 1)
 
 
-async def _opel(world, scope: str) -> dict:
+async def _opel(world: World, scope: str) -> dict[str, Any]:
     from app.escalation.repository import EscalationRepository
     from app.escalation.service import opel_view
 

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.simulation.runner import simulate
-from tests.conftest import caught_up, isolated_kafka, live_server
 from tests.support.clock import gmt_midnight
+from tests.support.services import caught_up, isolated_kafka, live_server
 
 FIXED = gmt_midnight(days_before=30) + timedelta(hours=16)
 SITES = ("RAN01", "RWV01", "RNF01")

@@ -21,10 +21,10 @@ from app.config import Settings
 from app.occupancy.events import Location
 from app.occupancy.mapping import LocationMap
 from app.simulation.hl7 import Patient, Place, adt_message
-from tests.conftest import caught_up, isolated_kafka, live_server
 from tests.support import bearer
 from tests.support.clock import T0
 from tests.support.kafka import produce
+from tests.support.services import caught_up, isolated_kafka, live_server
 
 PATIENT = Patient("MRN9", "9000000041", "Feed", "Test", "19500101", "M")
 MAPPING = {

@@ -78,7 +78,7 @@ class Expect:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self, state: EncounterState) -> None:
-        actual = {
+        actual: dict[str, Any] = {
             "status": state.status,
             "bed": state.location.bed if state.holds_bed and state.location else None,
             "area": state.ed_area,

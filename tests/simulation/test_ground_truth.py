@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.simulation.runner import simulate
-from tests.conftest import caught_up, isolated_kafka, live_server
 from tests.support import bearer
 from tests.support.clock import MONDAY, gmt_midnight
+from tests.support.services import caught_up, isolated_kafka, live_server
 
 START = gmt_midnight(weekday=MONDAY, days_after=3)
 HOURS = int(os.environ.get("FLOWCC_TRUTH_HOURS", "12"))
@@ -54,7 +54,7 @@ def observed(site: dict[str, Any], wards: set[str]) -> dict[str, Any]:
     }
 
 
-def differences(truth: dict[str, Any], seen: dict[str, Any], path: str = "") -> list[str]:
+def differences(truth: Any, seen: Any, path: str = "") -> list[str]:
     if isinstance(truth, dict) and isinstance(seen, dict):
         return [
             line

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.simulation.runner import simulate
-from tests.conftest import caught_up, isolated_kafka, live_server
 from tests.support.clock import MONDAY, gmt_midnight
+from tests.support.services import caught_up, isolated_kafka, live_server
 
 # A recent Monday midnight with London on GMT for the whole run (local hours = UTC hours).
 START = gmt_midnight(weekday=MONDAY, days_after=3)
@@ -123,7 +123,7 @@ def _handover_mean(sample: Sample) -> float:
         * sample[s]["ambulance"]["handovers_today"]
         for s in SITES
     )
-    return total / _total(sample, "ambulance", "handovers_today")
+    return float(total / _total(sample, "ambulance", "handovers_today"))
 
 
 def _discharges_by_hour(samples: list[Sample]) -> list[float]:

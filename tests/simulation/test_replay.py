@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.simulation.replay import NotAFeed, classify
-from tests.conftest import isolated_kafka, live_server
 from tests.factories import hl7
 from tests.support.clock import minutes_ago
+from tests.support.services import isolated_kafka, live_server
 
 AMBULANCE = [
     {"event_id": f"R1-{step}", "incident_id": "R1", "step": step, "category": 2,

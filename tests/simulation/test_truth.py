@@ -52,8 +52,8 @@ def _implied(sink: list[bytes], mapping: LocationMap, places: EconomyPlaces) -> 
     spells: dict[str, dict[str, AdtEvent]] = defaultdict(dict)
     closed: dict[str, bool] = {}
     for raw in sink:
-        events = decode_fhir_encounter(raw) if raw.startswith(b"{") else decode_hl7v2(raw)
-        for event in events:
+        decoded = decode_fhir_encounter(raw) if raw.startswith(b"{") else decode_hl7v2(raw)
+        for event in decoded:
             if event.trigger == "A20":
                 location = mapping.location(event.source, event.location)
                 closed[bed_id_for(location, event.source) or ""] = event.bed_status == "C"
