@@ -18,5 +18,9 @@ def _storable(value: str) -> str:
     return value
 
 
+# A moment as the API writes it (ISO 8601 with its UTC offset), typed in the schema.
+Timestamp = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-30T09:00:00+00:00"])
+]
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$", examples=["RAN01"])]
 Text = Annotated[str, AfterValidator(_storable)]

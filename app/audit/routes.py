@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.audit.repository import AuditRepository
+from app.audit.schemas import AuditPage
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
 from app.deps import SessionDep
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
     "/audit",
     summary="Every read of identifiable data: who, what, when (administrators only)",
     responses={403: {"description": "Not an administrator"}},
+    response_model=AuditPage,
 )
 async def audit(
     session: SessionDep,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
 from app.carehomes.repository import CareHomeRepository
+from app.carehomes.schemas import CareHomesOut
 from app.carehomes.service import homes_summary
 from app.deps import RuntimeDep, SessionDep
 from app.errors import Forbidden, NotFound
@@ -23,7 +24,9 @@ BedType = Annotated[
 
 
 @router.get(
-    "/care-homes", summary="Care homes with their latest vacancies, report age and stale flag"
+    "/care-homes",
+    summary="Care homes with their latest vacancies, report age and stale flag",
+    response_model=CareHomesOut,
 )
 async def care_homes(
     session: SessionDep,

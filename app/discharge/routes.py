@@ -14,7 +14,7 @@ from app.auth.schemas import Principal, Role
 from app.deps import KafkaDep, Runtime, RuntimeDep, SessionDep, SettingsDep
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository, Pending
-from app.discharge.schemas import StatusUpdateIn
+from app.discharge.schemas import IdentityOut, ProducedOut, StatusUpdateIn
 from app.discharge.service import discharges_view, spell_ref
 from app.errors import Forbidden, NotFound
 from app.topics import DISCHARGE_STATUS
@@ -73,6 +73,7 @@ async def _find(session: SessionDep, flow: Runtime, ref: str) -> Pending:
     summary="Who this is (NHS number, local id): audited; social care for its own residents, "
     "site managers for their sites",
     responses={**NOT_VISIBLE, 403: {"description": "This role does not need identifiers"}},
+    response_model=IdentityOut,
 )
 async def identity(
     ref: str, session: SessionDep, user: CurrentUser, flow: RuntimeDep
@@ -102,6 +103,7 @@ async def identity(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Record the hub's progress (assessment booked, placement found, ...) via Kafka",
     responses=NOT_VISIBLE,
+    response_model=ProducedOut,
 )
 async def update_status(
     ref: str,

@@ -1,4 +1,4 @@
-"""Request bodies of the discharge API."""
+"""Request bodies and responses of the discharge API."""
 
 from __future__ import annotations
 
@@ -18,3 +18,21 @@ class StatusUpdateIn(BaseModel):
 
     status: HubStatus = Field(examples=["assessment_booked"])
     delay_reason: Text | None = Field(default=None, max_length=40, examples=["x"])
+
+
+class IdentityOut(BaseModel):
+    """Who a pseudonymous reference is (audited; to this person's social care team or site)."""
+
+    ref: str
+    nhs_number: str | None
+    patient_id: str | None
+    site: str
+    ward: str | None
+
+
+class ProducedOut(BaseModel):
+    """Where the update went: it is applied when the consumers read it from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int

@@ -12,7 +12,7 @@ from app.deps import Scope, SessionDep
 from app.errors import Forbidden, NotFound
 from app.escalation.deps import EscalationRuntime, EscalationRuntimeDep
 from app.escalation.repository import EscalationRepository
-from app.escalation.schemas import DeclareIn
+from app.escalation.schemas import Declared, DeclareIn, EscalationNow, HistoryPage
 from app.escalation.service import declare, opel_view
 from app.pagination import BeforeId, PageSize
 from app.webhooks.service import enqueue
@@ -24,7 +24,11 @@ def _may_see(user: Principal, scope: str, flow: EscalationRuntime) -> bool:
     return user.may_see_site(scope) or (scope == flow.system_scope and user.sees_everything)
 
 
-@router.get("", summary="Current OPEL of every visible site and of the system, with the profile")
+@router.get(
+    "",
+    summary="Current OPEL of every visible site and of the system, with the profile",
+    response_model=EscalationNow,
+)
 async def current(
     session: SessionDep, user: CurrentUser, flow: EscalationRuntimeDep
 ) -> dict[str, Any]:
@@ -39,7 +43,11 @@ async def current(
     }
 
 
-@router.get("/{scope}/history", summary="Every computed and declared change, newest first")
+@router.get(
+    "/{scope}/history",
+    summary="Every computed and declared change, newest first",
+    response_model=HistoryPage,
+)
 async def history(
     scope: Scope,
     session: SessionDep,
@@ -74,6 +82,7 @@ async def history(
     "/{scope}/declare",
     summary="Declare the level (may differ from the computed one; who and why are kept)",
     responses={403: {"description": "This role may not declare for this scope"}},
+    response_model=Declared,
 )
 async def declare_level(
     scope: Scope,

@@ -16,7 +16,7 @@ from app.errors import Forbidden, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
 from app.flow.deps import FlowDep
-from app.flow.schemas import ClockAdvanceIn
+from app.flow.schemas import ClockAdvanceIn, ClockOut, MetricSamples
 
 router = APIRouter(prefix="/api/v1", tags=["flow"])
 
@@ -36,7 +36,11 @@ async def site_flow(
     return {"as_of": flow.clock.now().isoformat(), **flow.site_view(site_code, opel_view(state))}
 
 
-@router.get("/metric-samples", summary="A metric's time series (sampled every 5 min and on change)")
+@router.get(
+    "/metric-samples",
+    summary="A metric's time series (sampled every 5 min and on change)",
+    response_model=MetricSamples,
+)
 async def metric_samples(
     session: SessionDep,
     user: CurrentUser,
@@ -63,6 +67,7 @@ async def metric_samples(
     summary="Move the engine clock forward (FLOWCC_CLOCK=offset or fixed; never in production)",
     description="Returns once the engine has re-evaluated every view at the new time.",
     responses={404: {"description": "The engine runs on the system clock"}},
+    response_model=ClockOut,
 )
 async def advance_clock(
     body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep, settings: SettingsDep

@@ -1,11 +1,29 @@
-"""Request bodies of the flow API."""
+"""Request bodies and responses of the flow API."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.fields import Timestamp
 
 
 class ClockAdvanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     minutes: float = Field(gt=0, le=7 * 24 * 60, examples=[30])
+
+
+class ClockOut(BaseModel):
+    now: Timestamp
+    offset_seconds: float | None = Field(description="How far the offset clock is ahead")
+
+
+class SamplePoint(BaseModel):
+    at: Timestamp
+    value: float | None
+
+
+class MetricSamples(BaseModel):
+    scope: str
+    metric: str
+    points: list[SamplePoint]

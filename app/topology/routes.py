@@ -10,11 +10,16 @@ from fastapi import APIRouter
 from app.auth.deps import CurrentUser
 from app.deps import SessionDep
 from app.topology.repository import TopologyRepository
+from app.topology.schemas import EconomyOut
 
 router = APIRouter(prefix="/api/v1", tags=["topology"])
 
 
-@router.get("/economy", summary="The economy: organisations, sites, local authorities")
+@router.get(
+    "/economy",
+    summary="The economy: organisations, sites, local authorities",
+    response_model=EconomyOut,
+)
 async def economy(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     repo = TopologyRepository(session)
     return {

@@ -133,3 +133,31 @@ def bed_specs(site: SiteConfig, unit: UnitConfig) -> list[BedSpec]:
     for number in range(1, unit.virtual_beds + 1):
         add(f"V{number:02d}", None, "virtual", "U")
     return specs
+
+
+class OrganisationOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+
+
+class SiteOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    org: str
+    local_authority: str | None
+
+
+class LocalAuthorityOut(BaseModel):
+    code: str
+    name: str
+    neighbours: list[str]
+
+
+class EconomyOut(BaseModel):
+    """The economy: every organisation and local authority; the sites this role may see."""
+
+    organisations: list[OrganisationOut]
+    sites: list[SiteOut]
+    local_authorities: list[LocalAuthorityOut]

@@ -1,5 +1,10 @@
 // Applying deltas to view data. Deltas carry absolute values, so applying one twice is harmless.
+// Shapes the service publishes in its schema come from src/openapi.ts (generated); the board
+// views not yet in the schema are written here (issue #19).
 import type { Change } from "./board";
+import type { components } from "./openapi";
+
+type Schemas = components["schemas"];
 
 export type Counts = Partial<Record<
   "core_beds" | "open_beds" | "occupied" | "free" | "unavailable" | "closed" | "escalation_open" | "virtual_occupied",
@@ -7,17 +12,8 @@ export type Counts = Partial<Record<
 >>;
 export type Unit = { id: string; site: string; code: string; name: string; kind: string; specialty: string | null; counts: Counts };
 export type Bed = { unit: string; code: string; bay: string | null; kind: string; status: string; occupied: boolean; occupied_since: string | null };
-export type Reading = { id: string; label: string; value: number | null; level: number | null; weight: number };
-export type Opel = {
-  scope: string;
-  computed_level: number | null;
-  raw_level: number | null;
-  score: number | null;
-  below_since: string | null;
-  readings: Reading[];
-  drivers: string[];
-  declared: { level: number; by: string; reason: string; at: string } | null;
-};
+export type Reading = Schemas["ReadingOut"];
+export type Opel = Schemas["OpelView"];
 export type QueueItem = { incident_id: string; vehicle: string | null; category: number; arrived_at: string; band: number };
 export type SiteMetrics = {
   as_of: string;
@@ -124,9 +120,9 @@ export type Person = {
   ref: string; site: string | null; ward: string | null; pathway: string | null; status: string; ready_at: string;
   days_since_ready: number; delay_reason: string | null; needs_bed_type: string | null; expected_discharge_date: string | null; matches: Match[];
 };
-export type Home = { home: string; name: string; local_authority: string; open: boolean; closure_reason: string | null; reported_at: string; stale: boolean; admittable: Record<string, number> };
+export type Home = Schemas["HomeOut"];
 export type DischargesView = {
-  local_authority: { code: string; name: string; neighbours: string[] };
+  local_authority: Schemas["LocalAuthorityOut"];
   now: string;
   pending: Person[];
   summary: { waiting: number; by_pathway: Record<string, number>; longest_days: number | null; over_7_days: number; admittable_fresh_by_bed_type: Record<string, number> };

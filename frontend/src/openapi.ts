@@ -698,6 +698,55 @@ export interface components {
             /** Sites */
             sites: string[];
         };
+        /** AuditEntryOut */
+        AuditEntryOut: {
+            /**
+             * Action
+             * @example read_identity
+             * @example dead_letter.read
+             * @example discharge.status_update
+             */
+            action: string;
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            at: string;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /** Resource */
+            resource: string;
+            /** Role */
+            role: string;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditEntryOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as ?after= for the next page
+             */
+            next_cursor: number | null;
+        };
+        /** CareHomesOut */
+        CareHomesOut: {
+            /**
+             * As Of
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            as_of: string;
+            /** Items */
+            items: components["schemas"]["HomeOut"][];
+        };
         /** ClockAdvanceIn */
         ClockAdvanceIn: {
             /**
@@ -705,6 +754,30 @@ export interface components {
              * @example 30
              */
             minutes: number;
+        };
+        /** ClockOut */
+        ClockOut: {
+            /**
+             * Now
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            now: string;
+            /**
+             * Offset Seconds
+             * @description How far the offset clock is ahead
+             */
+            offset_seconds: number | null;
+        };
+        /**
+         * Condition
+         * @description ``">15"``, ``">=92"``, ``"<78"``: true when the value is past the threshold.
+         */
+        Condition: {
+            /** Op */
+            op: string;
+            /** Threshold */
+            threshold: number;
         };
         /** DeadLetterPage */
         DeadLetterPage: {
@@ -807,6 +880,21 @@ export interface components {
              */
             reason: string;
         };
+        /** Declared */
+        Declared: {
+            opel: components["schemas"]["OpelView"] | null;
+        };
+        /** DeclaredOut */
+        DeclaredOut: {
+            /** At */
+            at: string | null;
+            /** By */
+            by: string | null;
+            /** Level */
+            level: number;
+            /** Reason */
+            reason: string | null;
+        };
         /** DeliveryOut */
         DeliveryOut: {
             /** Attempts */
@@ -854,6 +942,18 @@ export interface components {
             username: string;
         };
         /**
+         * EconomyOut
+         * @description The economy: every organisation and local authority; the sites this role may see.
+         */
+        EconomyOut: {
+            /** Local Authorities */
+            local_authorities: components["schemas"]["LocalAuthorityOut"][];
+            /** Organisations */
+            organisations: components["schemas"]["OrganisationOut"][];
+            /** Sites */
+            sites: components["schemas"]["SiteOut"][];
+        };
+        /**
          * ErrorBody
          * @description The one error body every 4xx/5xx carries.
          */
@@ -874,6 +974,14 @@ export interface components {
              * @example no acute site XYZ01 visible to this role
              */
             message: string;
+        };
+        /** EscalationNow */
+        EscalationNow: {
+            /** Levels */
+            levels: (components["schemas"]["OpelView"] | null)[];
+            profile: components["schemas"]["OpelProfile"];
+            /** System Scope */
+            system_scope: string;
         };
         /** FeedReport */
         FeedReport: {
@@ -966,6 +1074,93 @@ export interface components {
              */
             source: string;
         };
+        /** HistoryEntry */
+        HistoryEntry: {
+            /** Actor */
+            actor: string | null;
+            /**
+             * At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            at: string;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Level */
+            level: number | null;
+            /** Previous Level */
+            previous_level: number | null;
+            /** Readings */
+            readings: components["schemas"]["ReadingOut"][];
+            /** Reason */
+            reason: string | null;
+            /** Score */
+            score: number | null;
+        };
+        /** HistoryPage */
+        HistoryPage: {
+            /** Items */
+            items: components["schemas"]["HistoryEntry"][];
+            /**
+             * Next Before Id
+             * @description Pass as ?before_id= for the next page
+             */
+            next_before_id: number | null;
+        };
+        /**
+         * HomeOut
+         * @description A care home with its latest report: beds it can admit to now, by bed type.
+         */
+        HomeOut: {
+            /**
+             * Admittable
+             * @example {
+             *       "nursing": 2
+             *     }
+             */
+            admittable: {
+                [key: string]: number;
+            };
+            /** Closure Reason */
+            closure_reason: string | null;
+            /** Home */
+            home: string;
+            /** Local Authority */
+            local_authority: string;
+            /** Name */
+            name: string;
+            /** Open */
+            open: boolean;
+            /**
+             * Reported At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            reported_at: string;
+            /**
+             * Stale
+             * @description Reported more than 7 days ago: not matched
+             */
+            stale: boolean;
+        };
+        /**
+         * IdentityOut
+         * @description Who a pseudonymous reference is (audited; to this person's social care team or site).
+         */
+        IdentityOut: {
+            /** Nhs Number */
+            nhs_number: string | null;
+            /** Patient Id */
+            patient_id: string | null;
+            /** Ref */
+            ref: string;
+            /** Site */
+            site: string;
+            /** Ward */
+            ward: string | null;
+        };
         /** IngestAccepted */
         IngestAccepted: {
             /**
@@ -979,6 +1174,15 @@ export interface components {
             partition: number;
             /** Topic */
             topic: string;
+        };
+        /** LocalAuthorityOut */
+        LocalAuthorityOut: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+            /** Neighbours */
+            neighbours: string[];
         };
         /**
          * LocationCodeRead
@@ -1062,6 +1266,80 @@ export interface components {
             /** Trigger */
             trigger: string;
         };
+        /** MetricSamples */
+        MetricSamples: {
+            /** Metric */
+            metric: string;
+            /** Points */
+            points: components["schemas"]["SamplePoint"][];
+            /** Scope */
+            scope: string;
+        };
+        /** OpelProfile */
+        OpelProfile: {
+            /** Drop After Minutes */
+            drop_after_minutes: number;
+            /** Name */
+            name: string;
+            /** Parameters */
+            parameters: components["schemas"]["Parameter"][];
+            /** Score Bands */
+            score_bands: number[];
+            /** Version */
+            version: string;
+        };
+        /**
+         * OpelView
+         * @description A scope's OPEL: computed (after hysteresis), raw, the readings behind it, what drives it,
+         *     and a level declared by a person, if any.
+         */
+        OpelView: {
+            /** Below Since */
+            below_since: string | null;
+            /** Computed At */
+            computed_at: string | null;
+            /** Computed Level */
+            computed_level: number | null;
+            declared: components["schemas"]["DeclaredOut"] | null;
+            /**
+             * Drivers
+             * @description The readings at the highest level (if above 1)
+             */
+            drivers: string[];
+            /** Raw Level */
+            raw_level: number | null;
+            /** Readings */
+            readings: components["schemas"]["ReadingOut"][];
+            /** Scope */
+            scope: string;
+            /** Score */
+            score: number | null;
+        };
+        /** OrganisationOut */
+        OrganisationOut: {
+            /** Code */
+            code: string;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+        };
+        /** Parameter */
+        Parameter: {
+            /** Id */
+            id: string;
+            /** Label */
+            label: string;
+            /** Levels 2 3 4 */
+            levels_2_3_4: components["schemas"]["Condition"][];
+            /**
+             * Metric
+             * @description Dotted path into the site's flow metrics
+             */
+            metric: string;
+            /** Weight */
+            weight: number;
+        };
         /** Principal */
         Principal: {
             /** Local Authorities */
@@ -1075,16 +1353,68 @@ export interface components {
             subject: string;
         };
         /**
+         * ProducedOut
+         * @description Where the update went: it is applied when the consumers read it from Kafka.
+         */
+        ProducedOut: {
+            /** Offset */
+            offset: number;
+            /** Partition */
+            partition: number;
+            /** Topic */
+            topic: string;
+        };
+        /**
+         * ReadingOut
+         * @description One OPEL parameter's value and the level it scores.
+         */
+        ReadingOut: {
+            /** Id */
+            id: string;
+            /** Label */
+            label: string;
+            /** Level */
+            level: number | null;
+            /** Value */
+            value: number | null;
+            /** Weight */
+            weight: number;
+        };
+        /**
          * Role
          * @enum {string}
          */
         Role: "site_manager" | "social_care" | "commander" | "integration_read" | "integration_ingest" | "admin";
+        /** SamplePoint */
+        SamplePoint: {
+            /**
+             * At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            at: string;
+            /** Value */
+            value: number | null;
+        };
         /** SignInOptions */
         SignInOptions: {
             /** Dev Login */
             dev_login: boolean;
             /** Oidc */
             oidc: string | null;
+        };
+        /** SiteOut */
+        SiteOut: {
+            /** Code */
+            code: string;
+            /** Kind */
+            kind: string;
+            /** Local Authority */
+            local_authority: string | null;
+            /** Name */
+            name: string;
+            /** Org */
+            org: string;
         };
         /** StatusUpdateIn */
         StatusUpdateIn: {
@@ -1464,9 +1794,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AuditPage"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2211,9 +2539,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["CareHomesOut"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2451,9 +2777,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ClockOut"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2626,9 +2950,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["IdentityOut"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2713,9 +3035,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ProducedOut"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2796,9 +3116,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["EconomyOut"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2881,9 +3199,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["EscalationNow"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -2973,9 +3289,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Declared"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -3064,9 +3378,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["HistoryPage"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -3477,9 +3789,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MetricSamples"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
