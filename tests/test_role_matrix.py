@@ -20,7 +20,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "/api/v1/escalation": (200, 200, 200, 200, 200, 200, 200),
     "/api/v1/escalation/RAN01/history": (200, 404, 404, 200, 200, 404, 200),
     "/api/v1/escalation/QAB/history": (404, 404, 404, 200, 200, 404, 200),
-    "/api/v1/metric-samples?scope=RAN01&metric=x": (200, 404, 404, 200, 200, 404, 200),
+    "/api/v1/metric-samples?scope=RAN01&metric=beds.free": (200, 404, 404, 200, 200, 404, 200),
     "/api/v1/discharges": (200, 200, 200, 200, 200, 403, 200),
     "/api/v1/dead-letters": (403, 403, 403, 200, 200, 403, 200),
     "/api/v1/dead-letters/1": (403, 403, 403, 403, 403, 403, 404),  # the message: admin only

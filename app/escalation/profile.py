@@ -10,6 +10,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.catalogue import is_metric, metric_paths
 from app.errors import ConfigurationError
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -57,6 +58,15 @@ class Parameter(BaseModel):
     metric: str = Field(description="Dotted path into the site's flow metrics")
     levels_2_3_4: Annotated[list[Condition], Field(min_length=3, max_length=3)]
     weight: float = Field(gt=0)
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        """A typo must not silently drop the parameter from the score (app/catalogue.py)."""
+        if not is_metric(value):
+            known = ", ".join(sorted(p for p in metric_paths() if not p.endswith("*")))
+            raise ValueError(f"unknown metric {value!r}; the catalogue has: {known}")
+        return value
 
     @field_validator("levels_2_3_4", mode="before")
     @classmethod

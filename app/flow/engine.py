@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.carehomes.service import carehomes_view
+from app.catalogue import OPEL_SAMPLES
 from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.changes import touch as touch_delta
 from app.clock import LONDON, Clock, local_midnight
@@ -302,9 +303,9 @@ class FlowEngine:
     def _samples(self, scope: str, opel: dict[str, Any] | None) -> dict[str, float]:
         values = dict(_flatten(self.state.metrics.get(scope, {})))
         if opel is not None:
-            for key in ("score", "computed_level", "raw_level"):
+            for name, key in OPEL_SAMPLES.items():
                 if isinstance(opel.get(key), int | float):
-                    values[f"opel.{key}"] = float(opel[key])
+                    values[name] = float(opel[key])
         return values
 
     def _deltas(self, now: datetime, opel: dict[str, dict[str, Any] | None]) -> list[Delta]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.catalogue import SiteMetrics
 from app.clock import calendar_days, local_noon, next_local_midnight
 from app.flow.repository import SiteFacts
 
@@ -74,6 +75,7 @@ def compute_site(
         "ambulance": _ambulance(facts, now, upcoming, hours_lost_after),
         "discharges": _discharges(facts, now, midnight, upcoming),
     }
+    SiteMetrics.model_validate(metrics)  # what is computed is what the catalogue declares
     return Computed(metrics, upcoming.at)
 
 

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query
 
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
+from app.catalogue import is_sampled
 from app.clock import ManualClock, OffsetClock
 from app.deps import SessionDep, SettingsDep, SiteCode
-from app.errors import Forbidden, NotFound
+from app.errors import Forbidden, InvalidPayload, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
 from app.flow.deps import FlowDep
-from app.flow.schemas import ClockAdvanceIn, ClockOut, MetricSamples
+from app.flow.schemas import ClockAdvanceIn, ClockOut, MetricSamples, SiteFlow
 
 router = APIRouter(prefix="/api/v1", tags=["flow"])
 
@@ -25,6 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["flow"])
     "/sites/{site_code}/flow",
     summary="A site's live metrics: beds, ED, ambulance queue, discharges, OPEL",
     responses={404: {"description": "No such acute site, or not visible to this role"}},
+    response_model=SiteFlow,
 )
 async def site_flow(
     site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
@@ -53,6 +55,8 @@ async def metric_samples(
     system = scope == flow.config.system_scope and user.sees_everything
     if not (system or user.may_see_site(scope)):
         raise NotFound(f"no scope {scope} visible to this role")
+    if not is_sampled(metric):
+        raise InvalidPayload(f"no metric {metric!r} in the catalogue (app/catalogue.py)")
     since = since or flow.clock.now() - timedelta(hours=24)
     rows = await EscalationRepository(session).samples(scope, metric, since=since, limit=limit)
     return {

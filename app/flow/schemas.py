@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.catalogue import SiteMetrics
+from app.escalation.schemas import OpelView
 from app.fields import Timestamp
 
 
@@ -27,3 +29,10 @@ class MetricSamples(BaseModel):
     scope: str
     metric: str
     points: list[SamplePoint]
+
+
+class SiteFlow(SiteMetrics):
+    """A site's live metrics (the catalogue: app/catalogue.py) and its OPEL level."""
+
+    as_of: Timestamp
+    opel: OpelView | None

@@ -625,6 +625,38 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AmbulanceMetrics */
+        AmbulanceMetrics: {
+            /** En Route */
+            en_route: number;
+            /** Handover Mean Minutes */
+            handover_mean_minutes: number | null;
+            /** Handover P90 Minutes */
+            handover_p90_minutes: number | null;
+            /** Handover To Clear Mean Minutes */
+            handover_to_clear_mean_minutes: number | null;
+            /** Handovers Over */
+            handovers_over: {
+                [key: string]: number;
+            };
+            /** Handovers Today */
+            handovers_today: number;
+            /** Hours Lost */
+            hours_lost: number;
+            /** Hours Lost After Minutes */
+            hours_lost_after_minutes: number;
+            /** Queue */
+            queue: components["schemas"]["QueuedAmbulance"][];
+            /** Waiting */
+            waiting: number;
+            /**
+             * Waiting Over
+             * @description By band in minutes: 15, 30, 45, 60
+             */
+            waiting_over: {
+                [key: string]: number;
+            };
+        };
         /** ApiKeyCreated */
         ApiKeyCreated: {
             /**
@@ -735,6 +767,38 @@ export interface components {
              * @description Pass as ?after= for the next page
              */
             next_cursor: number | null;
+        };
+        /** BedsMetrics */
+        BedsMetrics: {
+            /** Closed */
+            closed: number;
+            /** Core Beds */
+            core_beds: number;
+            /** Escalation Open */
+            escalation_open: number;
+            /** Escalation Pct */
+            escalation_pct: number | null;
+            /** Free */
+            free: number;
+            /**
+             * Occupancy Pct
+             * @description Occupied of open G&A beds
+             */
+            occupancy_pct: number | null;
+            /** Occupied */
+            occupied: number;
+            /**
+             * Open
+             * @description Open beds: core beds not closed, and escalation beds open
+             */
+            open: number;
+            /** Unavailable */
+            unavailable: number;
+            /**
+             * Virtual Occupied
+             * @description Virtual-ward patients (not in a bed)
+             */
+            virtual_occupied: number;
         };
         /** CareHomesOut */
         CareHomesOut: {
@@ -941,6 +1005,42 @@ export interface components {
              */
             username: string;
         };
+        /** DischargeMetrics */
+        DischargeMetrics: {
+            /** Before Noon Pct */
+            before_noon_pct: number | null;
+            /** By Local Authority */
+            by_local_authority: {
+                [key: string]: number;
+            };
+            /** By Pathway */
+            by_pathway: {
+                [key: string]: number;
+            };
+            /** By Reason */
+            by_reason: {
+                [key: string]: number;
+            };
+            /** Days Delayed */
+            days_delayed: {
+                [key: string]: number;
+            };
+            /** Discharged Today */
+            discharged_today: number;
+            /** Expected Today */
+            expected_today: number;
+            /** Longest Days Delayed */
+            longest_days_delayed: number | null;
+            /**
+             * Nctr
+             * @description People with no criteria to reside, still in a bed
+             */
+            nctr: number;
+            /** Nctr Denominator */
+            nctr_denominator: string;
+            /** Nctr Pct */
+            nctr_pct: number | null;
+        };
         /**
          * EconomyOut
          * @description The economy: every organisation and local authority; the sites this role may see.
@@ -952,6 +1052,62 @@ export interface components {
             organisations: components["schemas"]["OrganisationOut"][];
             /** Sites */
             sites: components["schemas"]["SiteOut"][];
+        };
+        /** EdMetrics */
+        EdMetrics: {
+            /** Arrivals Last Hour */
+            arrivals_last_hour: number;
+            /** Breaches Today */
+            breaches_today: number;
+            /** By Area */
+            by_area: {
+                [key: string]: number;
+            };
+            /** Departed Today */
+            departed_today: number;
+            /** Dta Over 12H */
+            dta_over_12h: number;
+            /** Dta Over 4H */
+            dta_over_4h: number;
+            /**
+             * Dta Waiting
+             * @description Decided to admit, still in ED
+             */
+            dta_waiting: number;
+            /** Four Hour Definition */
+            four_hour_definition: string;
+            /** Four Hour Pct */
+            four_hour_pct: number | null;
+            /** In Department */
+            in_department: number;
+            /**
+             * In Department Stale
+             * @description Still shown but not heard of for 24 h
+             */
+            in_department_stale: number;
+            /** Longest Arrived At */
+            longest_arrived_at: string | null;
+            /** Longest Dta At */
+            longest_dta_at: string | null;
+            /** Majors Resus */
+            majors_resus: number;
+            /** Majors Resus Occupancy Pct */
+            majors_resus_occupancy_pct: number | null;
+            /** Majors Resus Spaces */
+            majors_resus_spaces: number;
+            /** Occupancy Pct */
+            occupancy_pct: number | null;
+            /** Over 12H */
+            over_12h: number;
+            /**
+             * Over 12H Pct
+             * @description Of today's leavers and those still in: > 12 h
+             */
+            over_12h_pct: number | null;
+            /** Over 4H */
+            over_4h: number;
+            /** Spaces */
+            spaces: number;
         };
         /**
          * ErrorBody
@@ -1364,6 +1520,22 @@ export interface components {
             /** Topic */
             topic: string;
         };
+        /** QueuedAmbulance */
+        QueuedAmbulance: {
+            /** Arrived At */
+            arrived_at: string | null;
+            /**
+             * Band
+             * @description The highest handover band passed: 0, 15, 30, 45 or 60 min
+             */
+            band: number;
+            /** Category */
+            category: number;
+            /** Incident Id */
+            incident_id: string;
+            /** Vehicle */
+            vehicle: string | null;
+        };
         /**
          * ReadingOut
          * @description One OPEL parameter's value and the level it scores.
@@ -1402,6 +1574,23 @@ export interface components {
             dev_login: boolean;
             /** Oidc */
             oidc: string | null;
+        };
+        /**
+         * SiteFlow
+         * @description A site's live metrics (the catalogue: app/catalogue.py) and its OPEL level.
+         */
+        SiteFlow: {
+            ambulance: components["schemas"]["AmbulanceMetrics"];
+            /**
+             * As Of
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            as_of: string;
+            beds: components["schemas"]["BedsMetrics"];
+            discharges: components["schemas"]["DischargeMetrics"];
+            ed: components["schemas"]["EdMetrics"];
+            opel: components["schemas"]["OpelView"] | null;
         };
         /** SiteOut */
         SiteOut: {
@@ -3961,9 +4150,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SiteFlow"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
