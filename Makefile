@@ -64,9 +64,9 @@ audit: venv
 	cd frontend && npm audit --omit=dev --audit-level=low
 
 # A real OpenID provider for the sign-in tests (panva/oidc-provider, from npm).
-OIDC_PROVIDER := tests/support/oidc/node_modules/.package-lock.json
-$(OIDC_PROVIDER): tests/support/oidc/package.json tests/support/oidc/package-lock.json
-	@cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
+OIDC_PROVIDER := deploy/local/oidc-provider/node_modules/.package-lock.json
+$(OIDC_PROVIDER): deploy/local/oidc-provider/package.json deploy/local/oidc-provider/package-lock.json
+	@cd deploy/local/oidc-provider && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 test: venv frontend chromium $(OIDC_PROVIDER) lint typecheck

@@ -1,6 +1,6 @@
 """A real OpenID provider for the sign-in tests: panva/oidc-provider (OpenID Certified) run by
-Node from tests/support/oidc (`make test` installs it). Its development pages take any password;
-the accounts and their role claims are in provider.mjs."""
+Node from deploy/local/oidc-provider (`make test` installs it). Its development pages take any
+password; the accounts and their role claims are in provider.mjs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import httpx
 
 from tests.support import free_port
 
-HERE = Path(__file__).resolve().parent / "oidc"
+HERE = Path(__file__).resolve().parents[2] / "deploy" / "local" / "oidc-provider"
 # The provider's role claims → this service's roles (as an Entra deployment would configure).
 ROLE_MAP = {
     "FlowCC.Commander": "commander",
