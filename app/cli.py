@@ -119,14 +119,16 @@ def consume() -> None:
     from app.ingest.status import ConsumerStatus
     from app.kafka import KafkaGateway
     from app.logging import configure_logging
+    from app.pipeline import consumer_supervisor
     from app.topics import all_topics
-    from consumers.supervisor import supervise
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def ignore(_: list[Delta]) -> None:
         return None  # this process serves no board
+
+    supervise = consumer_supervisor()
 
     async def run() -> None:
         gateway = KafkaGateway(settings.kafka)

@@ -21,6 +21,7 @@ from app.feeds.service import feeds_path, load_feeds_file
 from app.flow.engine import EngineConfig, FlowEngine, Publish
 from app.ingest.status import ConsumerStatus
 from app.logging import get_logger
+from app.pipeline import consumer_supervisor
 from app.topics import all_topics
 from app.topology.repository import TopologyRepository
 from app.topology.schemas import EconomyConfig
@@ -180,9 +181,9 @@ async def _engine_forever(engine: FlowEngine) -> None:
 def background_consumers(
     resources: Resources, publish: Publish, status: ConsumerStatus
 ) -> asyncio.Task[None]:
-    """The consumers in this process, kept running (consumers/supervisor.py)."""
-    from consumers.supervisor import supervise
-
+    """The consumers in this process, kept running (consumers/supervisor.py, found through its
+    entry point: app/pipeline.py)."""
+    supervise = consumer_supervisor()
     kafka = resources.settings.kafka
     return asyncio.create_task(
         supervise(
