@@ -22,6 +22,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
+from joserfc.errors import JoseError
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -158,6 +159,8 @@ async def oidc_callback(
         principal = principal_from_claims(token.get("userinfo") or {}, settings.oidc)
     except OAuthError as error:
         request.session[FAILED] = f"sign-in failed: {error.description or error.error}"
+    except JoseError as error:  # the ID token: expired, not yet valid, wrong issuer or audience
+        request.session[FAILED] = f"sign-in failed: the identity provider's ID token: {error}"
     except (Forbidden, Unauthorized) as error:
         request.session[FAILED] = error.message
     except httpx2.HTTPError as error:

@@ -5,6 +5,7 @@ password; the accounts and their role claims are in provider.mjs."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -51,8 +52,7 @@ def openid_provider(service_base: str, log: Path) -> Iterator[OpenIdProvider]:
         raise RuntimeError(f"oidc-provider is not installed in {HERE}: run the suite via make test")
     port = free_port()
     found = OpenIdProvider(f"http://127.0.0.1:{port}", "flowcc-boards", secrets.token_hex(16))
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    env = dict(os.environ) | {  # inherited: a shifted clock (faketime) shifts the provider too
         "PORT": str(port),
         "CLIENT_ID": found.client_id,
         "CLIENT_SECRET": found.client_secret,
