@@ -66,7 +66,7 @@ class QueuedAmbulance(_Metrics):
     incident_id: str
     vehicle: str | None
     category: int
-    arrived_at: str | None
+    arrived_at: str = Field(description="At the hospital (not yet handed over)")
     band: int = Field(description="The highest handover band passed: 0, 15, 30, 45 or 60 min")
 
 
@@ -138,6 +138,21 @@ OPEL_SAMPLES = {"opel.score": "score", "opel.computed_level": "computed_level",
 
 def is_sampled(path: str) -> bool:
     return is_metric(path) or path in OPEL_SAMPLES
+
+
+def numbers(metrics: SiteMetrics) -> dict[str, float]:
+    """Every number of a site's metrics by its catalogue path (``beds.occupancy_pct``,
+    ``ambulance.waiting_over.30``): what OPEL scores and what is sampled. A metric with no value
+    yet (a percentage with no denominator) is absent."""
+    values: dict[str, float] = {}
+    for group in SiteMetrics.model_fields:
+        for name, value in getattr(metrics, group):
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    values[f"{group}.{name}.{key}"] = float(inner)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                values[f"{group}.{name}"] = float(value)
+    return values
 
 
 def is_metric(path: str) -> bool:

@@ -5,7 +5,12 @@ the flow engine each subscribe to committed changes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import JsonValue
+
+# A delta's data as it goes on the wire: a JSON object of one of the typed read-model shapes
+# (its kind names which: app/board/protocol.py); typed models are dumped once, where made.
+JsonObject = dict[str, JsonValue]
 
 
 @dataclass(frozen=True)
@@ -13,9 +18,9 @@ class Delta:
     view: str  # site:<code> | system | discharges:<la> | carehomes:<la>
     kind: str  # unit | bed | exception | ...
     key: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObject = field(default_factory=dict)
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> JsonObject:
         return {"kind": self.kind, "key": self.key, "data": self.data}
 
 

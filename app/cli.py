@@ -350,6 +350,9 @@ def openapi(
 
     out.write_text(openapi_json(create_app(Settings(environment="development"))))
     typer.echo(f"wrote {out}")
+    protocol = out.with_name("board-protocol.schema.json")
+    protocol.write_text(board_schema_json())
+    typer.echo(f"wrote {protocol}")
 
 
 def openapi_json(app: object) -> str:
@@ -359,6 +362,14 @@ def openapi_json(app: object) -> str:
 
     assert isinstance(app, FastAPI)
     return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
+
+
+def board_schema_json() -> str:
+    import json
+
+    from app.board.protocol import json_schema
+
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def main() -> None:

@@ -87,12 +87,16 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def _documented(description: str) -> dict[str, Any]:
+# FastAPI's own type for a route's ``responses=`` (OpenAPI response objects, free-form by spec).
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _documented(description: str) -> dict[str, object]:
     return {"model": ErrorBody, "description": description}
 
 
 # Documented on every API route (the OpenAPI schema says what a client may meet).
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: Responses = {
     400: _documented("Malformed request (e.g. a body that is not JSON)"),
     401: _documented("No bearer token or API key, or an invalid, expired or forged one"),
     403: _documented("Authenticated, but this role may not do this"),

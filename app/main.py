@@ -19,6 +19,7 @@ from app.audit.routes import router as audit_router
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
 from app.board.hub import BoardHub
+from app.board.protocol import install_schema as install_board_schema
 from app.board.rest import router as board_rest_router
 from app.board.routes import router as board_router
 from app.board.snapshots import SnapshotBuilds, reader
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router, responses=ERROR_RESPONSES)
     app.include_router(webhooks_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)
+    install_board_schema(app)
 
     @app.get("/api/v1/openapi.json", include_in_schema=False)
     async def openapi_schema(user: CurrentUser) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.cli import openapi_json
+from app.cli import board_schema_json, openapi_json
 from app.config import Settings
 from app.main import create_app
 
@@ -16,3 +16,18 @@ def test_docs_openapi_json_is_current(settings: Settings) -> None:
         "docs/openapi.json is stale: run `.venv/bin/flowcc openapi` and commit it with "
         "the regenerated frontend/src/openapi.ts (npm run gen:api, also run by the build)"
     )
+
+
+def test_docs_board_protocol_schema_is_current() -> None:
+    committed = Path("docs/board-protocol.schema.json").read_text()
+    assert committed == board_schema_json(), (
+        "docs/board-protocol.schema.json is stale: run `.venv/bin/flowcc openapi` and commit it"
+    )
+
+
+def test_the_openapi_document_publishes_the_board_frames(settings: Settings) -> None:
+    schemas = create_app(settings).openapi()["components"]["schemas"]
+    frames = {ref["$ref"].rsplit("/", 1)[1] for ref in schemas["BoardFrame"]["oneOf"]}
+    assert frames == {"ReadyFrame", "SnapshotFrame", "DeltaFrame", "ResyncFrame", "PingFrame",
+                      "PongFrame", "ErrorFrame"}  # fmt: skip
+    assert {"MetricsChange", "SiteView", "SystemView", "SiteSummary"} <= set(schemas)

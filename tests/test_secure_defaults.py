@@ -28,7 +28,7 @@ from tests.factories import hl7
 from tests.support import bearer, free_port
 from tests.support.oidc_provider import openid_provider
 from tests.support.secure_kafka import SecureBroker
-from tests.support.services import new_database, until_ready
+from tests.support.services import new_database, shared_clock, until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWCC = Path(sys.executable).with_name("flowcc")
@@ -89,7 +89,8 @@ def test_production_with_strong_secrets_has_no_demo_users() -> None:
 
 
 def test_serve_with_no_settings_exits_with_the_reason() -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}  # nothing of ours: not even the environment
+    # Nothing of ours, not even the environment (but the run's clock: tests/support/services.py).
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"} | shared_clock()
     done = subprocess.run(
         [str(FLOWCC), "serve", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
@@ -172,15 +173,19 @@ async def test_the_production_image_starts(
     assert image_env.get("FLOWCC_ENVIRONMENT") == "production"
     database = await new_database("flowcc_image")
     secret = strong()
-    env = image_env | {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "DATABASE_URL": database,
-        **secure_kafka.environment(),
-        "KAFKA_TOPIC_PREFIX": f"image{secrets.token_hex(3)}.",
-        "FLOWCC_JWT_SECRET": secret,
-        "FLOWCC_PSEUDONYM_KEY": strong(),
-    }
+    env = (
+        image_env
+        | shared_clock()
+        | {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "DATABASE_URL": database,
+            **secure_kafka.environment(),
+            "KAFKA_TOPIC_PREFIX": f"image{secrets.token_hex(3)}.",
+            "FLOWCC_JWT_SECRET": secret,
+            "FLOWCC_PSEUDONYM_KEY": strong(),
+        }
+    )
     migrated = await asyncio.to_thread(
         subprocess.run, [str(ALEMBIC), "upgrade", "head"], env=env, cwd=tmp_path,
         capture_output=True, text=True,

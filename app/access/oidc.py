@@ -173,6 +173,7 @@ async def oidc_callback(
             expires_in=settings.auth.token_ttl_seconds,
             principal=principal,
             landing_view=principal.landing_view(),
+            permissions=principal.permissions(),
         ).model_dump(mode="json")
     return RedirectResponse(_base(request, settings.oidc) + "/", status_code=303)
 

@@ -63,6 +63,7 @@ async def dev_login(body: DevLogin, settings: SettingsDep) -> TokenOut:
         expires_in=settings.auth.token_ttl_seconds,
         principal=principal,
         landing_view=principal.landing_view(),
+        permissions=principal.permissions(),
     )
 
 

@@ -68,12 +68,51 @@ class Principal(BaseModel):
             return not self.site_limited and self.may_see_authority(scope)
         return False
 
+    @property
+    def may_declare_opel(self) -> bool:
+        """Declares a level for a scope it sees (a site manager: its own sites)."""
+        return self.role in (Role.COMMANDER, Role.ADMIN, Role.SITE_MANAGER)
+
+    def may_identify(self, site: str | None, la: str | None) -> bool:
+        """Sees who a waiting person is: their own social care team, or their site's manager."""
+        if self.role == Role.SOCIAL_CARE:
+            return la is not None and la in self.local_authorities
+        return self.role == Role.SITE_MANAGER and site is not None and site in self.sites
+
+    def may_update_discharge(self, la: str | None) -> bool:
+        """Records the discharge hub's progress: the person's social care team, or a commander."""
+        if self.role in (Role.COMMANDER, Role.ADMIN):
+            return True
+        return self.role == Role.SOCIAL_CARE and la is not None and la in self.local_authorities
+
+    def permissions(self) -> Permissions:
+        """What the boards may offer this principal (the frontend holds no role rules). One who
+        sees everything opens the system board and reaches each site's board from it."""
+        boards = ["system"] if self.sees_everything else []
+        boards += [f"site:{s}" for s in self.sites if self.may_see_site(s)]
+        boards += [f"discharges:{la}" for la in self.local_authorities]
+        return Permissions(
+            boards=boards,
+            declare_opel=self.may_declare_opel,
+            identify=self.role in (Role.SOCIAL_CARE, Role.SITE_MANAGER),
+            update_discharges=self.role in (Role.SOCIAL_CARE, Role.COMMANDER, Role.ADMIN),
+        )
+
     def landing_view(self) -> str:
         if self.role == Role.SITE_MANAGER and self.sites:
             return f"site:{self.sites[0]}"
         if self.role == Role.SOCIAL_CARE and self.local_authorities:
             return f"discharges:{self.local_authorities[0]}"
         return "system"
+
+
+class Permissions(BaseModel):
+    """The role's rules as the boards need them (the server decides; each call is checked)."""
+
+    boards: list[str] = Field(description="Board views it may open, in menu order")
+    declare_opel: bool = Field(description="May declare an OPEL level for the sites it sees")
+    identify: bool = Field(description="May ask who a waiting person is (audited), for its own")
+    update_discharges: bool = Field(description="May record a discharge's progress, for its own")
 
 
 class DevLogin(BaseModel):
@@ -86,6 +125,7 @@ class TokenOut(BaseModel):
     expires_in: int
     principal: Principal
     landing_view: str
+    permissions: Permissions
 
 
 class ApiKeyIn(BaseModel):

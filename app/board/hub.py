@@ -7,6 +7,10 @@ bounded number of frames per second. Each frame is stamped with that view's next
 number and encoded to JSON once for all its subscribers. Each client has a bounded queue: a
 client that falls behind has its queue dropped and is told to resync (reload a snapshot) —
 memory never grows without bound and a slow client never delays the others.
+
+Frames are the protocol's (app/board/protocol.py). A delta frame is assembled here from deltas
+already dumped to JSON where they were made (re-validating every change on the hot path would
+cost more than the rest of the fan-out); tests check the frames on the wire against the schema.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter, Gauge
+from pydantic import JsonValue
 
-from app.changes import ENGINE_VIEW, Delta
+from app.board.present import with_summaries
+from app.board.protocol import ResyncFrame
+from app.changes import ENGINE_VIEW, Delta, JsonObject
 
 FRAMES = Counter("flowcc_board_frames_total", "Frames queued to board clients")
 RESYNCS = Counter("flowcc_board_resyncs_total", "Clients told to resync after falling behind")
@@ -30,9 +36,13 @@ CLIENTS = Gauge("flowcc_board_clients", "Connected board clients")
 _client_ids = itertools.count(1)
 
 
-def encode(frame: dict[str, Any]) -> str:
+def encode(frame: JsonObject) -> str:
     """A frame as the text sent on the socket (once per frame, not once per client)."""
     return json.dumps(frame, separators=(",", ":"))
+
+
+def resync_frame(views: set[str]) -> str:
+    return ResyncFrame(type="resync", views=sorted(views)).model_dump_json()
 
 
 @dataclass(eq=False)
@@ -45,16 +55,15 @@ class BoardClient:
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.queue_size)
 
-    def offer(self, frame: dict[str, Any] | str) -> bool:
-        """Queue a frame (a dict, or text already encoded); on overflow drop the backlog and
-        ask for a resync instead."""
+    def offer(self, frame: str) -> bool:
+        """Queue an encoded frame; on overflow drop the backlog and ask for a resync instead."""
         try:
-            self.queue.put_nowait(frame if isinstance(frame, str) else encode(frame))
+            self.queue.put_nowait(frame)
             return True
         except asyncio.QueueFull:
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(encode({"type": "resync", "views": sorted(self.views)}))
+            self.queue.put_nowait(resync_frame(self.views))
             RESYNCS.inc()
             return False
 
@@ -65,7 +74,7 @@ class BoardHub:
         self.subscribers: dict[str, set[BoardClient]] = defaultdict(set)
         self.clients: set[BoardClient] = set()
         self.tick = tick_seconds
-        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._pending: dict[str, list[JsonValue]] = defaultdict(list)
         self._timer: asyncio.TimerHandle | None = None
         self._last_flush = float("-inf")
 
@@ -103,11 +112,11 @@ class BoardHub:
         for client in list(self.clients):
             mine = client.views if wanted is None else client.views & wanted
             if mine:
-                client.offer({"type": "resync", "views": sorted(mine)})
+                client.offer(resync_frame(mine))
 
     async def publish(self, deltas: list[Delta]) -> None:
         """Queue committed deltas for their views' next frame (sent now, or at the tick)."""
-        for delta in deltas:
+        for delta in with_summaries(deltas):
             if delta.view != ENGINE_VIEW:
                 self._pending[delta.view].append(delta.message())
         if not self._pending or self._timer is not None:

@@ -3,24 +3,21 @@ snapshots the websocket sends first; role-scoped)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.auth.deps import CurrentUser
+from app.board.schemas import SiteView, SystemView
 from app.board.snapshots import site_snapshot, system_snapshot
 from app.deps import SessionDep, SiteCode
-from app.errors import NotFound
+from app.errors import NotFound, Responses
 from app.flow.deps import FlowDep
 
 router = APIRouter(prefix="/api/v1", tags=["topology"])
-NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such site, or not visible to this role"}
-}
+NOT_VISIBLE: Responses = {404: {"description": "No such site, or not visible to this role"}}
 
 
 @router.get("/system", summary="Every unit's bed counts across the economy")
-async def system(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[str, Any]:
+async def system(session: SessionDep, user: CurrentUser, flow: FlowDep) -> SystemView:
     if not user.sees_everything:
         raise NotFound("the system view is not visible to this role")
     return await system_snapshot(session, flow)
@@ -29,7 +26,7 @@ async def system(session: SessionDep, user: CurrentUser, flow: FlowDep) -> dict[
 @router.get("/sites/{site_code}", summary="A site's units and beds, live", responses=NOT_VISIBLE)
 async def site(
     site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
-) -> dict[str, Any]:
+) -> SiteView:
     if not user.may_see_site(site_code):
         raise NotFound(f"no site {site_code} visible to this role")
     return await site_snapshot(session, site_code, flow)

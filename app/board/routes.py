@@ -9,8 +9,9 @@
     server → {"type": "error", "code", "message"}               refused request
 A client that sees a gap in a view's seq sends {"type": "resync", "view"} for a new snapshot.
 A client message is one JSON object of at most 16 KiB (the socket itself refuses frames over
-64 KiB); a view name is ``system`` or ``<kind>:<code>`` with a short code; a client holds at most
-32 views. Anything else is answered with an error frame, and the connection goes on.
+64 KiB) of the protocol's shapes (app/board/protocol.py; docs/board-protocol.md); a view name is
+``system`` or ``<kind>:<code>`` with a short code; a client holds at most 32 views. Anything else
+is answered with an error frame, and the connection goes on.
 Each client has a bounded queue (FLOWCC_BOARD_QUEUE_FRAMES): on overflow its backlog becomes one
 resync; one that takes no frame for FLOWCC_BOARD_SEND_TIMEOUT_SECONDS is dropped. Neither delays
 others.
@@ -20,21 +21,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Counter
+from pydantic import ValidationError
 
 from app.auth.apikeys import authenticate
 from app.auth.schemas import Principal
 from app.auth.tokens import token_expiry
-from app.board.hub import BoardClient, BoardHub, encode
+from app.board.hub import BoardClient, BoardHub
+from app.board.protocol import (
+    MESSAGES,
+    AuthMessage,
+    ClientMessage,
+    ErrorFrame,
+    HeartbeatMessage,
+    PingFrame,
+    PongFrame,
+    ReadyFrame,
+    SubscribeMessage,
+    UnsubscribeMessage,
+)
 from app.board.snapshots import SnapshotBuilds
 from app.deps import Resources
 from app.errors import AppError
@@ -44,7 +55,6 @@ router = APIRouter()
 HEARTBEAT_SECONDS = 15.0
 MAX_CLIENT_MESSAGE = 16_384
 MAX_VIEWS = 32
-VIEW_NAME = re.compile(r"system|(site|discharges|carehomes)(:[A-Za-z0-9_.-]{1,40})?")
 DROPPED = Counter("flowcc_board_dropped_total", "Board clients dropped for not reading")
 log = get_logger(__name__)
 
@@ -62,13 +72,14 @@ async def board_socket(websocket: WebSocket) -> None:
         return
     principal, token = authenticated
     client = BoardClient(queue_size=resources.settings.board_queue_frames)
-    ready = {
-        "type": "ready",
-        "principal": principal.model_dump(mode="json"),
-        "landing_view": principal.landing_view(),
-    }
+    ready = ReadyFrame(
+        type="ready",
+        principal=principal,
+        permissions=principal.permissions(),
+        landing_view=principal.landing_view(),
+    )
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await websocket.send_json(ready)
+        await websocket.send_text(ready.model_dump_json())
     hub.connect(client)
     timeout = resources.settings.board_send_timeout_seconds
     sender = asyncio.create_task(_send_loop(websocket, client, timeout))
@@ -112,8 +123,14 @@ async def _session_guard(websocket: WebSocket, token: str, resources: Resources)
         except AppError as error:  # a wake-up a hair before exp finds the token just expired
             reason = expired if error.message == "token expired" else error.message
             break
+    await _refuse(websocket, reason)
+
+
+async def _refuse(websocket: WebSocket, reason: str) -> None:
+    """Say why, then close the connection as unauthorized (4401)."""
     with contextlib.suppress(Exception):
-        await websocket.send_json({"type": "error", "code": "unauthorized", "message": reason})
+        frame = ErrorFrame(type="error", code="unauthorized", message=reason)
+        await websocket.send_text(frame.model_dump_json())
         await websocket.close(code=4401, reason="unauthorized")
 
 
@@ -121,42 +138,48 @@ async def _receive_loop(websocket: WebSocket, connection: Connection) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
             message = client_message(await websocket.receive_text())
-            if message is None:
-                connection.error("bad_request", "a message is one JSON object of at most 16 KiB")
+            if isinstance(message, str):
+                connection.error("bad_request", message)
                 continue
             # Shielded: a drop never interrupts a snapshot's query half-way (the pool's
             # connection stays usable); the loop ends at the next message instead.
             await asyncio.shield(connection.handle(message))
 
 
-def client_message(text: str) -> dict[str, Any] | None:
-    """A client's message, or None when it is not one small JSON object."""
+def client_message(text: str) -> ClientMessage | str:
+    """A client's message, or why it is not one (not one small JSON object of the protocol)."""
     if len(text) > MAX_CLIENT_MESSAGE:
-        return None
+        return "a message is one JSON object of at most 16 KiB"
     try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return message if isinstance(message, dict) else None
+        return MESSAGES.validate_json(text)
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        if where.endswith("view"):
+            return "a view is 'system' or '<kind>:<code>' with a code of at most 40 characters"
+        return f"not a protocol message ({where or 'message'}: {first['msg']})"
+    except RecursionError:
+        return "a message is one JSON object of at most 16 KiB"
 
 
 async def _authenticate(websocket: WebSocket, resources: Resources) -> tuple[Principal, str] | None:
     try:
-        message = client_message(await asyncio.wait_for(websocket.receive_text(), timeout=10))
-        if (
-            message is None
-            or message.get("type") != "auth"
-            or not isinstance(message.get("token"), str)
-        ):
-            raise ValueError("the first message must be {type: auth, token}")
-        token = message["token"]
-        return await authenticate(token, resources.settings.auth, resources.sessionmaker), token
-    except (TimeoutError, ValueError, AppError, WebSocketDisconnect) as error:
-        reason = getattr(error, "message", None) or str(error) or "authentication timed out"
-        with contextlib.suppress(Exception):
-            await websocket.send_json({"type": "error", "code": "unauthorized", "message": reason})
-            await websocket.close(code=4401, reason="unauthorized")
+        text = await asyncio.wait_for(websocket.receive_text(), timeout=10)
+    except (TimeoutError, WebSocketDisconnect):
+        await _refuse(websocket, "authentication timed out")
         return None
+    message = client_message(text)
+    if not isinstance(message, AuthMessage):
+        await _refuse(websocket, "the first message must be {type: auth, token}")
+        return None
+    try:
+        principal = await authenticate(
+            message.token, resources.settings.auth, resources.sessionmaker
+        )
+    except AppError as error:
+        await _refuse(websocket, error.message)
+        return None
+    return principal, message.token
 
 
 @dataclass(frozen=True)
@@ -168,23 +191,19 @@ class Connection:
     builds: SnapshotBuilds
     principal: Principal
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        view = str(message.get("view", ""))
-        if kind == "ping":
-            self.client.offer({"type": "pong", "t": time.time()})
-        elif kind in ("subscribe", "resync"):
-            await self.subscribe(view)
-        elif kind == "unsubscribe":
-            self.hub.unsubscribe(self.client, view)
-        elif kind != "pong":
-            self.error("bad_request", f"unknown type {kind!r}")
+    async def handle(self, message: ClientMessage) -> None:
+        match message:
+            case HeartbeatMessage(type="ping"):
+                self.client.offer(PongFrame(type="pong", t=time.time()).model_dump_json())
+            case SubscribeMessage():
+                await self.subscribe(message.view)
+            case UnsubscribeMessage():
+                self.hub.unsubscribe(self.client, message.view)
+            case AuthMessage():
+                self.error("bad_request", "already authenticated")
 
     async def subscribe(self, view: str) -> None:
         """Register for the view's deltas first, then send a snapshot holding all before them."""
-        if not VIEW_NAME.fullmatch(view):
-            self.error("bad_request", "a view is 'system' or '<kind>:<code>'", view[:80])
-            return
         if view not in self.client.views and len(self.client.views) >= MAX_VIEWS:
             self.error("bad_request", f"at most {MAX_VIEWS} views per connection", view)
             return
@@ -201,8 +220,8 @@ class Connection:
         self.client.offer(frame)
 
     def error(self, code: str, message: str, view: str | None = None) -> None:
-        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-        self.client.offer(frame if view is None else {**frame, "view": view})
+        frame = ErrorFrame(type="error", code=code, message=message, view=view)
+        self.client.offer(frame.model_dump_json(exclude_none=True))
 
 
 async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: float) -> None:
@@ -217,7 +236,7 @@ async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: fl
                 async with asyncio.timeout(HEARTBEAT_SECONDS):
                     frame = await client.queue.get()
             except TimeoutError:
-                frame = encode({"type": "ping", "t": time.time()})
+                frame = PingFrame(type="ping", t=time.time()).model_dump_json()
         else:
             frame = client.queue.get_nowait()
         try:

@@ -11,28 +11,33 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.board.hub import encode
+from app.board.present import summary
+from app.board.protocol import SnapshotFrame
+from app.board.schemas import SiteRef, SiteView, SystemSite, SystemView, UnitView
+from app.carehomes.schemas import CareHomesView
 from app.carehomes.service import carehomes_view
+from app.discharge.schemas import DischargesView
 from app.discharge.service import discharges_view
 from app.errors import NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
-from app.flow.engine import FlowEngine, summary
+from app.flow.engine import FlowEngine
+from app.flow.schemas import SiteFlow
 from app.occupancy.projector import bed_view
 from app.occupancy.repository import OccupancyRepository
-from app.topology.models import Bed
+from app.occupancy.schemas import UnitCounts
+from app.topology.models import Bed, Unit
 from app.topology.repository import TopologyRepository
 
 BUILDS = Counter("flowcc_board_snapshot_builds_total", "Board snapshots read from the database")
 
 
-async def site_snapshot(session: AsyncSession, site_code: str, flow: FlowEngine) -> dict[str, Any]:
+async def site_snapshot(session: AsyncSession, site_code: str, flow: FlowEngine) -> SiteView:
     topology = TopologyRepository(session)
     site = await topology.site(site_code)
     if site is None:
@@ -44,63 +49,65 @@ async def site_snapshot(session: AsyncSession, site_code: str, flow: FlowEngine)
             select(Bed).where(Bed.site_code == site_code).order_by(Bed.unit_id, Bed.position)
         )
     ).scalars()
-    return {
-        "site": {
-            "code": site.code,
-            "name": site.name,
-            "kind": site.kind,
-            "local_authority": site.local_authority,
-        },
-        "units": [_unit(unit, counts.get(unit.id, {})) for unit in units],
-        "beds": {bed.id: bed_view(bed) for bed in beds},
-        "now": flow.clock.now().isoformat(),
-        "metrics": await _site_metrics(session, flow, site_code),
-    }
+    return SiteView(
+        site=SiteRef(
+            code=site.code, name=site.name, kind=site.kind, local_authority=site.local_authority
+        ),
+        units=[_unit(unit, counts.get(unit.id, {})) for unit in units],
+        beds={bed.id: bed_view(bed) for bed in beds},
+        now=flow.clock.now().isoformat(),
+        metrics=await site_flow(session, flow, site_code),
+    )
 
 
-async def _site_metrics(session: AsyncSession, flow: FlowEngine, site: str) -> dict[str, Any]:
-    """The engine's latest evaluation of the site (waits for its first one after a start)."""
+async def site_flow(session: AsyncSession, flow: FlowEngine, site: str) -> SiteFlow | None:
+    """The engine's latest evaluation of the site (waits for its first one after a start);
+    None for a site the engine does not evaluate (not acute)."""
     await asyncio.wait_for(flow.ready.wait(), timeout=30)
     state = await EscalationRepository(session).state(site)
-    return {"as_of": flow.clock.now().isoformat(), **flow.site_view(site, opel_view(state))}
+    return flow.site_view(site, opel_view(state), flow.clock.now())
 
 
-async def system_snapshot(session: AsyncSession, flow: FlowEngine) -> dict[str, Any]:
+async def system_snapshot(session: AsyncSession, flow: FlowEngine) -> SystemView:
     topology = TopologyRepository(session)
     units = await topology.units()
     counts = await OccupancyRepository(session).unit_counts([unit.id for unit in units])
     sites = await topology.sites()
     await asyncio.wait_for(flow.ready.wait(), timeout=30)
     states = await EscalationRepository(session).states()
-    return {
-        "sites": [
-            {"code": s.code, "name": s.name, "kind": s.kind, "opel_weight": s.opel_weight}
+    summaries = {}
+    for s in sites:
+        view = flow.site_view(s.code, opel_view(states.get(s.code)), flow.clock.now())
+        if view is not None:
+            summaries[s.code] = summary(s.code, view)
+    return SystemView(
+        sites=[
+            SystemSite(code=s.code, name=s.name, kind=s.kind, opel_weight=s.opel_weight)
             for s in sites
         ],
-        "units": [_unit(unit, counts.get(unit.id, {})) for unit in units],
-        "now": flow.clock.now().isoformat(),
-        "summaries": {
-            s.code: summary(s.code, await _site_metrics(session, flow, s.code))
-            for s in sites
-            if s.code in flow.sites
-        },
-        "system_opel": opel_view(states.get(flow.config.system_scope)),
-    }
+        units=[_unit(unit, counts.get(unit.id, {})) for unit in units],
+        now=flow.clock.now().isoformat(),
+        summaries=summaries,
+        system_opel=opel_view(states.get(flow.config.system_scope)),
+    )
 
 
-def _unit(unit: Any, counts: dict[str, int]) -> dict[str, Any]:
-    return {
-        "id": unit.id,
-        "site": unit.site_code,
-        "code": unit.code,
-        "name": unit.name,
-        "kind": unit.kind,
-        "specialty": unit.specialty,
-        "counts": counts,
-    }
+def _unit(unit: Unit, counts: dict[str, int]) -> UnitView:
+    return UnitView(
+        id=unit.id,
+        site=unit.site_code,
+        code=unit.code,
+        name=unit.name,
+        kind=unit.kind,
+        specialty=unit.specialty,
+        counts=UnitCounts(**counts),
+    )
 
 
-async def snapshot(session: AsyncSession, view: str, flow: FlowEngine) -> dict[str, Any]:
+View = SiteView | SystemView | DischargesView | CareHomesView
+
+
+async def snapshot(session: AsyncSession, view: str, flow: FlowEngine) -> View:
     kind, _, scope = view.partition(":")
     if kind == "site":
         return await site_snapshot(session, scope, flow)
@@ -136,7 +143,7 @@ class SnapshotBuilds:
 
     def __init__(
         self,
-        read: Callable[[str], Awaitable[dict[str, Any]]],
+        read: Callable[[str], Awaitable[View]],
         current_seq: Callable[[str], int],
         fresh_seconds: float = 1.0,
     ) -> None:
@@ -172,8 +179,8 @@ class SnapshotBuilds:
         try:
             BUILDS.inc()
             data = await self._read(view)
-            frame = {"type": "snapshot", "view": view, "seq": seq, "data": data, "at": time.time()}
-            built = Built(seq, encode(frame), time.monotonic())
+            frame = SnapshotFrame(type="snapshot", view=view, seq=seq, data=data, at=time.time())
+            built = Built(seq, frame.model_dump_json(), time.monotonic())
             self._done[view] = built
             return built
         finally:
@@ -182,10 +189,10 @@ class SnapshotBuilds:
 
 def reader(
     sessionmaker: async_sessionmaker[AsyncSession], flow: FlowEngine
-) -> Callable[[str], Awaitable[dict[str, Any]]]:
+) -> Callable[[str], Awaitable[View]]:
     """Read a view's snapshot from PostgreSQL in a session of its own."""
 
-    async def read(view: str) -> dict[str, Any]:
+    async def read(view: str) -> View:
         async with sessionmaker() as session:
             return await snapshot(session, view, flow)
 

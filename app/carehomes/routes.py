@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -35,7 +35,7 @@ async def care_homes(
     local_authority: Annotated[Code | None, Query(examples=["E06000901"])] = None,
     bed_type: BedType = None,
     admittable_only: Annotated[bool, Query(description="Only homes open with a vacancy")] = False,
-) -> dict[str, Any]:
+) -> CareHomesOut:
     if user.role == Role.INTEGRATION_INGEST:
         raise Forbidden("an ingest integration may not read care-home capacity")
     las = [la.code for la in await TopologyRepository(session).local_authorities()]
@@ -48,7 +48,7 @@ async def care_homes(
     now = flow.clock.now()
     homes = homes_summary(await CareHomeRepository(session).vacancies(wanted), now)
     if bed_type is not None:
-        homes = [h for h in homes if bed_type in h["admittable"]]
+        homes = [h for h in homes if bed_type in h.admittable]
     if admittable_only:
-        homes = [h for h in homes if h["open"] and any(h["admittable"].values())]
-    return {"as_of": now.isoformat(), "items": homes}
+        homes = [h for h in homes if h.open and any(h.admittable.values())]
+    return CareHomesOut(as_of=now.isoformat(), items=homes)

@@ -23,3 +23,11 @@ class HomeOut(BaseModel):
 class CareHomesOut(BaseModel):
     as_of: Timestamp
     items: list[HomeOut]
+
+
+class CareHomesView(BaseModel):
+    """The ``carehomes:<la>`` board view: an authority's homes with their latest vacancies."""
+
+    local_authority: str
+    now: Timestamp
+    homes: list[HomeOut]

@@ -4,7 +4,7 @@ the roles that need it, and hub status updates (sent through Kafka like every ot
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
@@ -14,23 +14,34 @@ from app.auth.schemas import Principal, Role
 from app.deps import KafkaDep, Runtime, RuntimeDep, SessionDep, SettingsDep
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository, Pending
-from app.discharge.schemas import IdentityOut, ProducedOut, StatusUpdateIn
+from app.discharge.schemas import (
+    IdentityOut,
+    PendingItem,
+    PendingList,
+    ProducedOut,
+    StatusUpdateIn,
+)
 from app.discharge.service import discharges_view, spell_ref
-from app.errors import Forbidden, NotFound
+from app.errors import Forbidden, NotFound, Responses
 from app.topics import DISCHARGE_STATUS
 from app.topology.repository import TopologyRepository
 
 router = APIRouter(prefix="/api/v1/discharges", tags=["discharges"])
-NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
+NOT_VISIBLE: Responses = {
     404: {"description": "No such person waiting, or not visible to this role"}
 }
 
 
 def _may_list(user: Principal, la: str) -> bool:
+    """A site manager lists its own sites' people of every authority (filtered below)."""
     return user.may_see_authority(la) or user.role == Role.SITE_MANAGER
 
 
-@router.get("", summary="People ready to leave hospital, per local authority (no identifiers)")
+@router.get(
+    "",
+    summary="People ready to leave hospital, per local authority (no identifiers)",
+    response_model=PendingList,
+)
 async def pending(
     session: SessionDep,
     user: CurrentUser,
@@ -38,7 +49,7 @@ async def pending(
     local_authority: Annotated[str | None, Query(examples=["E06000901"])] = None,
     pathway: Annotated[str | None, Query(pattern="^P[0-3]$")] = None,
     min_days: Annotated[int, Query(ge=0, description="At least this many days since ready")] = 0,
-) -> dict[str, Any]:
+) -> PendingList:
     if user.role == Role.INTEGRATION_INGEST:
         raise Forbidden("an ingest integration may not read discharges")
     las = [la.code for la in await TopologyRepository(session).local_authorities()]
@@ -50,14 +61,12 @@ async def pending(
         if not _may_list(user, la):
             continue
         data, _ = await discharges_view(session, la, now=flow.clock.now(), ref_key=flow.ref_key)
-        for person in data["pending"]:
-            if user.site_limited and person["site"] not in user.sites:
+        for person in data.pending:
+            if user.site_limited and person.site not in user.sites:
                 continue
-            if (pathway is None or person["pathway"] == pathway) and person[
-                "days_since_ready"
-            ] >= min_days:
-                items.append({"local_authority": la, **person})
-    return {"as_of": flow.clock.now().isoformat(), "items": items}
+            if pathway in (None, person.pathway) and person.days_since_ready >= min_days:
+                items.append(PendingItem(local_authority=la, **person.model_dump()))
+    return PendingList(as_of=flow.clock.now().isoformat(), items=items)
 
 
 async def _find(session: SessionDep, flow: Runtime, ref: str) -> Pending:
@@ -77,25 +86,17 @@ async def _find(session: SessionDep, flow: Runtime, ref: str) -> Pending:
 )
 async def identity(
     ref: str, session: SessionDep, user: CurrentUser, flow: RuntimeDep
-) -> dict[str, Any]:
+) -> IdentityOut:
     person = await _find(session, flow, ref)
-    own_resident = (
-        user.role == Role.SOCIAL_CARE and person.local_authority in user.local_authorities
-    )
-    own_site = user.role == Role.SITE_MANAGER and person.site in user.sites
-    if not (own_resident or own_site):
+    if not user.may_identify(person.site, person.local_authority):
         raise Forbidden("identifiers are shown only to this person's social care team or site")
     nhs_number, patient_id, _ = await DischargeRepository(session).identity(person.spell_id)
     AuditRepository(session).record(
         user, "read_identity", f"discharge:{ref}", site=person.site, la=person.local_authority
     )
-    return {
-        "ref": ref,
-        "nhs_number": nhs_number,
-        "patient_id": patient_id,
-        "site": person.site,
-        "ward": person.ward,
-    }
+    return IdentityOut(
+        ref=ref, nhs_number=nhs_number, patient_id=patient_id, site=person.site, ward=person.ward
+    )
 
 
 @router.post(
@@ -113,10 +114,9 @@ async def update_status(
     flow: RuntimeDep,
     kafka: KafkaDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> ProducedOut:
     person = await _find(session, flow, ref)
-    own = user.role == Role.SOCIAL_CARE and person.local_authority in user.local_authorities
-    if not (own or user.role in (Role.COMMANDER, Role.ADMIN)):
+    if not user.may_update_discharge(person.local_authority):
         raise Forbidden("only this person's social care team (or a commander) may update it")
     # Only what the hub changed, and who: every other field keeps its value (an update never
     # wipes what it does not mention).
@@ -141,4 +141,4 @@ async def update_status(
         user, "discharge.status_update", f"discharge:{ref}", status=body.status,
         la=person.local_authority, event_id=event.event_id,
     )  # fmt: skip
-    return {"topic": produced.topic, "partition": produced.partition, "offset": produced.offset}
+    return ProducedOut(topic=produced.topic, partition=produced.partition, offset=produced.offset)

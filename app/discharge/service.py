@@ -11,7 +11,6 @@ import hashlib
 import hmac
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +18,10 @@ from app.carehomes.repository import CareHomeRepository, Vacancy
 from app.carehomes.service import STALE_AFTER, admittable, homes_summary
 from app.discharge.matching import matches_for
 from app.discharge.repository import DischargeRepository, Pending
+from app.discharge.schemas import DischargesView, MatchOut, WaitingPerson, WaitingSummary
 from app.errors import NotFound
 from app.topology.repository import TopologyRepository
+from app.topology.schemas import LocalAuthorityOut
 
 
 def spell_ref(spell_id: str, key: str) -> str:
@@ -29,7 +30,7 @@ def spell_ref(spell_id: str, key: str) -> str:
 
 async def discharges_view(
     session: AsyncSession, la_code: str, *, now: datetime, ref_key: str
-) -> tuple[dict[str, Any], datetime | None]:
+) -> tuple[DischargesView, datetime | None]:
     """The view's data, and when it next changes with time alone (a day more waited, a report
     turning stale)."""
     las = {la.code: la for la in await TopologyRepository(session).local_authorities()}
@@ -40,13 +41,15 @@ async def discharges_view(
     pending = await DischargeRepository(session).pending([la_code], now=now)
     vacancies = await CareHomeRepository(session).vacancies([la_code, *neighbours[la_code]])
     people = [_person(p, vacancies, neighbours, now, ref_key) for p in pending]
-    data = {
-        "local_authority": {"code": la.code, "name": la.name, "neighbours": neighbours[la_code]},
-        "now": now.isoformat(),
-        "pending": people,
-        "summary": _summary(people, vacancies, now),
-        "homes": homes_summary(vacancies, now),
-    }
+    data = DischargesView(
+        local_authority=LocalAuthorityOut(
+            code=la.code, name=la.name, neighbours=neighbours[la_code]
+        ),
+        now=now.isoformat(),
+        pending=people,
+        summary=_summary(people, vacancies, now),
+        homes=homes_summary(vacancies, now),
+    )
     return data, _next_change(pending, vacancies, now)
 
 
@@ -56,50 +59,50 @@ def _person(
     neighbours: dict[str, list[str]],
     now: datetime,
     ref_key: str,
-) -> dict[str, Any]:
+) -> WaitingPerson:
     ready = person.discharge_ready_at or now
-    return {
-        "ref": spell_ref(person.spell_id, ref_key),
-        "site": person.site,
-        "ward": person.ward,
-        "pathway": person.pathway,
-        "status": person.status,
-        "ready_at": ready.isoformat(),
-        "days_since_ready": (now - ready).days,
-        "delay_reason": person.delay_reason,
-        "needs_bed_type": person.needs_bed_type,
-        "expected_discharge_date": person.expected_discharge_date,
-        "matches": [
-            {
-                "home": m.home_code,
-                "name": m.home_name,
-                "local_authority": m.local_authority,
-                "bed_type": m.bed_type,
-                "admittable": m.admittable,
-                "reported_at": m.reported_at.isoformat(),
-                "stale": m.stale,
-                "neighbour": m.neighbour,
-            }
+    return WaitingPerson(
+        ref=spell_ref(person.spell_id, ref_key),
+        site=person.site,
+        ward=person.ward,
+        pathway=person.pathway,
+        status=person.status,
+        ready_at=ready.isoformat(),
+        days_since_ready=(now - ready).days,
+        delay_reason=person.delay_reason,
+        needs_bed_type=person.needs_bed_type,
+        expected_discharge_date=person.expected_discharge_date,
+        matches=[
+            MatchOut(
+                home=m.home_code,
+                name=m.home_name,
+                local_authority=m.local_authority,
+                bed_type=m.bed_type,
+                admittable=m.admittable,
+                reported_at=m.reported_at.isoformat(),
+                stale=m.stale,
+                neighbour=m.neighbour,
+            )
             for m in matches_for(person, vacancies, neighbours, now=now)
         ],
-    }
+    )
 
 
 def _summary(
-    people: list[dict[str, Any]], vacancies: list[Vacancy], now: datetime
-) -> dict[str, Any]:
+    people: list[WaitingPerson], vacancies: list[Vacancy], now: datetime
+) -> WaitingSummary:
     fresh = [v for v in vacancies if now - v.reported_at <= STALE_AFTER]
     beds: Counter[str] = Counter()
     for vacancy in fresh:
         if vacancy.open_to_admissions:
             beds[vacancy.bed_type] += admittable(vacancy)
-    return {
-        "waiting": len(people),
-        "by_pathway": dict(sorted(Counter(p["pathway"] or "unknown" for p in people).items())),
-        "longest_days": max((p["days_since_ready"] for p in people), default=None),
-        "over_7_days": sum(1 for p in people if p["days_since_ready"] >= 7),
-        "admittable_fresh_by_bed_type": dict(sorted(beds.items())),
-    }
+    return WaitingSummary(
+        waiting=len(people),
+        by_pathway=dict(sorted(Counter(p.pathway or "unknown" for p in people).items())),
+        longest_days=max((p.days_since_ready for p in people), default=None),
+        over_7_days=sum(1 for p in people if p.days_since_ready >= 7),
+        admittable_fresh_by_bed_type=dict(sorted(beds.items())),
+    )
 
 
 def _next_change(

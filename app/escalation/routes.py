@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, BackgroundTasks
 
 from app.auth.deps import CurrentUser
-from app.auth.schemas import Principal, Role
+from app.auth.schemas import Principal
 from app.deps import Scope, SessionDep
 from app.errors import Forbidden, NotFound
 from app.escalation.deps import EscalationRuntime, EscalationRuntimeDep
 from app.escalation.repository import EscalationRepository
-from app.escalation.schemas import Declared, DeclareIn, EscalationNow, HistoryPage
+from app.escalation.schemas import (
+    Declared,
+    DeclareIn,
+    EscalationNow,
+    HistoryEntry,
+    HistoryPage,
+    ReadingOut,
+)
 from app.escalation.service import declare, opel_view
 from app.pagination import BeforeId, PageSize
 from app.webhooks.service import enqueue
@@ -31,16 +36,13 @@ def _may_see(user: Principal, scope: str, flow: EscalationRuntime) -> bool:
 )
 async def current(
     session: SessionDep, user: CurrentUser, flow: EscalationRuntimeDep
-) -> dict[str, Any]:
+) -> EscalationNow:
     states = await EscalationRepository(session).states()
-    profile = flow.profile
-    return {
-        "profile": profile.model_dump(mode="json"),
-        "system_scope": flow.system_scope,
-        "levels": [
-            opel_view(state) for scope, state in states.items() if _may_see(user, scope, flow)
-        ],
-    }
+    return EscalationNow(
+        profile=flow.profile,
+        system_scope=flow.system_scope,
+        levels=[opel_view(state) for scope, state in states.items() if _may_see(user, scope, flow)],
+    )
 
 
 @router.get(
@@ -55,27 +57,27 @@ async def history(
     flow: EscalationRuntimeDep,
     before_id: BeforeId = None,
     limit: PageSize = 100,
-) -> dict[str, Any]:
+) -> HistoryPage:
     if not _may_see(user, scope, flow):
         raise NotFound(f"no escalation scope {scope} visible to this role")
     rows = await EscalationRepository(session).history(scope, before_id=before_id, limit=limit)
-    return {
-        "items": [
-            {
-                "id": row.id,
-                "kind": row.kind,
-                "level": row.level,
-                "previous_level": row.previous_level,
-                "score": row.score,
-                "readings": row.readings,
-                "actor": row.actor,
-                "reason": row.reason,
-                "at": row.at.isoformat(),
-            }
+    return HistoryPage(
+        items=[
+            HistoryEntry(
+                id=row.id,
+                kind=row.kind,
+                level=row.level,
+                previous_level=row.previous_level,
+                score=row.score,
+                readings=[ReadingOut.model_validate(reading) for reading in row.readings],
+                actor=row.actor,
+                reason=row.reason,
+                at=row.at.isoformat(),
+            )
             for row in rows
         ],
-        "next_before_id": rows[-1].id if len(rows) == limit else None,
-    }
+        next_before_id=rows[-1].id if len(rows) == limit else None,
+    )
 
 
 @router.post(
@@ -91,15 +93,15 @@ async def declare_level(
     user: CurrentUser,
     flow: EscalationRuntimeDep,
     after: BackgroundTasks,
-) -> dict[str, Any]:
+) -> Declared:
     if not _may_see(user, scope, flow):
         raise NotFound(f"no escalation scope {scope} visible to this role")
-    if user.role not in (Role.COMMANDER, Role.ADMIN, Role.SITE_MANAGER):
+    if not user.may_declare_opel:
         raise Forbidden(f"role {user.role} may not declare an OPEL level")
     repo = EscalationRepository(session)
     state = await declare(repo, scope, body.level, body.reason, user.subject, flow.clock.now())
     view = opel_view(state)
-    await enqueue(session, "opel.declared", scope, view or {})
+    await enqueue(session, "opel.declared", scope, view.model_dump(mode="json") if view else {})
     # After the commit (background tasks run once the response is sent): boards are told.
     after.add_task(flow.changed, [scope])
-    return {"opel": view}
+    return Declared(opel=view)

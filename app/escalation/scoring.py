@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.escalation.profile import OpelProfile
 
@@ -22,7 +21,7 @@ class Reading:
     level: int | None
     weight: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str | float | int | None]:
         return {
             "id": self.id,
             "label": self.label,
@@ -47,15 +46,6 @@ class Assessment:
         return [r.id for r in self.readings if r.level == max(levels)]
 
 
-def metric_value(metrics: Mapping[str, Any], path: str) -> float | None:
-    node: Any = metrics
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
-
-
 def band(profile: OpelProfile, score: float) -> int:
     return 1 + sum(1 for bound in profile.score_bands if score >= bound)
 
@@ -67,10 +57,11 @@ def weighted_score(levels: Sequence[tuple[int, float]]) -> float | None:
     return (sum(level * weight for level, weight in levels) - total) / (3 * total) * 100
 
 
-def assess(profile: OpelProfile, metrics: Mapping[str, Any]) -> Assessment:
+def assess(profile: OpelProfile, numbers: Mapping[str, float]) -> Assessment:
+    """Score a site from its metrics' numbers by catalogue path (``app.catalogue.numbers``)."""
     readings = []
     for parameter in profile.parameters:
-        value = metric_value(metrics, parameter.metric)
+        value = numbers.get(parameter.metric)
         level = None if value is None else parameter.level(value)
         readings.append(Reading(parameter.id, parameter.label, value, level, parameter.weight))
     score = weighted_score([(r.level, r.weight) for r in readings if r.level is not None])

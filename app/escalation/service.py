@@ -6,12 +6,12 @@ Services never commit: the caller's transaction holds the change and its history
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.errors import NotFound
 from app.escalation.models import OpelHistory, OpelState
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
+from app.escalation.schemas import DeclaredOut, OpelView, ReadingOut
 from app.escalation.scoring import Assessment, LevelState, step
 
 
@@ -82,34 +82,35 @@ async def declare(
     return state
 
 
-def opel_view(state: OpelState | None) -> dict[str, Any] | None:
+def opel_view(state: OpelState | None) -> OpelView | None:
     if state is None:
         return None
-    return {
-        "scope": state.scope,
-        "computed_level": state.computed_level,
-        "raw_level": state.raw_level,
-        "score": state.score,
-        "below_since": _iso(state.below_since),
-        "computed_at": _iso(state.computed_at),
-        "readings": state.readings,
-        "drivers": _drivers(state.readings),
-        "declared": None
+    readings = [ReadingOut.model_validate(reading) for reading in state.readings]
+    return OpelView(
+        scope=state.scope,
+        computed_level=state.computed_level,
+        raw_level=state.raw_level,
+        score=state.score,
+        below_since=_iso(state.below_since),
+        computed_at=_iso(state.computed_at),
+        readings=readings,
+        drivers=_drivers(readings),
+        declared=None
         if state.declared_level is None
-        else {
-            "level": state.declared_level,
-            "by": state.declared_by,
-            "reason": state.declared_reason,
-            "at": _iso(state.declared_at),
-        },
-    }
+        else DeclaredOut(
+            level=state.declared_level,
+            by=state.declared_by,
+            reason=state.declared_reason,
+            at=_iso(state.declared_at),
+        ),
+    )
 
 
-def _drivers(readings: list[dict[str, Any]]) -> list[str]:
-    levels = [r["level"] for r in readings if r.get("level") is not None]
+def _drivers(readings: list[ReadingOut]) -> list[str]:
+    levels = [r.level for r in readings if r.level is not None]
     if not levels or max(levels) == 1:
         return []
-    return [r["id"] for r in readings if r.get("level") == max(levels)]
+    return [r.id for r in readings if r.level == max(levels)]
 
 
 def _iso(value: datetime | None) -> str | None:

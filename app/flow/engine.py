@@ -6,29 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.carehomes.service import carehomes_view
-from app.catalogue import OPEL_SAMPLES
+from app.catalogue import OPEL_SAMPLES, SiteMetrics, numbers
 from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.changes import touch as touch_delta
 from app.clock import LONDON, Clock, local_midnight
 from app.discharge.service import discharges_view
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
+from app.escalation.schemas import OpelView
 from app.escalation.scoring import assess, roll_up
 from app.escalation.service import apply_assessment, opel_view
 from app.flow.metrics import compute_site
 from app.flow.repository import FlowRepository
+from app.flow.schemas import SiteFlow
 from app.logging import get_logger
 from app.topology.repository import TopologyRepository
 from app.webhooks.service import enqueue
+
+if TYPE_CHECKING:
+    from pydantic.main import IncEx
 
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
@@ -46,7 +51,7 @@ class EngineConfig:
 
 @dataclass
 class _Published:
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, SiteMetrics] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     due: dict[str, datetime | None] = field(default_factory=dict)
 
@@ -222,14 +227,17 @@ class FlowEngine:
         session: AsyncSession,
         escalation: EscalationRepository,
         changed: set[str],
-        opel: dict[str, dict[str, Any] | None],
+        opel: dict[str, OpelView | None],
         now: datetime,
         sample_all: bool,
     ) -> None:
         """The leader's writes after an evaluation, in the evaluation's transaction: a webhook
         for each level that moved, and metric samples (of every scope when a sample is due)."""
         for scope in sorted(changed):
-            await enqueue(session, "opel.changed", scope, opel.get(scope) or {})
+            view = opel.get(scope)
+            await enqueue(
+                session, "opel.changed", scope, view.model_dump(mode="json") if view else {}
+            )
         for scope in sorted(set(opel) if sample_all else changed):
             escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
 
@@ -244,13 +252,13 @@ class FlowEngine:
             data, self.state.due[view] = await discharges_view(
                 session, la, now=now, ref_key=self.config.ref_key
             )
-            if self._changed(view, {k: v for k, v in data.items() if k != "now"}):
-                deltas.append(Delta(view, "discharges", la, data))
+            if self._changed(view, data):
+                deltas.append(Delta(view, "discharges", la, data.model_dump(mode="json")))
             homes = _carehomes(la)
             if homes in keys:
-                data = await carehomes_view(session, la, now=now)
-                if self._changed(homes, {k: v for k, v in data.items() if k != "now"}):
-                    deltas.append(Delta(homes, "carehomes", la, data))
+                vacancies = await carehomes_view(session, la, now=now)
+                if self._changed(homes, vacancies):
+                    deltas.append(Delta(homes, "carehomes", la, vacancies.model_dump(mode="json")))
         return deltas
 
     async def _evaluate_sites(
@@ -274,7 +282,7 @@ class FlowEngine:
             self.state.due[site] = computed.next_change_at
             if not lead:
                 continue  # the leader assesses and writes the level; this process reads it
-            assessment = assess(self.config.profile, computed.metrics)
+            assessment = assess(self.config.profile, numbers(computed.metrics))
             moved, drop_at = await apply_assessment(
                 escalation, self.config.profile, site, assessment, now
             )
@@ -300,40 +308,48 @@ class FlowEngine:
 
     # ------------------------------------------------------------------ outputs
 
-    def _samples(self, scope: str, opel: dict[str, Any] | None) -> dict[str, float]:
-        values = dict(_flatten(self.state.metrics.get(scope, {})))
+    def _samples(self, scope: str, opel: OpelView | None) -> dict[str, float]:
+        metrics = self.state.metrics.get(scope)
+        values = numbers(metrics) if metrics is not None else {}
         if opel is not None:
             for name, key in OPEL_SAMPLES.items():
-                if isinstance(opel.get(key), int | float):
-                    values[name] = float(opel[key])
+                value = getattr(opel, key)
+                if isinstance(value, int | float):
+                    values[name] = float(value)
         return values
 
-    def _deltas(self, now: datetime, opel: dict[str, dict[str, Any] | None]) -> list[Delta]:
+    def _deltas(self, now: datetime, opel: dict[str, OpelView | None]) -> list[Delta]:
+        """A site's metrics go to its board (the board adds the system summary: app/board)."""
         deltas = []
         for site in sorted(self.sites):
-            view = self.site_view(site, opel.get(site))
-            if self._changed(site, view):
-                data = {"as_of": now.isoformat(), **view}
-                deltas.append(Delta(f"site:{site}", "metrics", site, data))
-                deltas.append(Delta("system", "site_summary", site, summary(site, data)))
+            view = self.site_view(site, opel.get(site), now)
+            if view is not None and self._changed(site, view):
+                deltas.append(Delta(f"site:{site}", "metrics", site, view.model_dump(mode="json")))
         system = opel.get(self.config.system_scope)
-        if system is not None and self._changed("system", {"opel": system}):
-            deltas.append(Delta("system", "system_opel", "system", system))
+        if system is not None and self._changed("system", system):
+            deltas.append(Delta("system", "system_opel", "system", system.model_dump(mode="json")))
         return deltas
 
-    def site_view(self, site: str, opel: dict[str, Any] | None) -> dict[str, Any]:
-        return {**self.state.metrics.get(site, {}), "opel": opel}
+    def site_view(self, site: str, opel: OpelView | None, as_of: datetime) -> SiteFlow | None:
+        """The site's latest metrics with its OPEL (None before its first evaluation)."""
+        metrics = self.state.metrics.get(site)
+        if metrics is None:
+            return None
+        return SiteFlow(**dict(metrics), as_of=as_of.isoformat(), opel=opel)
 
-    def _changed(self, key: str, view: dict[str, Any]) -> bool:
+    def _changed(self, key: str, view: BaseModel) -> bool:
         """Compare without the instant of computation, so a no-op re-evaluation stays silent."""
-        stable = {**view}
-        if isinstance(stable.get("opel"), dict):
-            stable["opel"] = {k: v for k, v in stable["opel"].items() if k != "computed_at"}
-        fingerprint = json.dumps(stable, sort_keys=True, default=str)
+        fingerprint = view.model_dump_json(exclude=_INSTANTS)
         if self.state.fingerprints.get(key) == fingerprint:
             return False
         self.state.fingerprints[key] = fingerprint
         return True
+
+
+# When a view was computed is not a change of it.
+_INSTANTS = cast(
+    "IncEx", {"as_of": True, "now": True, "computed_at": True, "opel": {"computed_at": True}}
+)
 
 
 def _discharges(la: str) -> str:
@@ -342,44 +358,3 @@ def _discharges(la: str) -> str:
 
 def _carehomes(la: str) -> str:
     return f"carehomes:{la}"
-
-
-def summary(site: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers of a site the system board shows."""
-    beds, ed, amb, dis = (data.get(k) or {} for k in ("beds", "ed", "ambulance", "discharges"))
-    opel = data.get("opel") or {}
-    queue = amb.get("queue") or []
-    return {
-        "site": site,
-        "as_of": data.get("as_of"),
-        "opel_level": opel.get("computed_level"),
-        "opel_declared": (opel.get("declared") or {}).get("level"),
-        "opel_score": opel.get("score"),
-        "occupancy_pct": beds.get("occupancy_pct"),
-        "free": beds.get("free"),
-        "escalation_open": beds.get("escalation_open"),
-        "ed_in_department": ed.get("in_department"),
-        "ed_over_12h": ed.get("over_12h"),
-        "four_hour_pct": ed.get("four_hour_pct"),
-        "ambulances_waiting": amb.get("waiting"),
-        "ambulance_queue": queue,
-        "en_route": amb.get("en_route"),
-        "hours_lost": amb.get("hours_lost"),
-        "nctr": dis.get("nctr"),
-        "nctr_pct": dis.get("nctr_pct"),
-        "nctr_by_pathway": dis.get("by_pathway") or {},
-        "handovers_today": amb.get("handovers_today"),
-        "discharged_today": dis.get("discharged_today"),
-        "ed_departed_today": ed.get("departed_today"),
-        "dta_waiting": ed.get("dta_waiting"),
-        "occupied": beds.get("occupied"),
-    }
-
-
-def _flatten(node: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, float]]:
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{name}.")
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            yield name, float(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -17,7 +17,7 @@ from app.errors import Forbidden, InvalidPayload, NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
 from app.flow.deps import FlowDep
-from app.flow.schemas import ClockAdvanceIn, ClockOut, MetricSamples, SiteFlow
+from app.flow.schemas import ClockAdvanceIn, ClockOut, MetricSamples, SamplePoint, SiteFlow
 
 router = APIRouter(prefix="/api/v1", tags=["flow"])
 
@@ -30,12 +30,13 @@ router = APIRouter(prefix="/api/v1", tags=["flow"])
 )
 async def site_flow(
     site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
-) -> dict[str, Any]:
+) -> SiteFlow:
     await asyncio.wait_for(flow.ready.wait(), timeout=30)  # the first evaluation after a start
-    if not user.may_see_site(site_code) or site_code not in flow.sites:
-        raise NotFound(f"no acute site {site_code} visible to this role")
     state = await EscalationRepository(session).state(site_code)
-    return {"as_of": flow.clock.now().isoformat(), **flow.site_view(site_code, opel_view(state))}
+    view = flow.site_view(site_code, opel_view(state), flow.clock.now())
+    if not user.may_see_site(site_code) or view is None:
+        raise NotFound(f"no acute site {site_code} visible to this role")
+    return view
 
 
 @router.get(
@@ -51,7 +52,7 @@ async def metric_samples(
     metric: Annotated[str, Query(examples=["beds.occupancy_pct"])],
     since: Annotated[datetime | None, Query(description="Default: 24 hours ago")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
-) -> dict[str, Any]:
+) -> MetricSamples:
     system = scope == flow.config.system_scope and user.sees_everything
     if not (system or user.may_see_site(scope)):
         raise NotFound(f"no scope {scope} visible to this role")
@@ -59,11 +60,11 @@ async def metric_samples(
         raise InvalidPayload(f"no metric {metric!r} in the catalogue (app/catalogue.py)")
     since = since or flow.clock.now() - timedelta(hours=24)
     rows = await EscalationRepository(session).samples(scope, metric, since=since, limit=limit)
-    return {
-        "scope": scope,
-        "metric": metric,
-        "points": [{"at": row.at.isoformat(), "value": row.value} for row in rows],
-    }
+    return MetricSamples(
+        scope=scope,
+        metric=metric,
+        points=[SamplePoint(at=row.at.isoformat(), value=row.value) for row in rows],
+    )
 
 
 @router.post(
@@ -75,7 +76,7 @@ async def metric_samples(
 )
 async def advance_clock(
     body: ClockAdvanceIn, user: CurrentUser, flow: FlowDep, settings: SettingsDep
-) -> dict[str, Any]:
+) -> ClockOut:
     if not settings.development or not isinstance(flow.clock, OffsetClock | ManualClock):
         raise NotFound("the engine clock is the system clock here (set FLOWCC_CLOCK=offset)")
     if user.role != Role.ADMIN:
@@ -84,4 +85,4 @@ async def advance_clock(
     flow.touch(flow.sites)
     await asyncio.wait_for(flow.evaluated(), timeout=30)  # answer once the views show it
     offset = flow.clock.offset if isinstance(flow.clock, OffsetClock) else None
-    return {"now": now.isoformat(), "offset_seconds": offset and offset.total_seconds()}
+    return ClockOut(now=now.isoformat(), offset_seconds=offset and offset.total_seconds())

@@ -13,7 +13,7 @@ from app.audit.repository import AuditRepository
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Principal, Role
 from app.deps import KafkaDep, SessionDep, SettingsDep
-from app.errors import Forbidden, InvalidPayload, NotFound
+from app.errors import Forbidden, InvalidPayload, NotFound, Responses
 from app.ingest.repository import IngestRepository
 from app.ingest.schemas import (
     DeadLetterPage,
@@ -33,7 +33,7 @@ TOPICS: dict[str, str] = {
     "carehome": topics.CAREHOME_BEDS,
     "discharge": topics.DISCHARGE_STATUS,
 }
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: Responses = {
     401: {"description": "Not authenticated"},
     403: {"description": "Role may not ingest"},
     413: {"description": "The body is over the ingest limit (FLOWCC_INGEST_MAX_BYTES)"},

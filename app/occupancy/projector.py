@@ -25,6 +25,7 @@ from app.occupancy.fold import EncounterState, fold
 from app.occupancy.models import Encounter, LocationException
 from app.occupancy.places import Places
 from app.occupancy.repository import OccupancyRepository
+from app.occupancy.schemas import BedView, UnitCounts
 from app.topology.models import Bed
 
 INGEST_DUPLICATES = Counter(
@@ -284,23 +285,24 @@ class OccupancyProjector:
         for unit_id, unit_counts in counts.items():
             site = unit_id.split(":", 1)[0]
             for view in (f"site:{site}", "system"):
-                deltas.append(Delta(view, "unit", unit_id, unit_counts))
+                deltas.append(Delta(view, "unit", unit_id, UnitCounts(**unit_counts).model_dump()))
         for bed in await self.repo.beds(sorted(changes.beds)):
-            deltas.append(Delta(f"site:{bed.site_code}", "bed", bed.id, bed_view(bed)))
+            data = bed_view(bed).model_dump()
+            deltas.append(Delta(f"site:{bed.site_code}", "bed", bed.id, data))
         return deltas
 
 
-def bed_view(bed: Bed) -> dict[str, object]:
+def bed_view(bed: Bed) -> BedView:
     """What a board may know about a bed: never who is in it."""
-    return {
-        "unit": bed.unit_id,
-        "code": bed.code,
-        "bay": bed.bay,
-        "kind": bed.kind,
-        "status": bed.status,
-        "occupied": bed.occupant_encounter_id is not None,
-        "occupied_since": bed.occupied_since.isoformat() if bed.occupied_since else None,
-    }
+    return BedView(
+        unit=bed.unit_id,
+        code=bed.code,
+        bay=bed.bay,
+        kind=bed.kind,
+        status=bed.status,
+        occupied=bed.occupant_encounter_id is not None,
+        occupied_since=bed.occupied_since.isoformat() if bed.occupied_since else None,
+    )
 
 
 def _per_encounter(event: AdtEvent) -> list[AdtEvent]:

@@ -11,7 +11,9 @@ export type StatusUpdateIn = Schemas["StatusUpdateIn"];
 
 export type SignInOptions = Schemas["SignInOptions"];
 // "oidc": signed in at the organisation's identity provider (signing out goes there too).
-export type Session = { token: string; principal: Principal; landingView: string; via?: "dev" | "oidc" };
+export type Permissions = Schemas["Permissions"];
+// The role's rules come from the service (permissions); this app holds none of its own.
+export type Session = { token: string; principal: Principal; permissions: Permissions; landingView: string; via?: "dev" | "oidc" };
 
 export async function signInOptions(): Promise<SignInOptions> {
   const response = await fetch("/api/v1/auth/sign-in-options");
@@ -20,7 +22,7 @@ export async function signInOptions(): Promise<SignInOptions> {
 
 function sessionFrom(body: TokenOut, via: "dev" | "oidc"): Session {
   const principal = { sites: [], local_authorities: [], ...body.principal } as Principal;
-  return { token: body.access_token, principal, landingView: body.landing_view, via };
+  return { token: body.access_token, principal, permissions: body.permissions, landingView: body.landing_view, via };
 }
 
 // After the identity provider sent the browser back: the session it made, once (same-origin
@@ -58,7 +60,8 @@ export function saveSession(session: Session | null): void {
 
 export function loadSession(): Session | null {
   const raw = sessionStorage.getItem("flowcc.session");
-  return raw ? (JSON.parse(raw) as Session) : null;
+  const session = raw ? (JSON.parse(raw) as Partial<Session>) : null;
+  return session?.permissions ? (session as Session) : null; // from an older version: sign in again
 }
 
 export async function postJson<Body>(token: string, path: string, body: Body): Promise<any> {

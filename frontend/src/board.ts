@@ -1,17 +1,12 @@
 // The websocket board client: auth, subscribe, snapshot then deltas by per-view sequence,
 // resync on a gap or when the server says we fell behind, heartbeats, reconnect with backoff.
 
-export type Change = { kind: string; key: string; data: Record<string, unknown> };
-export type ViewState = { seq: number; data: any; updatedAt: number };
-export type Connection = "connecting" | "live" | "reconnecting" | "unauthorized";
+// Frames and messages are the service's (src/openapi.ts, generated; docs/board-protocol.md).
+import type { BoardFrame as Frame, Change, ClientMessage, ViewData } from "./model";
 
-type Frame =
-  | { type: "ready"; landing_view: string }
-  | { type: "snapshot"; view: string; seq: number; data: any }
-  | { type: "delta"; view: string; seq: number; changes: Change[] }
-  | { type: "resync"; views: string[] }
-  | { type: "ping" | "pong" }
-  | { type: "error"; code: string; message: string; view?: string };
+export type { Change };
+export type ViewState = { seq: number; data: ViewData; updatedAt: number };
+export type Connection = "connecting" | "live" | "reconnecting" | "unauthorized";
 
 export class BoardClient {
   private ws: WebSocket | null = null;
@@ -25,7 +20,7 @@ export class BoardClient {
     private token: string,
     private onChange: (view: string, state: ViewState) => void,
     private onConnection: (state: Connection, detail?: string) => void,
-    private apply: (view: string, data: any, changes: Change[]) => any,
+    private apply: (view: string, data: ViewData, changes: Change[]) => ViewData,
   ) {}
 
   connect(): void {
@@ -60,7 +55,7 @@ export class BoardClient {
     this.send({ type: "unsubscribe", view });
   }
 
-  private send(message: object): void {
+  private send(message: ClientMessage): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 

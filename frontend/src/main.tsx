@@ -2,7 +2,7 @@ import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { loadSession, saveSession, type Session } from "./api";
 import { BoardClient, type Connection, type ViewState } from "./board";
-import { applyChanges } from "./model";
+import { applyChanges, type SystemView } from "./model";
 import { ConnectionBadge } from "./views/common";
 import { DischargeBoard } from "./views/DischargeBoard";
 import { Login } from "./views/Login";
@@ -20,26 +20,33 @@ function viewFromHash(fallback: string): string {
 const WALL = new URLSearchParams(location.search).has("wall");
 const ROTATE_MS = Number(new URLSearchParams(location.search).get("rotate") ?? 30) * 1000;
 
-function wallViews(session: Session): string[] {
-  const p = session.principal;
-  const own = [...p.sites.map((s) => `site:${s}`), ...p.local_authorities.map((la) => `discharges:${la}`)];
-  return own.length ? own : ["system", "site:RAN01", "site:RWV01", "site:RNF01"];
+// The role's boards; one who sees the whole system also rotates through every acute site's.
+function wallViews(session: Session, system: ViewState | undefined): string[] {
+  const sites = system ? Object.keys((system.data as SystemView).summaries ?? {}).sort() : [];
+  const boards = session.permissions.boards;
+  return boards.includes("system") ? [...boards, ...sites.map((s) => `site:${s}`)] : boards;
+}
+
+function boardLabel(view: string): string {
+  const [kind, code] = view.split(":");
+  return kind === "system" ? "System" : kind === "discharges" ? `Discharges ${code}` : code;
 }
 
 function Boards({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const [view, setView] = useState(viewFromHash(session.landingView));
+  const [states, setStates] = useState<Record<string, ViewState>>({});
+  const systemKnown = Boolean(states["system"]);
   useEffect(() => {
     if (!WALL) return;
     document.documentElement.classList.add("wall");
-    const views = wallViews(session);
+    const views = wallViews(session, states["system"]);
     if (views.length < 2) return;
     const timer = setInterval(() => {
       const next = views[(views.indexOf(viewFromHash(session.landingView)) + 1) % views.length];
       location.hash = `#/${next}`;
     }, ROTATE_MS);
     return () => clearInterval(timer);
-  }, [session]);
-  const [states, setStates] = useState<Record<string, ViewState>>({});
+  }, [session, systemKnown]);
   const [connection, setConnection] = useState<Connection>("connecting");
   const client = useMemo(
     () =>
@@ -74,14 +81,8 @@ function Boards({ session, onLogout }: { session: Session; onLogout: () => void 
     <div class="app">
       <nav class="topbar" aria-label="Main">
         <span class="brand">Flow Command Centre</span>
-        {session.principal.role !== "site_manager" && session.principal.role !== "social_care" && (
-          <button class="link" onClick={() => open("system")}>System</button>
-        )}
-        {session.principal.sites.map((code) => (
-          <button key={code} class="link" onClick={() => open(`site:${code}`)}>{code}</button>
-        ))}
-        {session.principal.local_authorities.map((code) => (
-          <button key={code} class="link" onClick={() => open(`discharges:${code}`)}>Discharges {code}</button>
+        {session.permissions.boards.map((board) => (
+          <button key={board} class="link" onClick={() => open(board)}>{boardLabel(board)}</button>
         ))}
         <span class="spacer" />
         <ConnectionBadge state={connection} />

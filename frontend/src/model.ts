@@ -1,87 +1,52 @@
 // Applying deltas to view data. Deltas carry absolute values, so applying one twice is harmless.
-// Shapes the service publishes in its schema come from src/openapi.ts (generated); the board
-// views not yet in the schema are written here (issue #19).
-import type { Change } from "./board";
+// Every shape here is the service's, generated from its schema into src/openapi.ts (the REST
+// views and the websocket frames alike: docs/board-protocol.md); none is written by hand.
 import type { components } from "./openapi";
 
 type Schemas = components["schemas"];
 
-export type Counts = Partial<Record<
-  "core_beds" | "open_beds" | "occupied" | "free" | "unavailable" | "closed" | "escalation_open" | "virtual_occupied",
-  number
->>;
-export type Unit = { id: string; site: string; code: string; name: string; kind: string; specialty: string | null; counts: Counts };
-export type Bed = { unit: string; code: string; bay: string | null; kind: string; status: string; occupied: boolean; occupied_since: string | null };
+export type Counts = Schemas["UnitCounts"];
+export type Unit = Schemas["UnitView"];
+export type Bed = Schemas["BedView"];
 export type Reading = Schemas["ReadingOut"];
 export type Opel = Schemas["OpelView"];
-export type QueueItem = { incident_id: string; vehicle: string | null; category: number; arrived_at: string; band: number };
-export type SiteMetrics = {
-  as_of: string;
-  received_at?: number;
-  beds: Record<string, number | null>;
-  ed: Record<string, number | string | null>;
-  ambulance: Record<string, any> & { queue: QueueItem[] };
-  discharges: Record<string, any>;
-  opel: Opel | null;
-};
-export type SiteSummary = {
-  site: string;
-  as_of: string;
-  received_at?: number;
-  opel_level: number | null;
-  opel_declared: number | null;
-  opel_score: number | null;
-  occupancy_pct: number | null;
-  free: number | null;
-  escalation_open: number | null;
-  ed_in_department: number | null;
-  ed_over_12h: number | null;
-  four_hour_pct: number | null;
-  ambulances_waiting: number | null;
-  ambulance_queue: QueueItem[];
-  en_route: number | null;
-  hours_lost: number | null;
-  nctr: number | null;
-  nctr_pct: number | null;
-  nctr_by_pathway?: Record<string, number>;
-  handovers_today?: number | null;
-  discharged_today?: number | null;
-  ed_departed_today?: number | null;
-  dta_waiting?: number | null;
-  occupied?: number | null;
-};
-export type SiteView = {
-  site: { code: string; name: string };
-  units: Unit[];
-  beds: Record<string, Bed>;
-  now: string;
-  metrics: SiteMetrics;
-};
-export type SystemView = {
-  sites: { code: string; name: string; kind: string }[];
-  units: Unit[];
-  now: string;
-  summaries: Record<string, SiteSummary>;
-  system_opel: Opel | null;
-};
+export type QueueItem = Schemas["QueuedAmbulance"];
+export type Change = DeltaFrame["changes"][number];
+export type DeltaFrame = Schemas["DeltaFrame"];
+export type BoardFrame = Schemas["BoardFrame"];
+export type ClientMessage = Schemas["ClientMessage"];
+export type Permissions = Schemas["Permissions"];
+/** When a value computed at ``as_of`` reached this browser (engine time from data age). */
+type Received = { received_at?: number };
+export type SiteMetrics = Schemas["SiteFlow"] & Received;
+export type SiteSummary = Schemas["SiteSummary"] & Received;
+export type SiteView = Omit<Schemas["SiteView"], "metrics"> & { metrics: SiteMetrics | null };
+export type SystemView = Omit<Schemas["SystemView"], "summaries"> & { summaries: Record<string, SiteSummary> };
+export type DischargesView = Schemas["DischargesView"];
+export type CareHomesView = Schemas["CareHomesView"];
+export type Person = Schemas["WaitingPerson"];
+export type Match = Schemas["MatchOut"];
+export type Home = Schemas["HomeOut"];
+export type ViewData = SiteView | SystemView | DischargesView | CareHomesView;
 
-export function applyChanges(_view: string, data: any, changes: Change[]): any {
-  const next = { ...data };
-  if (data.units) {
-    const units = new Map<string, Unit>(data.units.map((u: Unit) => [u.id, u]));
+export function applyChanges(_view: string, data: ViewData, changes: Change[]): ViewData {
+  // The whole of a discharge or care-home view replaces what is held.
+  const whole = changes.filter((c) => c.kind === "discharges" || c.kind === "carehomes").pop();
+  if (whole) return { ...whole.data };
+  const next = { ...data } as any;
+  if ("units" in data) {
+    const units = new Map<string, Unit>(data.units.map((u) => [u.id, u]));
     for (const change of changes) {
       const unit = units.get(change.key);
-      if (change.kind === "unit" && unit) units.set(change.key, { ...unit, counts: change.data as Counts });
+      if (change.kind === "unit" && unit) units.set(change.key, { ...unit, counts: change.data });
     }
     next.units = [...units.values()];
   }
-  if (data.beds) {
+  if ("beds" in data) {
     next.beds = { ...data.beds };
-    for (const change of changes) if (change.kind === "bed") next.beds[change.key] = change.data as Bed;
+    for (const change of changes) if (change.kind === "bed") next.beds[change.key] = change.data;
   }
   const received = Date.now();
-  const whole = changes.filter((c) => c.kind === "discharges").pop();
-  if (whole) return { ...whole.data };
   for (const change of changes) {
     if (change.kind === "metrics") next.metrics = { ...change.data, received_at: received };
     else if (change.kind === "site_summary")
@@ -114,17 +79,3 @@ export function engineNow(asOf: string | undefined, receivedAt: number | undefin
   if (!asOf || !receivedAt) return now;
   return Date.parse(asOf) + (now - receivedAt);
 }
-
-export type Match = { home: string; name: string; local_authority: string; bed_type: string; admittable: number; reported_at: string; stale: boolean; neighbour: boolean };
-export type Person = {
-  ref: string; site: string | null; ward: string | null; pathway: string | null; status: string; ready_at: string;
-  days_since_ready: number; delay_reason: string | null; needs_bed_type: string | null; expected_discharge_date: string | null; matches: Match[];
-};
-export type Home = Schemas["HomeOut"];
-export type DischargesView = {
-  local_authority: Schemas["LocalAuthorityOut"];
-  now: string;
-  pending: Person[];
-  summary: { waiting: number; by_pathway: Record<string, number>; longest_days: number | null; over_7_days: number; admittable_fresh_by_bed_type: Record<string, number> };
-  homes: Home[];
-};

@@ -768,6 +768,56 @@ export interface components {
              */
             next_cursor: number | null;
         };
+        /**
+         * AuthMessage
+         * @description First, within 10 s: a bearer token or an API key.
+         */
+        AuthMessage: {
+            /** Token */
+            token: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "auth";
+        };
+        /** BedChange */
+        BedChange: {
+            data: components["schemas"]["BedView"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "bed";
+        };
+        /**
+         * BedView
+         * @description What a board may know about a bed: never who is in it.
+         */
+        BedView: {
+            /** Bay */
+            bay: string | null;
+            /** Code */
+            code: string;
+            /**
+             * Kind
+             * @description core | escalation | virtual
+             */
+            kind: string;
+            /** Occupied */
+            occupied: boolean;
+            /** Occupied Since */
+            occupied_since: string | null;
+            /**
+             * Status
+             * @description HL7 table 0116 as held: U open, C closed, H housekeeping, I isolated, K contaminated
+             */
+            status: string;
+            /** Unit */
+            unit: string;
+        };
         /** BedsMetrics */
         BedsMetrics: {
             /** Closed */
@@ -800,6 +850,19 @@ export interface components {
              */
             virtual_occupied: number;
         };
+        BoardFrame: components["schemas"]["ReadyFrame"] | components["schemas"]["SnapshotFrame"] | components["schemas"]["DeltaFrame"] | components["schemas"]["ResyncFrame"] | components["schemas"]["PingFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["ErrorFrame"];
+        /** CareHomesChange */
+        CareHomesChange: {
+            /** @description The whole view: replaces what the client holds */
+            data: components["schemas"]["CareHomesView"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "carehomes";
+        };
         /** CareHomesOut */
         CareHomesOut: {
             /**
@@ -811,6 +874,23 @@ export interface components {
             /** Items */
             items: components["schemas"]["HomeOut"][];
         };
+        /**
+         * CareHomesView
+         * @description The ``carehomes:<la>`` board view: an authority's homes with their latest vacancies.
+         */
+        CareHomesView: {
+            /** Homes */
+            homes: components["schemas"]["HomeOut"][];
+            /** Local Authority */
+            local_authority: string;
+            /**
+             * Now
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            now: string;
+        };
+        ClientMessage: components["schemas"]["AuthMessage"] | components["schemas"]["SubscribeMessage"] | components["schemas"]["UnsubscribeMessage"] | components["schemas"]["HeartbeatMessage"];
         /** ClockAdvanceIn */
         ClockAdvanceIn: {
             /**
@@ -997,6 +1077,28 @@ export interface components {
             /** Next Before Id */
             next_before_id: number | null;
         };
+        /**
+         * DeltaFrame
+         * @description What changed in a view since the previous ``seq`` (absolute values: idempotent).
+         */
+        DeltaFrame: {
+            /** Changes */
+            changes: (components["schemas"]["UnitChange"] | components["schemas"]["BedChange"] | components["schemas"]["MetricsChange"] | components["schemas"]["SiteSummaryChange"] | components["schemas"]["SystemOpelChange"] | components["schemas"]["DischargesChange"] | components["schemas"]["CareHomesChange"])[];
+            /** Seq */
+            seq: number;
+            /**
+             * T
+             * @description Server time it was sent (seconds since the epoch)
+             */
+            t: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "delta";
+            /** View */
+            view: string;
+        };
         /** DevLogin */
         DevLogin: {
             /**
@@ -1040,6 +1142,36 @@ export interface components {
             nctr_denominator: string;
             /** Nctr Pct */
             nctr_pct: number | null;
+        };
+        /** DischargesChange */
+        DischargesChange: {
+            /** @description The whole view: replaces what the client holds */
+            data: components["schemas"]["DischargesView"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "discharges";
+        };
+        /**
+         * DischargesView
+         * @description The ``discharges:<la>`` board view: who waits, and care-home vacancies nearby.
+         */
+        DischargesView: {
+            /** Homes */
+            homes: components["schemas"]["HomeOut"][];
+            local_authority: components["schemas"]["LocalAuthorityOut"];
+            /**
+             * Now
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            now: string;
+            /** Pending */
+            pending: components["schemas"]["WaitingPerson"][];
+            summary: components["schemas"]["WaitingSummary"];
         };
         /**
          * EconomyOut
@@ -1130,6 +1262,26 @@ export interface components {
              * @example no acute site XYZ01 visible to this role
              */
             message: string;
+        };
+        /**
+         * ErrorFrame
+         * @description A refused message or subscription; ``unauthorized`` ends the connection (code 4401).
+         */
+        ErrorFrame: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            /**
+             * View
+             * @default null
+             */
+            view?: string | null;
         };
         /** EscalationNow */
         EscalationNow: {
@@ -1229,6 +1381,19 @@ export interface components {
              * @description The sending facility (MSH-4) or FHIR meta.source
              */
             source: string;
+        };
+        /** HeartbeatMessage */
+        HeartbeatMessage: {
+            /**
+             * T
+             * @default null
+             */
+            t?: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ping" | "pong";
         };
         /** HistoryEntry */
         HistoryEntry: {
@@ -1422,6 +1587,35 @@ export interface components {
             /** Trigger */
             trigger: string;
         };
+        /**
+         * MatchOut
+         * @description A care home that could take this person now (by bed type; neighbours after own).
+         */
+        MatchOut: {
+            /** Admittable */
+            admittable: number;
+            /** Bed Type */
+            bed_type: string;
+            /** Home */
+            home: string;
+            /** Local Authority */
+            local_authority: string;
+            /** Name */
+            name: string;
+            /**
+             * Neighbour
+             * @description In a neighbouring local authority
+             */
+            neighbour: boolean;
+            /**
+             * Reported At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            reported_at: string;
+            /** Stale */
+            stale: boolean;
+        };
         /** MetricSamples */
         MetricSamples: {
             /** Metric */
@@ -1430,6 +1624,17 @@ export interface components {
             points: components["schemas"]["SamplePoint"][];
             /** Scope */
             scope: string;
+        };
+        /** MetricsChange */
+        MetricsChange: {
+            data: components["schemas"]["SiteFlow"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "metrics";
         };
         /** OpelProfile */
         OpelProfile: {
@@ -1496,6 +1701,103 @@ export interface components {
             /** Weight */
             weight: number;
         };
+        /** PendingItem */
+        PendingItem: {
+            /** Days Since Ready */
+            days_since_ready: number;
+            /** Delay Reason */
+            delay_reason: string | null;
+            /** Expected Discharge Date */
+            expected_discharge_date: string | null;
+            /** Local Authority */
+            local_authority: string;
+            /** Matches */
+            matches: components["schemas"]["MatchOut"][];
+            /** Needs Bed Type */
+            needs_bed_type: string | null;
+            /** Pathway */
+            pathway: string | null;
+            /**
+             * Ready At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            ready_at: string;
+            /**
+             * Ref
+             * @description Opaque: a keyed hash of the spell (identity: audited lookup)
+             */
+            ref: string;
+            /** Site */
+            site: string | null;
+            /** Status */
+            status: string;
+            /** Ward */
+            ward: string | null;
+        };
+        /** PendingList */
+        PendingList: {
+            /**
+             * As Of
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            as_of: string;
+            /** Items */
+            items: components["schemas"]["PendingItem"][];
+        };
+        /**
+         * Permissions
+         * @description The role's rules as the boards need them (the server decides; each call is checked).
+         */
+        Permissions: {
+            /**
+             * Boards
+             * @description Board views it may open, in menu order
+             */
+            boards: string[];
+            /**
+             * Declare Opel
+             * @description May declare an OPEL level for the sites it sees
+             */
+            declare_opel: boolean;
+            /**
+             * Identify
+             * @description May ask who a waiting person is (audited), for its own
+             */
+            identify: boolean;
+            /**
+             * Update Discharges
+             * @description May record a discharge's progress, for its own
+             */
+            update_discharges: boolean;
+        };
+        /** PingFrame */
+        PingFrame: {
+            /**
+             * T
+             * @default null
+             */
+            t?: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ping";
+        };
+        /** PongFrame */
+        PongFrame: {
+            /**
+             * T
+             * @default null
+             */
+            t?: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pong";
+        };
         /** Principal */
         Principal: {
             /** Local Authorities */
@@ -1522,8 +1824,11 @@ export interface components {
         };
         /** QueuedAmbulance */
         QueuedAmbulance: {
-            /** Arrived At */
-            arrived_at: string | null;
+            /**
+             * Arrived At
+             * @description At the hospital (not yet handed over)
+             */
+            arrived_at: string;
             /**
              * Band
              * @description The highest handover band passed: 0, 15, 30, 45 or 60 min
@@ -1551,6 +1856,34 @@ export interface components {
             value: number | null;
             /** Weight */
             weight: number;
+        };
+        /**
+         * ReadyFrame
+         * @description Authenticated: who the client is, what it may open, and where it lands.
+         */
+        ReadyFrame: {
+            /** Landing View */
+            landing_view: string;
+            permissions: components["schemas"]["Permissions"];
+            principal: components["schemas"]["Principal"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ready";
+        };
+        /**
+         * ResyncFrame
+         * @description The client fell behind (or the economy changed): subscribe to these views again.
+         */
+        ResyncFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resync";
+            /** Views */
+            views: string[];
         };
         /**
          * Role
@@ -1605,6 +1938,132 @@ export interface components {
             /** Org */
             org: string;
         };
+        /** SiteRef */
+        SiteRef: {
+            /** Code */
+            code: string;
+            /** Kind */
+            kind: string;
+            /** Local Authority */
+            local_authority: string | null;
+            /** Name */
+            name: string;
+        };
+        /**
+         * SiteSummary
+         * @description The few numbers of an acute site the system board shows.
+         */
+        SiteSummary: {
+            /** Ambulance Queue */
+            ambulance_queue: components["schemas"]["QueuedAmbulance"][];
+            /** Ambulances Waiting */
+            ambulances_waiting: number;
+            /**
+             * As Of
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            as_of: string;
+            /** Discharged Today */
+            discharged_today: number;
+            /** Dta Waiting */
+            dta_waiting: number;
+            /** Ed Departed Today */
+            ed_departed_today: number;
+            /** Ed In Department */
+            ed_in_department: number;
+            /** Ed Over 12H */
+            ed_over_12h: number;
+            /** En Route */
+            en_route: number;
+            /** Escalation Open */
+            escalation_open: number;
+            /** Four Hour Pct */
+            four_hour_pct: number | null;
+            /** Free */
+            free: number;
+            /** Handovers Today */
+            handovers_today: number;
+            /** Hours Lost */
+            hours_lost: number;
+            /** Nctr */
+            nctr: number;
+            /** Nctr By Pathway */
+            nctr_by_pathway: {
+                [key: string]: number;
+            };
+            /** Nctr Pct */
+            nctr_pct: number | null;
+            /** Occupancy Pct */
+            occupancy_pct: number | null;
+            /** Occupied */
+            occupied: number;
+            /** Opel Declared */
+            opel_declared: number | null;
+            /** Opel Level */
+            opel_level: number | null;
+            /** Opel Score */
+            opel_score: number | null;
+            /** Site */
+            site: string;
+        };
+        /** SiteSummaryChange */
+        SiteSummaryChange: {
+            data: components["schemas"]["SiteSummary"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "site_summary";
+        };
+        /**
+         * SiteView
+         * @description The ``site:<code>`` view: its units with bed counts, every bed, and its live metrics.
+         */
+        SiteView: {
+            /**
+             * Beds
+             * @description By bed id
+             */
+            beds: {
+                [key: string]: components["schemas"]["BedView"];
+            };
+            /** @description None for a site that is not acute */
+            metrics: components["schemas"]["SiteFlow"] | null;
+            /**
+             * Now
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            now: string;
+            site: components["schemas"]["SiteRef"];
+            /** Units */
+            units: components["schemas"]["UnitView"][];
+        };
+        /**
+         * SnapshotFrame
+         * @description A whole view, holding every delta up to ``seq`` (later ones follow as delta frames).
+         */
+        SnapshotFrame: {
+            /**
+             * At
+             * @description Server time it was built (seconds since the epoch)
+             */
+            at: number;
+            /** Data */
+            data: components["schemas"]["SiteView"] | components["schemas"]["SystemView"] | components["schemas"]["DischargesView"] | components["schemas"]["CareHomesView"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "snapshot";
+            /** View */
+            view: string;
+        };
         /** StatusUpdateIn */
         StatusUpdateIn: {
             /**
@@ -1619,6 +2078,65 @@ export interface components {
              */
             status: "ready" | "referred" | "assessment_booked" | "package_sourced" | "placement_found" | "cancelled";
         };
+        /**
+         * SubscribeMessage
+         * @description Register for a view: a snapshot, then its deltas. ``resync`` asks for a new snapshot.
+         */
+        SubscribeMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resync" | "subscribe";
+            /** View */
+            view: string;
+        };
+        /** SystemOpelChange */
+        SystemOpelChange: {
+            data: components["schemas"]["OpelView"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "system_opel";
+        };
+        /** SystemSite */
+        SystemSite: {
+            /** Code */
+            code: string;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+            /** Opel Weight */
+            opel_weight: number;
+        };
+        /**
+         * SystemView
+         * @description The ``system`` view: every site and unit, each acute site's summary, the system OPEL.
+         */
+        SystemView: {
+            /**
+             * Now
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            now: string;
+            /** Sites */
+            sites: components["schemas"]["SystemSite"][];
+            /**
+             * Summaries
+             * @description By acute site code
+             */
+            summaries: {
+                [key: string]: components["schemas"]["SiteSummary"];
+            };
+            system_opel: components["schemas"]["OpelView"] | null;
+            /** Units */
+            units: components["schemas"]["UnitView"][];
+        };
         /** TokenOut */
         TokenOut: {
             /** Access Token */
@@ -1627,12 +2145,151 @@ export interface components {
             expires_in: number;
             /** Landing View */
             landing_view: string;
+            permissions: components["schemas"]["Permissions"];
             principal: components["schemas"]["Principal"];
             /**
              * Token Type
              * @default bearer
              */
-            token_type: string;
+            token_type?: string;
+        };
+        /** UnitChange */
+        UnitChange: {
+            data: components["schemas"]["UnitCounts"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "unit";
+        };
+        /**
+         * UnitCounts
+         * @description A unit's bed counts (G&A beds; escalation beds when open; virtual ward patients).
+         */
+        UnitCounts: {
+            /**
+             * Closed
+             * @default 0
+             */
+            closed?: number;
+            /**
+             * Core Beds
+             * @default 0
+             */
+            core_beds?: number;
+            /**
+             * Escalation Open
+             * @default 0
+             */
+            escalation_open?: number;
+            /**
+             * Free
+             * @default 0
+             */
+            free?: number;
+            /**
+             * Occupied
+             * @default 0
+             */
+            occupied?: number;
+            /**
+             * Open Beds
+             * @default 0
+             */
+            open_beds?: number;
+            /**
+             * Unavailable
+             * @default 0
+             */
+            unavailable?: number;
+            /**
+             * Virtual Occupied
+             * @default 0
+             */
+            virtual_occupied?: number;
+        };
+        /** UnitView */
+        UnitView: {
+            /** Code */
+            code: string;
+            counts: components["schemas"]["UnitCounts"];
+            /**
+             * Id
+             * @description <site>:<unit code>
+             */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+            /** Site */
+            site: string;
+            /** Specialty */
+            specialty: string | null;
+        };
+        /** UnsubscribeMessage */
+        UnsubscribeMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "unsubscribe";
+            /** View */
+            view: string;
+        };
+        /**
+         * WaitingPerson
+         * @description Someone ready to leave hospital, by an opaque reference: no identifier.
+         */
+        WaitingPerson: {
+            /** Days Since Ready */
+            days_since_ready: number;
+            /** Delay Reason */
+            delay_reason: string | null;
+            /** Expected Discharge Date */
+            expected_discharge_date: string | null;
+            /** Matches */
+            matches: components["schemas"]["MatchOut"][];
+            /** Needs Bed Type */
+            needs_bed_type: string | null;
+            /** Pathway */
+            pathway: string | null;
+            /**
+             * Ready At
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            ready_at: string;
+            /**
+             * Ref
+             * @description Opaque: a keyed hash of the spell (identity: audited lookup)
+             */
+            ref: string;
+            /** Site */
+            site: string | null;
+            /** Status */
+            status: string;
+            /** Ward */
+            ward: string | null;
+        };
+        /** WaitingSummary */
+        WaitingSummary: {
+            /** Admittable Fresh By Bed Type */
+            admittable_fresh_by_bed_type: {
+                [key: string]: number;
+            };
+            /** By Pathway */
+            by_pathway: {
+                [key: string]: number;
+            };
+            /** Longest Days */
+            longest_days: number | null;
+            /** Over 7 Days */
+            over_7_days: number;
+            /** Waiting */
+            waiting: number;
         };
         /** WebhookCreated */
         WebhookCreated: {
@@ -3052,9 +3709,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PendingList"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -4064,9 +4719,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SiteView"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */
@@ -4231,9 +4884,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SystemView"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */

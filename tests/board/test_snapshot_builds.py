@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from app.board.snapshots import SnapshotBuilds
+from app.carehomes.schemas import CareHomesView
+from tests.support.clock import T0
 
 
 class Views:
@@ -22,14 +24,15 @@ class Views:
         self.started = asyncio.Event()
         self.fail: Exception | None = None
 
-    async def read(self, view: str) -> dict[str, Any]:
+    async def read(self, view: str) -> CareHomesView:
         self.reads.append(view)
         holds = self.seq.get(view, 0)
         self.started.set()
         await self.release.wait()
         if self.fail is not None:
             raise self.fail
-        return {"holds": holds}
+        # A real view shape; its authority field carries what the read holds.
+        return CareHomesView(local_authority=f"holds {holds}", now=T0.isoformat(), homes=[])
 
     def sequence(self, view: str) -> int:
         return self.seq.get(view, 0)
@@ -61,10 +64,10 @@ async def test_a_client_registered_after_a_read_began_waits_for_a_newer_one() ->
     await asyncio.sleep(0)
     views.release.set()
     first = _frame(await early)
-    assert (first["seq"], first["data"]["holds"]) == (0, 0)
+    assert (first["seq"], first["data"]["local_authority"]) == (0, "holds 0")
     for task in late:
         frame = _frame(await task)
-        assert (frame["seq"], frame["data"]["holds"]) == (1, 1)
+        assert (frame["seq"], frame["data"]["local_authority"]) == (1, "holds 1")
     assert views.reads == ["site:A", "site:A"]  # the ten late clients shared the second
 
 
@@ -77,7 +80,7 @@ async def test_a_finished_read_is_reused_only_while_its_view_has_not_moved() -> 
     await builds.frame("site:B", 0)  # another view is its own read
     assert views.reads == ["site:A", "site:B"]
     views.seq["site:A"] = 1
-    assert _frame(await builds.frame("site:A", 1))["data"]["holds"] == 1
+    assert _frame(await builds.frame("site:A", 1))["data"]["local_authority"] == "holds 1"
     assert views.reads == ["site:A", "site:B", "site:A"]
     expired = SnapshotBuilds(views.read, views.sequence, fresh_seconds=0)
     await expired.frame("site:A", 1)

@@ -44,6 +44,29 @@ async def test_snapshot_then_a_delta_when_an_admission_arrives_on_kafka(
             assert beds["RAN01:AMU:B03"]["occupied"] is True
 
 
+async def test_every_frame_of_every_view_is_the_published_protocol(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """Snapshots of all four kinds of view, and deltas of every kind an admission causes (a bed,
+    a unit's counts, a site's metrics, its system summary), validate against the schema the
+    frontend's types are generated from; and the ready frame carries the role's permissions."""
+    app_settings = isolated_kafka(settings)
+    views = ["system", "site:RAN01", "discharges:E06000901", "carehomes:E06000901"]
+    async with live_server(app_settings) as base, connect(f"ws://{base}/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "token": await login(base, "commander")}))
+        ready = await next_of(ws, "ready")
+        assert ready["permissions"]["boards"] == ["system"]
+        assert ready["permissions"]["declare_opel"] is True
+        for view in views:
+            await ws.send(json.dumps({"type": "subscribe", "view": view}))
+            assert (await next_of(ws, "snapshot"))["view"] == view
+        kinds: set[str] = set()
+        admit(app_settings, "B03", "V9")
+        async with asyncio.timeout(30):
+            while not {"bed", "unit", "metrics", "site_summary"} <= kinds:
+                kinds |= {change["kind"] for change in (await next_of(ws, "delta"))["changes"]}
+
+
 async def test_the_socket_refuses_a_forged_token_and_foreign_views(
     settings: Settings,
 ) -> None:

@@ -170,7 +170,7 @@ class World:
         return await self.settle()
 
     def metrics(self, site: str) -> dict[str, Any]:
-        return self.engine.state.metrics[site]
+        return self.engine.state.metrics[site].model_dump()
 
 
 async def make_world(engine: AsyncEngine) -> World:

@@ -238,4 +238,4 @@ async def _opel(world: World, scope: str) -> dict[str, Any]:
     async with world.sessionmaker() as session:
         view = opel_view(await EscalationRepository(session).state(scope))
     assert view is not None
-    return view
+    return view.model_dump()

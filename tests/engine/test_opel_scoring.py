@@ -53,18 +53,14 @@ def test_parameter_levels_at_the_table_boundaries(
     assert by_id[parameter].level(value) == level
 
 
-def _metrics(**values: float) -> dict[str, dict[str, float]]:
+def _metrics(**values: float) -> dict[str, float]:
     paths = {
         "mean_handover_minutes": ("ambulance", "handover_mean_minutes"),
         "four_hour_pct": ("ed", "four_hour_pct"),
         "ga_occupancy_pct": ("beds", "occupancy_pct"),
         "nctr_pct": ("discharges", "nctr_pct"),
     }
-    metrics: dict[str, dict[str, float]] = {}
-    for name, value in values.items():
-        group, key = paths[name]
-        metrics.setdefault(group, {})[key] = value
-    return metrics
+    return {".".join(paths[name]): value for name, value in values.items()}
 
 
 def test_score_and_band(profile: OpelProfile) -> None:

@@ -10,6 +10,7 @@ import httpx
 from kafka import KafkaProducer
 from websockets.asyncio.client import ClientConnection
 
+from app.board.protocol import FRAMES
 from app.config import Settings
 from app.topics import ADT_HL7V2
 from tests.factories import hl7
@@ -23,9 +24,15 @@ async def login(base: str, username: str) -> str:
 
 
 async def next_of(ws: ClientConnection, kind: str, within: float = 20) -> dict[str, Any]:
+    """The next frame of this type; every frame read on the way must be one of the protocol's
+    (app/board/protocol.py: its published schema), or the test fails."""
     async with asyncio.timeout(within):
         while True:
-            frame = json.loads(await ws.recv())
+            text = await ws.recv()
+            assert isinstance(text, str), "the board sends text frames"
+            frame = json.loads(text)
+            typed = FRAMES.dump_python(FRAMES.validate_json(text), mode="json", exclude_unset=True)
+            assert typed == frame, f"a frame not of the protocol's shapes: {text[:300]}"
             if frame["type"] == kind:
                 return frame  # type: ignore[no-any-return]
 

@@ -140,6 +140,17 @@ def _stop(process: Any) -> None:
         process.wait()
 
 
+def shared_clock() -> dict[str, str]:
+    """The variables that shift this run's clock (libfaketime: ``faketime -f '+400d' make
+    test``), for a process started with an environment of its own: every process of a test
+    shares one clock (a broker's certificates made "in 2028" are not yet valid in 2026)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name == "LD_PRELOAD" or name.startswith(("FAKETIME", "DONT_FAKE"))
+    }
+
+
 def server_env(settings: Settings) -> dict[str, str]:
     return dict(os.environ) | {
         "DATABASE_URL": settings.db.url,

@@ -16,7 +16,7 @@ function age(iso: string, now: number): string {
 
 function Identity({ person, session, privacy }: { person: Person; session: Session; privacy: boolean }) {
   const [shown, setShown] = useState<string | null>(null);
-  const canSee = session.principal.role === "social_care" || session.principal.role === "site_manager";
+  const canSee = session.permissions.identify;
   if (privacy || !canSee) return <span class="muted">{person.ref.slice(0, 6)}</span>;
   if (shown) return <span data-testid="identity">{shown}</span>;
   const reveal = async () => {
@@ -91,7 +91,7 @@ export function DischargeBoard({ state, session, privacy }: { state: ViewState; 
                 <td>{p.site}</td><td>{p.ward ?? "–"}</td><td>{p.pathway}</td>
                 <td class={p.days_since_ready >= 7 ? "warn" : ""}>{p.days_since_ready}</td>
                 <td>{p.delay_reason ?? "–"}</td><td>{p.needs_bed_type ? label(p.needs_bed_type) : "–"}</td>
-                <td><StatusAction person={p} session={session} /></td>
+                <td>{session.permissions.update_discharges ? <StatusAction person={p} session={session} /> : label(p.status)}</td>
                 <td>{p.matches.length === 0 ? <span class="muted">–</span> : p.matches.slice(0, 2).map((m) => (
                   <div key={m.home}>{m.name} ({m.admittable}){m.stale && <strong class="stale"> stale {age(m.reported_at, now)}</strong>}{m.neighbour && <small class="muted"> neighbouring LA</small>}</div>
                 ))}</td>

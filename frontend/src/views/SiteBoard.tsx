@@ -43,8 +43,7 @@ export function SiteBoard({ state, session }: { state: ViewState; session: Sessi
   const view = state.data as SiteView;
   const metrics = view.metrics;
   const now = engineNow(metrics?.as_of, metrics?.received_at, useNow());
-  const role = session.principal.role;
-  const canDeclare = role === "commander" || role === "admin" || (role === "site_manager" && session.principal.sites.includes(view.site.code));
+  const canDeclare = session.permissions.declare_opel; // for the boards it may open
   const wards = view.units.filter((u) => u.kind === "ward" || u.kind === "assessment");
   const pct = occupancy(wards);
   const bedsByUnit = new Map<string, [string, Bed][]>();

@@ -20,7 +20,7 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
   const queue: (QueueItem & { site: string })[] = summaries
     .flatMap((s) => s.ambulance_queue.map((item) => ({ ...item, site: s.site })))
     .sort((a, b) => Date.parse(a.arrived_at) - Date.parse(b.arrived_at));
-  const canDeclare = session.principal.role === "commander" || session.principal.role === "admin";
+  const canDeclare = session.permissions.declare_opel;
   const opelScope = view.system_opel?.scope ?? "system";
   return (
     <div class="board">

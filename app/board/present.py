@@ -1,0 +1,49 @@
+"""Presentation for the system board: a site's summary from its metrics. The engine publishes a
+site's metrics to its own view; the hub adds the summary to the system view here."""
+
+from __future__ import annotations
+
+from app.board.schemas import SiteSummary
+from app.changes import Delta
+from app.flow.schemas import SiteFlow
+
+
+def summary(site: str, view: SiteFlow) -> SiteSummary:
+    beds, ed, amb, dis, opel = view.beds, view.ed, view.ambulance, view.discharges, view.opel
+    return SiteSummary(
+        site=site,
+        as_of=view.as_of,
+        opel_level=opel.computed_level if opel else None,
+        opel_declared=opel.declared.level if opel and opel.declared else None,
+        opel_score=opel.score if opel else None,
+        occupancy_pct=beds.occupancy_pct,
+        free=beds.free,
+        occupied=beds.occupied,
+        escalation_open=beds.escalation_open,
+        ed_in_department=ed.in_department,
+        ed_over_12h=ed.over_12h,
+        four_hour_pct=ed.four_hour_pct,
+        ed_departed_today=ed.departed_today,
+        dta_waiting=ed.dta_waiting,
+        ambulances_waiting=amb.waiting,
+        ambulance_queue=amb.queue,
+        en_route=amb.en_route,
+        handovers_today=amb.handovers_today,
+        hours_lost=amb.hours_lost,
+        nctr=dis.nctr,
+        nctr_pct=dis.nctr_pct,
+        nctr_by_pathway=dis.by_pathway,
+        discharged_today=dis.discharged_today,
+    )
+
+
+def with_summaries(deltas: list[Delta]) -> list[Delta]:
+    """The deltas, each site's metrics followed by its summary for the system board."""
+    out: list[Delta] = []
+    for delta in deltas:
+        out.append(delta)
+        if delta.kind == "metrics":
+            view = SiteFlow.model_validate(delta.data)
+            data = summary(delta.key, view).model_dump(mode="json")
+            out.append(Delta("system", "site_summary", delta.key, data))
+    return out
