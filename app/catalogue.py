@@ -131,7 +131,7 @@ def metric_paths() -> frozenset[str]:
     return frozenset(paths)
 
 
-# Sampled beside the site metrics (app/flow/engine.py): a scope's OPEL over time.
+# Sampled beside the site metrics (app/flow/evaluator.py): a scope's OPEL over time.
 OPEL_SAMPLES = {"opel.score": "score", "opel.computed_level": "computed_level",
                 "opel.raw_level": "raw_level"}  # fmt: skip
 

@@ -4,6 +4,7 @@ the flow engine each subscribe to committed changes."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue
@@ -22,6 +23,19 @@ class Delta:
 
     def message(self) -> JsonObject:
         return {"kind": self.kind, "key": self.key, "data": self.data}
+
+
+Subscriber = Callable[[list[Delta]], Awaitable[None]]
+
+
+def to_all(*subscribers: Subscriber) -> Subscriber:
+    """One subscriber that hands committed changes to each of these, in order."""
+
+    async def deliver(deltas: list[Delta]) -> None:
+        for subscriber in subscribers:
+            await subscriber(deltas)
+
+    return deliver
 
 
 ENGINE_VIEW = "engine"  # not a board view: tells the flow engine which site to re-evaluate

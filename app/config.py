@@ -99,6 +99,7 @@ class KafkaSettings(BaseSettings):
             )
         return self
 
+    # Values of any type: kafka-python's keyword arguments (its constructors take **configs).
     def client_options(self) -> dict[str, Any]:
         """The connection settings every kafka-python client takes (producer, consumer, admin):
         ``KafkaConsumer(**settings.kafka.client_options(), ...)``."""

@@ -54,9 +54,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 class Runtime(Protocol):
-    """What request handlers outside app/flow need of the running engine (app.flow's FlowEngine
+    """What request handlers outside app/flow need of the running evaluator (app.flow's Evaluator
     provides it; app/startup.py checks that statically). Domains depend on this, not on the
-    engine, which depends on them (issue #19: no import cycle)."""
+    evaluator, which depends on them (issue #19: no import cycle)."""
 
     @property
     def clock(self) -> Clock: ...

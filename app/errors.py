@@ -6,7 +6,6 @@
      ├── Unauthorized             401  no, expired, forged or wrong-audience credentials
      ├── Forbidden                403  authenticated but the role may not do this
      ├── NotFound                 404  no such resource (or not visible to this role)
-     ├── Conflict                 409  state does not allow the change
      ├── DependencyUnavailable    503  PostgreSQL or Kafka cannot be reached
      └── ConfigurationError       500  a configuration file (economy, OPEL profile) is invalid;
                                        raised at start-up, before any request is served
@@ -32,8 +31,10 @@ class AppError(Exception):
         self.message = message
         self.details = details
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+    def body(self) -> ErrorBody:
+        return ErrorBody(
+            error=ErrorDetail(code=self.code, message=self.message, details=self.details)
+        )
 
 
 class BadRequest(AppError):
@@ -59,11 +60,6 @@ class Forbidden(AppError):
 class NotFound(AppError):
     status_code = 404
     code = "not_found"
-
-
-class Conflict(AppError):
-    status_code = 409
-    code = "conflict"
 
 
 class DependencyUnavailable(AppError):

@@ -22,7 +22,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.status_code >= 500:
         log.warning("request_failed", code=exc.code, message=exc.message)
-    return JSONResponse(exc.body(), status_code=exc.status_code)
+    return JSONResponse(exc.body().model_dump(mode="json"), status_code=exc.status_code)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from app.access.oidc import install as install_oidc
 from app.access.oidc import router as oidc_router
 from app.access.routes import keys_router
 from app.access.routes import router as auth_router
+from app.analytics.routes import router as analytics_router
 from app.audit.routes import router as audit_router
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
@@ -44,12 +45,12 @@ from app.occupancy.routes import router as occupancy_router
 from app.retention.service import purge_on_schedule
 from app.startup import (
     background_consumers,
-    build_engine,
+    build_evaluator,
     committed,
     load_configured_economy,
-    run_engine,
+    run_evaluator,
     start_fanout,
-    stop_engine,
+    stop_evaluator,
     watch_economy,
 )
 from app.topology.routes import router as topology_router
@@ -72,10 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.resources = resources
         app.state.hub = hub = BoardHub(tick_seconds=settings.board_tick_seconds)
         economy = await load_configured_economy(resources)
-        app.state.flow = flow = build_engine(resources, hub, economy)
+        app.state.flow = flow = build_evaluator(resources, hub, economy)
         app.state.snapshots = SnapshotBuilds(reader(resources.sessionmaker, flow), hub.sequence)
         fanout = await start_fanout(settings, flow, hub)
-        engine_task = run_engine(flow)
+        evaluator_task = run_evaluator(flow)
         watcher = watch_economy(resources, hub, flow)
         webhooks = asyncio.create_task(
             run_dispatcher(resources.sessionmaker, settings.webhook_allow), name="webhooks"
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.consumer_status = status = ConsumerStatus()
         consumers = (
-            background_consumers(resources, committed(flow, fanout), status)
+            background_consumers(resources, committed(hub, flow, fanout), status)
             if settings.run_consumers
             else None
         )
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if consumers is not None:
                 consumers.cancel()
                 await asyncio.gather(consumers, return_exceptions=True)
-            await stop_engine(flow, engine_task)
+            await stop_evaluator(flow, evaluator_task)
             await fanout.close()
             await kafka.close()
             await engine.dispose()
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(discharge_router, responses=ERROR_RESPONSES)
     app.include_router(carehomes_router, responses=ERROR_RESPONSES)
     app.include_router(audit_router, responses=ERROR_RESPONSES)
+    app.include_router(analytics_router, responses=ERROR_RESPONSES)
     app.include_router(webhooks_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)
     install_board_schema(app)

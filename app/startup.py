@@ -11,14 +11,14 @@ import yaml
 
 from app.board.fanout import Fanout
 from app.board.hub import BoardHub
-from app.changes import Delta
+from app.changes import to_all
 from app.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.config import Settings
 from app.deps import Resources
 from app.escalation.deps import EscalationRuntime
 from app.escalation.profile import load_profile
 from app.feeds.service import feeds_path, load_feeds_file
-from app.flow.engine import EngineConfig, FlowEngine, Publish
+from app.flow.evaluator import Evaluator, EvaluatorConfig, Publish
 from app.ingest.status import ConsumerStatus
 from app.logging import get_logger
 from app.pipeline import consumer_supervisor
@@ -57,13 +57,13 @@ async def _load_economy(resources: Resources) -> EconomyConfig:
     return economy
 
 
-def watch_economy(resources: Resources, hub: BoardHub, engine: FlowEngine) -> asyncio.Task[None]:
-    return asyncio.create_task(_watch_economy(resources, hub, engine), name="economy-watch")
+def watch_economy(resources: Resources, hub: BoardHub, evaluator: Evaluator) -> asyncio.Task[None]:
+    return asyncio.create_task(_watch_economy(resources, hub, evaluator), name="economy-watch")
 
 
-async def _watch_economy(resources: Resources, hub: BoardHub, engine: FlowEngine) -> None:
+async def _watch_economy(resources: Resources, hub: BoardHub, evaluator: Evaluator) -> None:
     """Reload the economy when its file changes: new wards and beds appear, removed empty ones
-    go, the engine re-reads its sites, and every board reloads. An invalid file is reported and
+    go, the evaluator re-reads its sites, and every board reloads. An invalid file is reported and
     the running economy kept."""
     path = Path(resources.settings.economy_file)
     feeds = feeds_path(resources.settings)
@@ -79,16 +79,18 @@ async def _watch_economy(resources: Resources, hub: BoardHub, engine: FlowEngine
             except (OSError, ValueError, yaml.YAMLError) as error:
                 log.error("economy_reload_refused", file=str(path), error=str(error)[:500])
                 continue
-            await engine.reload_topology()
+            await evaluator.reload_topology()
             hub.resync_all()
         feeds = feeds_path(resources.settings)  # a feeds file may appear beside the economy
         changed_feeds = await asyncio.to_thread(_mtime, feeds) if feeds else None
         if feeds is not None and changed_feeds != seen_feeds:
             seen_feeds = changed_feeds
-            await _reload_feeds(resources, engine, feeds)
+            await _reload_feeds(resources, local(hub, evaluator), evaluator.remote, feeds)
 
 
-async def _reload_feeds(resources: Resources, engine: FlowEngine, path: Path) -> None:
+async def _reload_feeds(
+    resources: Resources, here: Publish, others: Publish | None, path: Path
+) -> None:
     """A new mapping: spells held in exception are placed now, on every board."""
     try:
         deltas = await load_feeds_file(resources.sessionmaker, path)
@@ -96,9 +98,9 @@ async def _reload_feeds(resources: Resources, engine: FlowEngine, path: Path) ->
         log.error("feeds_reload_refused", file=str(path), error=str(error)[:500])
         return
     if deltas:
-        await engine.after_commit(deltas)
-        if engine.remote is not None:
-            await engine.remote(deltas)
+        await here(deltas)
+        if others is not None:
+            await others(deltas)
 
 
 def _mtime(path: Path) -> float | None:
@@ -108,56 +110,56 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def build_engine(resources: Resources, hub: BoardHub, economy: EconomyConfig) -> FlowEngine:
+def build_evaluator(resources: Resources, hub: BoardHub, economy: EconomyConfig) -> Evaluator:
     settings = resources.settings
     clock: Clock = SystemClock()
     if settings.clock == "offset":
         clock = OffsetClock(settings.clock_start)
     elif settings.clock == "fixed":
         clock = ManualClock(settings.clock_start)
-    config = EngineConfig(
+    config = EvaluatorConfig(
         profile=load_profile(settings.opel_profile),
         system_scope=economy.code,
         hours_lost_after=settings.hours_lost_after_minutes,
         sample_every=timedelta(seconds=settings.sample_every_seconds),
         ref_key=settings.auth.pseudonym_key or "",
     )
-    return FlowEngine(resources.sessionmaker, hub.publish, clock, config)
+    return Evaluator(resources.sessionmaker, hub.publish, clock, config)
 
 
-def as_runtime(engine: FlowEngine) -> EscalationRuntime:
-    """The routes outside app/flow reach the engine through protocols (app.deps.Runtime,
+def as_runtime(evaluator: Evaluator) -> EscalationRuntime:
+    """The routes outside app/flow reach the evaluator through protocols (app.deps.Runtime,
     app.escalation.deps): mypy checks here, where both sides are known, that it fits them."""
-    return engine
+    return evaluator
 
 
-async def start_fanout(settings: Settings, engine: FlowEngine, hub: BoardHub) -> Fanout:
-    """Join the other API processes (ADR 0005): their committed deltas reach this engine and
+async def start_fanout(settings: Settings, evaluator: Evaluator, hub: BoardHub) -> Fanout:
+    """Join the other API processes (ADR 0005): their committed deltas reach this evaluator and
     hub; this process leads (writes OPEL and samples) if no other process does."""
-    fanout = Fanout(settings.db.url, engine.after_commit, hub.resync)
+    fanout = Fanout(settings.db.url, local(hub, evaluator), hub.resync)
     await fanout.start()
-    engine.is_leader = lambda: fanout.leader
-    engine.remote = fanout.send
+    evaluator.is_leader = lambda: fanout.leader
+    evaluator.remote = fanout.send
     return fanout
 
 
-def committed(engine: FlowEngine, fanout: Fanout) -> Publish:
-    """The consumers' hook after each commit: this process's engine and board, then the rest."""
-
-    async def publish(deltas: list[Delta]) -> None:
-        await engine.after_commit(deltas)
-        await fanout.send(deltas)
-
-    return publish
+def local(hub: BoardHub, evaluator: Evaluator) -> Publish:
+    """This process's subscribers to committed changes: the board's hub, and the evaluator."""
+    return to_all(hub.publish, evaluator.committed)
 
 
-def run_engine(engine: FlowEngine) -> asyncio.Task[None]:
-    return asyncio.create_task(_engine_forever(engine), name="flow-engine")
+def committed(hub: BoardHub, evaluator: Evaluator, fanout: Fanout) -> Publish:
+    """The consumers' hook after each commit: this process's hub and evaluator, then the rest."""
+    return to_all(local(hub, evaluator), fanout.send)
 
 
-async def stop_engine(engine: FlowEngine, task: asyncio.Task[None]) -> None:
+def run_evaluator(evaluator: Evaluator) -> asyncio.Task[None]:
+    return asyncio.create_task(_evaluator_forever(evaluator), name="flow-evaluator")
+
+
+async def stop_evaluator(evaluator: Evaluator, task: asyncio.Task[None]) -> None:
     """Let the evaluation in progress finish and commit; cancel only if it will not."""
-    engine.stop()
+    evaluator.stop()
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout=STOP_SECONDS)
     except TimeoutError:
@@ -165,16 +167,18 @@ async def stop_engine(engine: FlowEngine, task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def _engine_forever(engine: FlowEngine) -> None:
+async def _evaluator_forever(evaluator: Evaluator) -> None:
     """A failed evaluation (database briefly away) is logged and retried, never fatal."""
     while True:
         try:
-            await engine.run()
+            await evaluator.run()
             return
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.exception("engine_failed_restarting", error=repr(error), in_seconds=RETRY_SECONDS)
+            log.exception(
+                "evaluator_failed_restarting", error=repr(error), in_seconds=RETRY_SECONDS
+            )
             await asyncio.sleep(RETRY_SECONDS)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import RetentionSettings, Settings
-from app.flow.engine import FlowEngine
+from app.flow.evaluator import Evaluator
 from app.ingest.models import DeadLetter
 from app.ingest.repository import IngestRepository
 from app.occupancy.models import Encounter, EncounterEvent
@@ -42,7 +42,7 @@ async def _people(world: World) -> None:
 
 async def _figures(world: World) -> dict[str, Any]:
     """Every site's metrics and every bed, from a fresh engine reading the database."""
-    fresh = FlowEngine(world.sessionmaker, _ignore, world.clock, world.engine.config)
+    fresh = Evaluator(world.sessionmaker, _ignore, world.clock, world.engine.config)
     await fresh.start()
     await fresh.run_once()
     async with world.sessionmaker() as session:

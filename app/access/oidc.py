@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
@@ -55,6 +56,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     if not oidc.enabled or oidc.issuer is None:
         app.state.oidc = None
         return
+    # Values of any type: Authlib's client keyword arguments (it takes **kwargs).
     options: dict[str, Any] = {"scope": oidc.scopes, "code_challenge_method": "S256"}
     if oidc.client_secret is None:
         options["token_endpoint_auth_method"] = "none"
@@ -81,6 +83,15 @@ def _client(request: Request) -> StarletteOAuth2App:
     if client is None:
         raise NotFound("sign-in through an identity provider is not configured here")
     return client
+
+
+@contextmanager
+def _provider_unavailable() -> Iterator[None]:
+    """The provider unreachable or answering nonsense (its discovery, its metadata): a 503."""
+    try:
+        yield
+    except (httpx2.HTTPError, OAuthError, ValueError) as error:
+        raise DependencyUnavailable(f"identity provider: {error}") from error
 
 
 def _base(request: Request, oidc: OidcSettings) -> str:
@@ -137,10 +148,8 @@ async def oidc_login(request: Request, settings: SettingsDep) -> RedirectRespons
     client = _client(request)
     request.session.pop(FAILED, None)
     callback = _base(request, settings.oidc) + "/api/v1/auth/oidc/callback"
-    try:
+    with _provider_unavailable():
         response: RedirectResponse = await client.authorize_redirect(request, callback)
-    except (httpx2.HTTPError, OAuthError, ValueError) as error:
-        raise DependencyUnavailable(f"identity provider: {error}") from error
     return response
 
 
@@ -205,7 +214,7 @@ async def oidc_logout(request: Request, settings: SettingsDep) -> RedirectRespon
     id_token = request.session.pop(ID_TOKEN, None)
     request.session.clear()
     home = _base(request, settings.oidc) + "/"
-    try:
+    with _provider_unavailable():
         metadata = await client.load_server_metadata()
         if not metadata.get("end_session_endpoint"):
             return RedirectResponse(home, status_code=303)
@@ -213,6 +222,4 @@ async def oidc_logout(request: Request, settings: SettingsDep) -> RedirectRespon
             request, post_logout_redirect_uri=home, id_token_hint=id_token,
             client_id=settings.oidc.client_id,
         )  # fmt: skip
-    except (httpx2.HTTPError, OAuthError, ValueError) as error:
-        raise DependencyUnavailable(f"identity provider: {error}") from error
     return response

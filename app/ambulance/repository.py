@@ -21,6 +21,7 @@ class AmbulanceRepository:
     async def record_steps(self, events: Sequence[AmbulanceEvent]) -> None:
         """Many steps in one statement: each incident's steps are merged first (in occurrence
         order, as one by one would) and the merged row is upserted with the same rules."""
+        # Values of any type: one row of column values for the bulk upsert (SQLAlchemy's type).
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
             row = merged.setdefault(

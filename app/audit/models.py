@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.changes import JsonObject
 from app.db import Base
 
 
@@ -21,4 +21,4 @@ class AuditEntry(Base):
     role: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(60))
     resource: Mapped[str] = mapped_column(String(200))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    detail: Mapped[JsonObject] = mapped_column(JSONB, default=dict)

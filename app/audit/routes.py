@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.audit.repository import AuditRepository
-from app.audit.schemas import AuditPage
+from app.audit.schemas import AuditEntryOut, AuditPage
 from app.auth.deps import CurrentUser
 from app.auth.schemas import Role
 from app.deps import SessionDep
@@ -28,22 +26,22 @@ async def audit(
     user: CurrentUser,
     after: AfterId = 0,
     limit: PageSize = 100,
-) -> dict[str, Any]:
+) -> AuditPage:
     if user.role != Role.ADMIN:
         raise Forbidden("the audit log is for administrators")
     entries = await AuditRepository(session).entries(after_id=after, limit=limit)
-    return {
-        "items": [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "resource": e.resource,
-                "detail": e.detail,
-            }
+    return AuditPage(
+        items=[
+            AuditEntryOut(
+                id=e.id,
+                at=e.at.isoformat(),
+                actor=e.actor,
+                role=e.role,
+                action=e.action,
+                resource=e.resource,
+                detail=e.detail,
+            )
             for e in entries
         ],
-        "next_cursor": entries[-1].id if len(entries) == limit else None,
-    }
+        next_cursor=entries[-1].id if len(entries) == limit else None,
+    )

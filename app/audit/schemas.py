@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
+from app.changes import JsonObject
 from app.fields import Timestamp
 
 
@@ -17,7 +16,7 @@ class AuditEntryOut(BaseModel):
     action: str = Field(examples=["read_identity", "dead_letter.read", "discharge.status_update"])
     resource: str
     # What the action concerned, by action (JSON as recorded: its keys vary with the action).
-    detail: dict[str, Any]
+    detail: JsonObject
 
 
 class AuditPage(BaseModel):

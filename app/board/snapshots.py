@@ -26,7 +26,7 @@ from app.discharge.service import discharges_view
 from app.errors import NotFound
 from app.escalation.repository import EscalationRepository
 from app.escalation.service import opel_view
-from app.flow.engine import FlowEngine
+from app.flow.evaluator import Evaluator
 from app.flow.schemas import SiteFlow
 from app.occupancy.projector import bed_view
 from app.occupancy.repository import OccupancyRepository
@@ -37,7 +37,7 @@ from app.topology.repository import TopologyRepository
 BUILDS = Counter("flowcc_board_snapshot_builds_total", "Board snapshots read from the database")
 
 
-async def site_snapshot(session: AsyncSession, site_code: str, flow: FlowEngine) -> SiteView:
+async def site_snapshot(session: AsyncSession, site_code: str, flow: Evaluator) -> SiteView:
     topology = TopologyRepository(session)
     site = await topology.site(site_code)
     if site is None:
@@ -60,7 +60,7 @@ async def site_snapshot(session: AsyncSession, site_code: str, flow: FlowEngine)
     )
 
 
-async def site_flow(session: AsyncSession, flow: FlowEngine, site: str) -> SiteFlow | None:
+async def site_flow(session: AsyncSession, flow: Evaluator, site: str) -> SiteFlow | None:
     """The engine's latest evaluation of the site (waits for its first one after a start);
     None for a site the engine does not evaluate (not acute)."""
     await asyncio.wait_for(flow.ready.wait(), timeout=30)
@@ -68,7 +68,7 @@ async def site_flow(session: AsyncSession, flow: FlowEngine, site: str) -> SiteF
     return flow.site_view(site, opel_view(state), flow.clock.now())
 
 
-async def system_snapshot(session: AsyncSession, flow: FlowEngine) -> SystemView:
+async def system_snapshot(session: AsyncSession, flow: Evaluator) -> SystemView:
     topology = TopologyRepository(session)
     units = await topology.units()
     counts = await OccupancyRepository(session).unit_counts([unit.id for unit in units])
@@ -107,7 +107,7 @@ def _unit(unit: Unit, counts: dict[str, int]) -> UnitView:
 View = SiteView | SystemView | DischargesView | CareHomesView
 
 
-async def snapshot(session: AsyncSession, view: str, flow: FlowEngine) -> View:
+async def snapshot(session: AsyncSession, view: str, flow: Evaluator) -> View:
     kind, _, scope = view.partition(":")
     if kind == "site":
         return await site_snapshot(session, scope, flow)
@@ -188,7 +188,7 @@ class SnapshotBuilds:
 
 
 def reader(
-    sessionmaker: async_sessionmaker[AsyncSession], flow: FlowEngine
+    sessionmaker: async_sessionmaker[AsyncSession], flow: Evaluator
 ) -> Callable[[str], Awaitable[View]]:
     """Read a view's snapshot from PostgreSQL in a session of its own."""
 

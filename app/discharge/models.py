@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import DateTime, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.changes import JsonObject
 from app.db import Base
 
 
@@ -37,4 +37,4 @@ class DischargeEvent(Base):
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     spell_id: Mapped[str] = mapped_column(String(120), index=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    fields: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fields: Mapped[JsonObject] = mapped_column(JSONB)

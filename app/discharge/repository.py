@@ -126,6 +126,7 @@ PLAN_FIELDS = ("status", "discharge_ready_at", "pathway", "delay_reason", "needs
                "local_authority", "expected_discharge_date", "updated_by")  # fmt: skip
 
 
+# Values of any type: one row of column values for the bulk upsert (SQLAlchemy's type).
 def _plan(spell_id: str, updates: list[DischargeEvent]) -> dict[str, Any]:
     """Field by field, the latest update (occurred_at, then event id) that states it."""
     plan: dict[str, Any] = dict.fromkeys(PLAN_FIELDS) | {"spell_id": spell_id}

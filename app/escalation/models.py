@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.changes import JsonObject
 from app.db import Base
 
 
@@ -20,7 +20,7 @@ class OpelState(Base):
     raw_level: Mapped[int | None] = mapped_column(Integer)
     score: Mapped[float | None] = mapped_column(Float)
     below_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    readings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    readings: Mapped[list[JsonObject]] = mapped_column(JSONB, default=list)
     computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     declared_level: Mapped[int | None] = mapped_column(Integer)
     declared_by: Mapped[str | None] = mapped_column(String(120))
@@ -39,7 +39,7 @@ class OpelHistory(Base):
     level: Mapped[int | None] = mapped_column(Integer)
     previous_level: Mapped[int | None] = mapped_column(Integer)
     score: Mapped[float | None] = mapped_column(Float)
-    readings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    readings: Mapped[list[JsonObject]] = mapped_column(JSONB, default=list)
     actor: Mapped[str | None] = mapped_column(String(120))
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -48,7 +48,7 @@ class EscalationRepository:
         )
 
     async def samples(
-        self, scope: str, metric: str, *, since: datetime, limit: int
+        self, scope: str, metric: str, *, since: datetime, until: datetime | None, limit: int
     ) -> Sequence[MetricSample]:
         query = (
             select(MetricSample)
@@ -57,6 +57,8 @@ class EscalationRepository:
             .order_by(MetricSample.at)
             .limit(limit)
         )
+        if until is not None:
+            query = query.where(MetricSample.at < until)
         return (await self.session.execute(query)).scalars().all()
 
     async def reset(self, *, keep_history: bool = False) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from app.changes import JsonObject
 from app.escalation.profile import OpelProfile
 
 
@@ -21,7 +22,7 @@ class Reading:
     level: int | None
     weight: float
 
-    def as_dict(self) -> dict[str, str | float | int | None]:
+    def as_dict(self) -> JsonObject:
         return {
             "id": self.id,
             "label": self.label,

@@ -1,4 +1,4 @@
-"""The flow engine as a FastAPI dependency (beside the engine, so app.deps stays below every
+"""The evaluator as a FastAPI dependency (beside it, so app.deps stays below every
 domain: issue #19)."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.flow.engine import FlowEngine
+from app.flow.evaluator import Evaluator
 
 
-def get_flow(request: Request) -> FlowEngine:
-    flow: FlowEngine = request.app.state.flow
+def get_flow(request: Request) -> Evaluator:
+    flow: Evaluator = request.app.state.flow
     return flow
 
 
-FlowDep = Annotated[FlowEngine, Depends(get_flow)]
+FlowDep = Annotated[Evaluator, Depends(get_flow)]

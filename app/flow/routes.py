@@ -51,6 +51,7 @@ async def metric_samples(
     scope: Annotated[str, Query(examples=["RAN01"])],
     metric: Annotated[str, Query(examples=["beds.occupancy_pct"])],
     since: Annotated[datetime | None, Query(description="Default: 24 hours ago")] = None,
+    until: Annotated[datetime | None, Query(description="Default: now (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
 ) -> MetricSamples:
     system = scope == flow.config.system_scope and user.sees_everything
@@ -59,7 +60,9 @@ async def metric_samples(
     if not is_sampled(metric):
         raise InvalidPayload(f"no metric {metric!r} in the catalogue (app/catalogue.py)")
     since = since or flow.clock.now() - timedelta(hours=24)
-    rows = await EscalationRepository(session).samples(scope, metric, since=since, limit=limit)
+    rows = await EscalationRepository(session).samples(
+        scope, metric, since=since, until=until, limit=limit
+    )
     return MetricSamples(
         scope=scope,
         metric=metric,

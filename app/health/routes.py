@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.auth.apikeys import authenticate
@@ -47,34 +48,48 @@ async def _operator(request: Request, resources: ResourcesDep) -> bool:
     return who.role == Role.ADMIN
 
 
-def _public(checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: {"ok": check["ok"]} for name, check in checks.items()}
+class Check(BaseModel):
+    ok: bool
+    latency_ms: float | None = None
+    detail: str | None = None
+    error: str | None = Field(default=None, description="To an admin's token only")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    failed: list[str] = Field(description="The checks that failed: database, kafka, consumers")
+    checks: dict[str, Check]
 
 
 @router.get(
     "/readyz",
     summary="Readiness: a database query and a Kafka metadata round trip (the details —"
     " latencies, errors — to an admin's token only)",
-    responses={503: {"description": "A dependency is unavailable; `failed` names it"}},
+    responses={
+        503: {"description": "A dependency is unavailable; `failed` names it", "model": Readiness}
+    },
+    response_model=Readiness,
 )
 async def readyz(request: Request, resources: ResourcesDep) -> JSONResponse:
     results = await asyncio.gather(
         _check_database(resources), resources.kafka.ping(), return_exceptions=True
     )
-    checks: dict[str, dict[str, Any]] = {}
+    checks: dict[str, Check] = {}
     for name, result in zip(("database", "kafka"), results, strict=True):
         if isinstance(result, BaseException):
-            checks[name] = {"ok": False, "error": str(result)}
+            checks[name] = Check(ok=False, error=str(result))
         else:
-            checks[name] = {"ok": True, "latency_ms": round(result, 2)}
+            checks[name] = Check(ok=True, latency_ms=round(result, 2))
     if resources.settings.run_consumers:
         consuming, detail = request.app.state.consumer_status.check()
-        checks["consumers"] = {"ok": consuming, "detail" if consuming else "error": detail}
-    failed = [name for name, check in checks.items() if not check["ok"]]
-    if not await _operator(request, resources):
-        checks = _public(checks)  # a probe needs the status; hosts and driver errors are ours
-    body = {"status": "ready" if not failed else "unavailable", "failed": failed, "checks": checks}
-    return JSONResponse(body, status_code=503 if failed else 200)
+        checks["consumers"] = (
+            Check(ok=True, detail=detail) if consuming else Check(ok=False, error=detail)
+        )
+    failed = [name for name, check in checks.items() if not check.ok]
+    if not await _operator(request, resources):  # a probe needs the status; errors are ours
+        checks = {name: Check(ok=check.ok) for name, check in checks.items()}
+    body = Readiness(status="unavailable" if failed else "ready", failed=failed, checks=checks)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=503 if failed else 200)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

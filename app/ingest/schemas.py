@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,23 +45,19 @@ class DeadLetterRead(BaseModel):
 
     @classmethod
     def of(cls, letter: DeadLetter) -> DeadLetterRead:
-        return cls(**cls._fields(letter))
-
-    @staticmethod
-    def _fields(letter: DeadLetter) -> dict[str, Any]:
-        return {
-            "id": letter.id,
-            "topic": letter.topic,
-            "partition": letter.partition,
-            "offset": letter.offset,
-            "error_kind": letter.error_kind,
-            "error_message": letter.error_message,
-            "first_seen": letter.first_seen,
-            "resubmitted_at": letter.resubmitted_at,
-            "size_bytes": len(letter.raw),
-            "sha256": hashlib.sha256(letter.raw).hexdigest(),
-            "redacted": redacted(letter.raw),
-        }
+        return cls(
+            id=letter.id,
+            topic=letter.topic,
+            partition=letter.partition,
+            offset=letter.offset,
+            error_kind=letter.error_kind,
+            error_message=letter.error_message,
+            first_seen=letter.first_seen,
+            resubmitted_at=letter.resubmitted_at,
+            size_bytes=len(letter.raw),
+            sha256=hashlib.sha256(letter.raw).hexdigest(),
+            redacted=redacted(letter.raw),
+        )
 
 
 class DeadLetterWhole(DeadLetterRead):
@@ -69,7 +65,8 @@ class DeadLetterWhole(DeadLetterRead):
 
     @classmethod
     def of(cls, letter: DeadLetter) -> DeadLetterWhole:
-        return cls(**cls._fields(letter), raw_base64=base64.b64encode(letter.raw).decode())
+        read = DeadLetterRead.of(letter).model_dump()
+        return cls(**read, raw_base64=base64.b64encode(letter.raw).decode())
 
 
 class DeadLetterPage(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.changes import JsonObject
 from app.db import Base
 
 
@@ -72,7 +72,7 @@ class EncounterEvent(Base):
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
     trigger: Mapped[str] = mapped_column(String(4))
     event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    payload: Mapped[JsonObject] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -129,7 +129,7 @@ class LocationMapRow(Base):
     __tablename__ = "location_maps"
 
     source: Mapped[str] = mapped_column(String(120), primary_key=True)
-    mapping: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    mapping: Mapped[JsonObject] = mapped_column(JSONB)
     digest: Mapped[str] = mapped_column(String(64))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

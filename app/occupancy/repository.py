@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
@@ -22,6 +21,7 @@ from app.occupancy.models import (
     ProcessedMessage,
 )
 from app.occupancy.places import EconomyPlaces, Places, with_default_sites
+from app.occupancy.schemas import LocationCodeRead
 from app.topology.models import Bed, Site, Unit
 
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
@@ -31,16 +31,6 @@ GA = Bed.kind.in_(("core", "escalation"))
 class OccupancyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def mark_processed(self, source: str, message_id: str) -> bool:
-        """True the first time this (source, message id) is seen; False for a duplicate."""
-        statement = (
-            insert(ProcessedMessage)
-            .values(source=source, message_id=message_id)
-            .on_conflict_do_nothing()
-            .returning(ProcessedMessage.message_id)
-        )
-        return (await self.session.execute(statement)).first() is not None
 
     async def mark_processed_many(self, source: str, message_ids: Sequence[str]) -> set[str]:
         """The ids seen for the first time (one statement for a whole batch)."""
@@ -128,10 +118,6 @@ class OccupancyRepository:
                 claims[bed_id] = (encounter_id, since)
         return claims
 
-    async def encounters_of_patient(self, patient_id: str) -> Sequence[Encounter]:
-        query = select(Encounter).where(Encounter.patient_id == patient_id).with_for_update()
-        return (await self.session.execute(query)).scalars().all()
-
     async def merge_patient(self, old_patient_id: str, new_patient_id: str) -> int:
         """A40: recorded (every later fold maps through it) and applied to the spells now."""
         await self.session.execute(
@@ -209,7 +195,7 @@ class OccupancyRepository:
         )
         return list((await self.session.scalars(query)).all())
 
-    async def exception_summary(self, sites: Sequence[str] | None) -> list[dict[str, Any]]:
+    async def exception_summary(self, sites: Sequence[str] | None) -> list[LocationCodeRead]:
         """One row per distinct sender code: how often, first and last seen, how many still
         held, and a sample — what an integrator maps a feed by, working down the list."""
         e = LocationException
@@ -232,7 +218,21 @@ class OccupancyRepository:
         )
         if sites is not None:
             query = query.where(e.site_code.in_(list(sites)))
-        return [dict(row) for row in (await self.session.execute(query)).mappings()]
+        return [
+            LocationCodeRead(
+                source=row.source,
+                location_text=row.location_text,
+                messages=row.messages,
+                held=row.held,
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
+                sites=sorted(s for s in row.sites if s),
+                sample_trigger=row.trigger,
+                sample_message_id=row.message,
+                detail=row.detail,
+            )
+            for row in await self.session.execute(query)
+        ]
 
     async def existing_beds(self, bed_ids: Sequence[str]) -> set[str]:
         if not bed_ids:
@@ -304,7 +304,3 @@ class OccupancyRepository:
         await self.session.execute(
             update(Bed).values(occupant_encounter_id=None, occupied_since=None)
         )
-
-    async def units_by_id(self, unit_ids: Sequence[str]) -> dict[str, Unit]:
-        query = select(Unit).where(Unit.id.in_(unit_ids))
-        return {unit.id: unit for unit in (await self.session.execute(query)).scalars()}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from app.auth.deps import CurrentUser
 from app.deps import SessionDep
 from app.errors import Forbidden
 from app.occupancy.repository import OccupancyRepository
+from app.occupancy.schemas import LocationCodeRead
 from app.pagination import AfterId, PageSize
 
 router = APIRouter(prefix="/api/v1", tags=["occupancy"])
@@ -29,21 +30,6 @@ class LocationExceptionRead(BaseModel):
 class LocationExceptionPage(BaseModel):
     items: list[LocationExceptionRead]
     next_cursor: int | None
-
-
-class LocationCodeRead(BaseModel):
-    """One distinct location code a sender used that the bed master does not know."""
-
-    source: str | None = Field(description="The sending facility (MSH-4, FHIR meta.source)")
-    location_text: str = Field(description="The sender's own code: PL.1^PL.2^PL.3^PL.4")
-    messages: int = Field(description="Messages that carried it")
-    held: int = Field(description="Of those, how many still hold a spell in exception")
-    first_seen: datetime
-    last_seen: datetime
-    sites: list[str] = Field(description="Our sites it was read as")
-    sample_trigger: str
-    sample_message_id: str | None
-    detail: str
 
 
 class LocationCodeSummary(BaseModel):
@@ -91,21 +77,4 @@ async def location_exception_summary(session: SessionDep, user: CurrentUser) -> 
     if not (user.sees_everything or user.sites):
         raise Forbidden(f"role {user.role} may not see location exceptions")
     sites = None if user.sees_everything else user.sites
-    rows = await OccupancyRepository(session).exception_summary(sites)
-    return LocationCodeSummary(
-        codes=[
-            LocationCodeRead(
-                source=row["source"],
-                location_text=row["location_text"],
-                messages=row["messages"],
-                held=row["held"],
-                first_seen=row["first_seen"],
-                last_seen=row["last_seen"],
-                sites=sorted(s for s in row["sites"] if s),
-                sample_trigger=row["trigger"],
-                sample_message_id=row["message"],
-                detail=row["detail"],
-            )
-            for row in rows
-        ]
-    )
+    return LocationCodeSummary(codes=await OccupancyRepository(session).exception_summary(sites))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from app.fields import Timestamp
@@ -33,3 +35,18 @@ class UnitCounts(BaseModel):
     closed: int = 0
     escalation_open: int = 0
     virtual_occupied: int = 0
+
+
+class LocationCodeRead(BaseModel):
+    """One distinct location code a sender used that the bed master does not know."""
+
+    source: str | None = Field(description="The sending facility (MSH-4, FHIR meta.source)")
+    location_text: str = Field(description="The sender's own code: PL.1^PL.2^PL.3^PL.4")
+    messages: int = Field(description="Messages that carried it")
+    held: int = Field(description="Of those, how many still hold a spell in exception")
+    first_seen: datetime
+    last_seen: datetime
+    sites: list[str] = Field(description="Our sites it was read as")
+    sample_trigger: str
+    sample_message_id: str | None
+    detail: str

@@ -10,7 +10,8 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+
+from app.occupancy.schemas import LocationCodeRead
 
 _NUMBER = re.compile(r"(\d+)\D*$")
 
@@ -23,11 +24,11 @@ class OurUnit:
     kind: str
 
 
-def suggest(codes: list[dict[str, Any]], units: list[OurUnit]) -> str:
+def suggest(codes: list[LocationCodeRead], units: list[OurUnit]) -> str:
     """YAML for every sender in ``codes`` (exception summary rows)."""
-    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_source: dict[str, list[LocationCodeRead]] = defaultdict(list)
     for row in codes:
-        by_source[row["source"] or "?"].append(row)
+        by_source[row.source or "?"].append(row)
     lines = [
         f"# Proposed by `flowcc locations suggest` from {len(codes)} unmapped location codes.",
         "# Check every rule (its evidence is in the comment above it), replace each '?', then",
@@ -40,40 +41,42 @@ def suggest(codes: list[dict[str, Any]], units: list[OurUnit]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sender(source: str, rows: list[dict[str, Any]], units: list[OurUnit]) -> list[str]:
-    sites = sorted({s for row in rows for s in row.get("sites") or []})
+def _sender(source: str, rows: list[LocationCodeRead], units: list[OurUnit]) -> list[str]:
+    sites = sorted({s for row in rows for s in row.sites})
     ours = [u for u in units if not sites or u.site in sites]
-    wards: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    wards: dict[str, list[LocationCodeRead]] = defaultdict(list)
     for row in rows:
-        wards[row["location_text"].split("^")[0]].append(row)
+        wards[row.location_text.split("^")[0]].append(row)
     lines = [
         f"  - source: {json.dumps(source)}",
         f"    site: {json.dumps(sites[0] if len(sites) == 1 else '?')}",
         "    rules:",
     ]
     for ward, seen in sorted(wards.items()):
-        beds = [([*row["location_text"].split("^"), "", "", ""])[2] for row in seen]
-        rule = _rule(ward, beds, ours)
-        messages = sum(row["messages"] for row in seen)
-        held = sum(row["held"] for row in seen)
+        beds = [([*row.location_text.split("^"), "", "", ""])[2] for row in seen]
+        when, to = _rule(ward, beds, ours)
+        messages = sum(row.messages for row in seen)
+        held = sum(row.held for row in seen)
         lines += [
             f"      # {ward}: {len(seen)} codes, {messages} messages, {held} held; "
-            f"e.g. {seen[0]['location_text']}",
-            f"      - when: {json.dumps(rule['when'])}",
-            f"        to: {json.dumps(rule['to'])}",
+            f"e.g. {seen[0].location_text}",
+            f"      - when: {json.dumps(when)}",
+            f"        to: {json.dumps(to)}",
         ]
     return lines
 
 
-def _rule(ward: str, beds: list[str], units: list[OurUnit]) -> dict[str, Any]:
+def _rule(
+    ward: str, beds: list[str], units: list[OurUnit]
+) -> tuple[dict[str, str], dict[str, str]]:
     unit = _closest(ward, units)
     to: dict[str, str] = {"ward": unit.code if unit else "?"}
     if unit is not None and unit.kind == "ed":
-        return {"when": {"ward": ward}, "to": to | {"bay": "{bay}", "bed": "{bed}"}}
+        return {"ward": ward}, to | {"bay": "{bay}", "bed": "{bed}"}
     numbered = [b for b in beds if _NUMBER.search(b)]
     if beds and len(numbered) == len(beds):
-        return {"when": {"ward": ward, "bed": r"/(\d+)\D*$/"}, "to": to | {"bed": "B{1:02}"}}
-    return {"when": {"ward": ward}, "to": to | {"bay": "{bay}", "bed": "{bed}"}}
+        return {"ward": ward, "bed": r"/(\d+)\D*$/"}, to | {"bed": "B{1:02}"}
+    return {"ward": ward}, to | {"bay": "{bay}", "bed": "{bed}"}
 
 
 def _closest(ward: str, units: list[OurUnit]) -> OurUnit | None:

@@ -24,6 +24,7 @@ STATUS = {"A04": "arrived", "SEEN": "in-progress", "A01": "in-progress", "A06": 
 class FhirEncounters:
     facility: str
     versions: dict[str, int] = field(default_factory=dict)
+    # Values of any type: FHIR R4 JSON as a sender writes it (free-form by the standard's nesting).
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     started: dict[str, datetime] = field(default_factory=dict)
 

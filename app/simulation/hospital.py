@@ -371,6 +371,7 @@ class Hospital:
     ) -> Generator[simpy.Event, Any, None]:
         """The discharge (A03); a messy PAS may send no EVN-6 and a date-only PV1-45, or key it,
         cancel it (A13) and key it again the same, a clerk's correction."""
+        # Values of any type: the HL7 renderer's keyword arguments for this A03.
         fields: dict[str, Any] = {"location": bed.place, "discharge_time": self.now()}
         if self.messy is not None and self.mess.random() < self.messy.no_evn6_date_only:
             fields |= {"evn6": False, "discharge_date_only": True}

@@ -140,6 +140,7 @@ class Journeys:
             spell, "discharged", {"expected_discharge_date": self.edds.pop(spell, None)}
         )
 
+    # Values of any type: the plan's fields as the discharge feed's JSON states them (any subset).
     def _discharge(self, spell: str, status: str, plan: dict[str, Any]) -> None:
         if self.truth is not None and status == "ready":
             self.truth.ready[spell] = plan["discharge_ready_at"]

@@ -39,7 +39,7 @@ from app.topology.schemas import EconomyConfig
 log = get_logger(__name__)
 Checkpoint = Callable[[datetime], None]
 LATE_RATE = 0.01  # a message delivered a few minutes after later ones (out of order)
-Truth = Callable[[dict[str, Any]], None]
+Truth = Callable[[dict[str, Any]], None]  # an hour's ground truth, one JSON Lines record
 
 
 @dataclass(order=True)

@@ -30,11 +30,18 @@ class Attendance:
 
 
 @dataclass
+class BedTruth:
+    unit: str
+    spell: str | None = None
+    closed: bool = False
+
+
+@dataclass
 class SiteTruth:
     """One acute site, kept by its Hospital (beds, ED) and Journeys (discharges, ambulances)."""
 
     site: str
-    beds: dict[str, dict[str, Any]] = field(default_factory=dict)  # bed id → unit, visit, ...
+    beds: dict[str, BedTruth] = field(default_factory=dict)  # by bed id
     attendances: dict[str, Attendance] = field(default_factory=dict)  # by visit
     ready: dict[str, datetime] = field(default_factory=dict)  # spell → discharge-ready time
     arrivals: dict[str, datetime] = field(default_factory=dict)  # incident → arrived
@@ -43,19 +50,16 @@ class SiteTruth:
     # ------------------------------------------------------------------ recording
 
     def bed(self, bed_id: str, unit: str) -> None:
-        self.beds[bed_id] = {"unit": unit, "spell": None, "closed": False}
+        self.beds[bed_id] = BedTruth(unit)
 
     def occupy(self, bed_id: str, spell: str | None) -> None:
-        self.beds[bed_id]["spell"] = spell
+        self.beds[bed_id].spell = spell
 
     def close(self, bed_id: str, closed: bool) -> None:
-        self.beds[bed_id]["closed"] = closed
+        self.beds[bed_id].closed = closed
 
     def arrive(self, visit: str, at: datetime, area: str) -> None:
         self.attendances[visit] = Attendance(recorded(at), area)
-
-    def move_in_ed(self, visit: str, area: str) -> None:
-        self.attendances[visit].area = area
 
     def leave_ed(self, visit: str, at: datetime) -> None:
         self.attendances[visit].departed = recorded(at)
@@ -68,17 +72,18 @@ class SiteTruth:
 
     # ------------------------------------------------------------------ the figures
 
+    # Values of any type: one JSON Lines record of ground truth (compared figure by figure).
     def snapshot(self, now: datetime) -> dict[str, Any]:
         wards: dict[str, dict[str, int]] = {}
         for bed in self.beds.values():
-            counts = wards.setdefault(bed["unit"], {"occupied": 0, "free": 0, "closed": 0})
-            if bed["spell"] is not None:
+            counts = wards.setdefault(bed.unit, {"occupied": 0, "free": 0, "closed": 0})
+            if bed.spell is not None:
                 counts["occupied"] += 1
-            elif bed["closed"]:
+            elif bed.closed:
                 counts["closed"] += 1
             else:
                 counts["free"] += 1
-        in_beds = {bed["spell"] for bed in self.beds.values() if bed["spell"]}
+        in_beds = {bed.spell for bed in self.beds.values() if bed.spell}
         return {
             "wards": dict(sorted(wards.items())),
             "ed": self._ed(now),

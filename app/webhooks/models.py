@@ -4,12 +4,12 @@ transaction as the change they announce, then sent and retried by the dispatcher
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.changes import JsonObject
 from app.db import Base
 
 
@@ -35,7 +35,7 @@ class WebhookDelivery(Base):
         ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
     )
     event: Mapped[str] = mapped_column(String(60))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    payload: Mapped[JsonObject] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from app.changes import JsonObject
 from app.fields import Code
 
 Event = Literal["opel.changed", "opel.declared"]
@@ -45,7 +46,7 @@ class WebhookCreated(WebhookOut):
 class DeliveryOut(BaseModel):
     id: int
     event: str
-    payload: dict[str, Any]
+    payload: JsonObject
     status: str
     attempts: int
     next_attempt_at: datetime

@@ -15,12 +15,12 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.changes import JsonObject
 from app.logging import get_logger
 from app.webhooks.models import Webhook, WebhookDelivery
 from app.webhooks.policy import UrlRefused, check_url
@@ -39,7 +39,7 @@ ERROR_BYTES = 500  # of a failed answer, kept for the delivery log (never more i
 ATTEMPTS = Counter("flowcc_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 
 
-async def enqueue(session: AsyncSession, event: str, scope: str, data: dict[str, Any]) -> int:
+async def enqueue(session: AsyncSession, event: str, scope: str, data: JsonObject) -> int:
     """Add one delivery per subscribed webhook, in the caller's transaction."""
     repo = WebhookRepository(session)
     now = datetime.now(UTC)
@@ -97,7 +97,7 @@ async def dispatch_once(
 
 async def _send(
     client: httpx.AsyncClient, allow: Sequence[str], delivery_id: int, event: str,
-    payload: dict[str, Any], url: str, secret: str,
+    payload: JsonObject, url: str, secret: str,
 ) -> tuple[int | None, str | None]:  # fmt: skip
     try:
         await check_url(url, allow)  # again: the name may resolve elsewhere since registration

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
@@ -44,7 +45,7 @@ def say(message: str) -> None:
     print(f"\033[1m▸\033[0m {message}", flush=True)
 
 
-def fail(service: str, why: str, log: Path | None = None) -> None:
+def fail(service: str, why: str, log: Path | None = None) -> NoReturn:
     print(f"\n✗ {service} could not start: {why}", file=sys.stderr)
     if log is not None and log.exists():
         tail = log.read_text(errors="replace").splitlines()[-25:]
@@ -90,7 +91,7 @@ class Profile:
     def home(self) -> Path:
         return LOCAL / self.name
 
-    def start(self, name: str, argv: list[str], log: Path, **kwargs: object) -> Child:
+    def start(self, name: str, argv: list[str], log: Path, **kwargs: Any) -> Child:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:  # the child keeps its own descriptor
             proc = subprocess.Popen(
@@ -99,7 +100,7 @@ class Profile:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children
                 preexec_fn=_die_with_parent,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
         child = Child(name, proc)
         self.children.append(child)
@@ -289,15 +290,21 @@ def ensure_kafka_jars() -> None:
     )
 
 
-KAFKA_PROPERTIES = """\
+# The broker's client listeners: the stack's broker is PLAINTEXT on one port; a test may start
+# another with its own block (tests/support/secure_kafka.py: SASL_SSL only).
+PLAINTEXT_LISTENERS = """\
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+"""
+
+# Everything but the listeners: one KRaft node, its own controller, small and quick to start.
+BROKER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{cport}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={data}
 num.partitions=3
 auto.create.topics.enable=false
@@ -332,6 +339,37 @@ logger.state.level = WARN
 """
 
 
+def write_broker_config(
+    home: Path, *, port: int, cport: int, data: Path, listeners: str = PLAINTEXT_LISTENERS
+) -> Path:
+    """The broker's server.properties (these listeners, the common rest) and log4j2 config."""
+    props = home / "server.properties"
+    props.write_text(
+        listeners.format(port=port, cport=cport) + BROKER_PROPERTIES.format(cport=cport, data=data)
+    )
+    (home / "log4j2.properties").write_text(LOG4J2)
+    return props
+
+
+def format_storage(props: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """Format the KRaft storage of a broker with a fresh cluster id (``extra``: e.g. SCRAM
+    users to create)."""
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # "-..." would be read as an option (as Kafka's own
+        # Uuid.randomUuid() avoids): about 1 start in 64 failed to format before this
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    argv = ["java", "-cp", f"{KAFKA_LIBS}/*", "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(props), *extra]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, check=False)
+
+
+def broker_argv(home: Path, props: Path, logs: Path, heap: str = "768m") -> list[str]:
+    """The command that runs a broker from the Maven Central jars."""
+    return ["java", "-Xms128m", f"-Xmx{heap}", "-XX:+UseG1GC", "-cp", f"{KAFKA_LIBS}/*",
+            f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={logs}", "kafka.Kafka", str(props)]  # fmt: skip
+
+
 def start_kafka(profile: Profile) -> str:
     ensure_kafka_jars()
     home = profile.home / "kafka"
@@ -339,32 +377,11 @@ def start_kafka(profile: Profile) -> str:
     if profile.fresh and home.exists():
         shutil.rmtree(home)
     (home / "logs").mkdir(parents=True, exist_ok=True)
-    props = home / "server.properties"
-    props.write_text(
-        KAFKA_PROPERTIES.format(port=profile.kafka_port, cport=profile.controller_port, data=data)
+    props = write_broker_config(
+        home, port=profile.kafka_port, cport=profile.controller_port, data=data
     )
-    (home / "log4j2.properties").write_text(LOG4J2)
-    classpath = f"{KAFKA_LIBS}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = "-"
-        while cluster_id.startswith("-"):  # "-..." would be read as an option (as Kafka's own
-            # Uuid.randomUuid() avoids): about 1 start in 64 failed to format before this
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
-            [
-                "java",
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(props),
-            ],
-            capture_output=True,
-            check=False,
-        )
+        result = format_storage(props)
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace")[-2000:]
             fail("Kafka", "formatting the KRaft storage failed: " + output)
@@ -377,22 +394,8 @@ def start_kafka(profile: Profile) -> str:
             )
     say(f"Kafka {kafka_version()} (KRaft): starting on 127.0.0.1:{profile.kafka_port}")
     log = home / "logs" / "server.log"
-    child = profile.start(
-        "kafka",
-        [
-            "java",
-            "-Xms256m",
-            "-Xmx768m",
-            "-XX:+UseG1GC",
-            "-cp",
-            classpath,
-            f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={home / 'logs'}",
-            "kafka.Kafka",
-            str(props),
-        ],
-        home / "logs" / "stdout.log",
-    )
+    argv = broker_argv(home, props, home / "logs")
+    child = profile.start("kafka", argv, home / "logs" / "stdout.log")
     bootstrap = f"127.0.0.1:{profile.kafka_port}"
     wait_for("Kafka", log, child, lambda: _kafka_ready(bootstrap), timeout=90)
     return bootstrap
@@ -406,8 +409,8 @@ def kafka_version() -> str:
 def _kafka_ready(bootstrap: str) -> bool:
     if not port_open(int(bootstrap.rsplit(":", 1)[1])):
         return False
-    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
-    from kafka.errors import KafkaError  # type: ignore[import-untyped]
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)

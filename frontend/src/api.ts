@@ -8,6 +8,7 @@ export type TokenOut = Schemas["TokenOut"];
 export type ErrorBody = Schemas["ErrorBody"];
 export type DeclareIn = Schemas["DeclareIn"];
 export type StatusUpdateIn = Schemas["StatusUpdateIn"];
+export type IdentityOut = Schemas["IdentityOut"];
 
 export type SignInOptions = Schemas["SignInOptions"];
 // "oidc": signed in at the organisation's identity provider (signing out goes there too).
@@ -64,7 +65,7 @@ export function loadSession(): Session | null {
   return session?.permissions ? (session as Session) : null; // from an older version: sign in again
 }
 
-export async function postJson<Body>(token: string, path: string, body: Body): Promise<any> {
+export async function postJson<Body, Answer = unknown>(token: string, path: string, body: Body): Promise<Answer> {
   const response = await fetch(path, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -75,7 +76,7 @@ export async function postJson<Body>(token: string, path: string, body: Body): P
   return payload;
 }
 
-export async function getJson(token: string, path: string): Promise<any> {
+export async function getJson<Answer>(token: string, path: string): Promise<Answer> {
   const response = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
   const payload = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(errorMessage(payload, `${response.status} ${response.statusText}`));

@@ -501,6 +501,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/spc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An XmR chart (Making Data Count) of a metric's daily series for a site or the system
+         * @description Daily series only, never raw 5-minute samples (they are autocorrelated): the value at a fixed time each day (`slot`, default 08:00) or the daily mean. Days are local (Europe/London) and end yesterday: today is not over.
+         */
+        get: operations["spc_api_v1_spc_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system": {
         parameters: {
             query?: never;
@@ -730,6 +750,11 @@ export interface components {
             /** Sites */
             sites: string[];
         };
+        /**
+         * Assurance
+         * @enum {string}
+         */
+        Assurance: "consistent_pass" | "consistent_fail" | "inconsistent";
         /** AuditEntryOut */
         AuditEntryOut: {
             /**
@@ -749,7 +774,7 @@ export interface components {
             at: string;
             /** Detail */
             detail: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["JsonValue"];
             };
             /** Id */
             id: number;
@@ -889,6 +914,20 @@ export interface components {
              * @example 2026-11-30T09:00:00+00:00
              */
             now: string;
+        };
+        /** Check */
+        Check: {
+            /** Detail */
+            detail?: string | null;
+            /**
+             * Error
+             * @description To an admin's token only
+             */
+            error?: string | null;
+            /** Latency Ms */
+            latency_ms?: number | null;
+            /** Ok */
+            ok: boolean;
         };
         ClientMessage: components["schemas"]["AuthMessage"] | components["schemas"]["SubscribeMessage"] | components["schemas"]["UnsubscribeMessage"] | components["schemas"]["HeartbeatMessage"];
         /** ClockAdvanceIn */
@@ -1065,7 +1104,7 @@ export interface components {
             next_attempt_at: string;
             /** Payload */
             payload: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["JsonValue"];
             };
             /** Status */
             status: string;
@@ -1107,6 +1146,11 @@ export interface components {
              */
             username: string;
         };
+        /**
+         * Direction
+         * @enum {string}
+         */
+        Direction: "increase" | "decrease" | "neutral";
         /** DischargeMetrics */
         DischargeMetrics: {
             /** Before Noon Pct */
@@ -1496,6 +1540,7 @@ export interface components {
             /** Topic */
             topic: string;
         };
+        JsonValue: unknown;
         /** LocalAuthorityOut */
         LocalAuthorityOut: {
             /** Code */
@@ -1785,6 +1830,11 @@ export interface components {
              */
             type: "ping";
         };
+        /**
+         * PointType
+         * @enum {string}
+         */
+        PointType: "common_cause" | "special_cause_improvement" | "special_cause_concern" | "special_cause_neutral";
         /** PongFrame */
         PongFrame: {
             /**
@@ -1840,6 +1890,23 @@ export interface components {
             incident_id: string;
             /** Vehicle */
             vehicle: string | null;
+        };
+        /** Readiness */
+        Readiness: {
+            /** Checks */
+            checks: {
+                [key: string]: components["schemas"]["Check"];
+            };
+            /**
+             * Failed
+             * @description The checks that failed: database, kafka, consumers
+             */
+            failed: string[];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "unavailable";
         };
         /**
          * ReadingOut
@@ -2063,6 +2130,64 @@ export interface components {
             type: "snapshot";
             /** View */
             view: string;
+        };
+        /**
+         * SpcChart
+         * @description An XmR chart of one metric's daily series, by the Making Data Count rules
+         *     (docs/analytics.md).
+         */
+        SpcChart: {
+            /** @description Against the target; None without one */
+            assurance: components["schemas"]["Assurance"] | null;
+            /** @description Which way is an improvement */
+            direction: components["schemas"]["Direction"];
+            /** Metric */
+            metric: string;
+            /** Points */
+            points: components["schemas"]["SpcPoint"][];
+            /** Scope */
+            scope: string;
+            /**
+             * Series
+             * @example 08:00 each day
+             * @example daily mean
+             */
+            series: string;
+            /** Target */
+            target: number | null;
+            /**
+             * Variation
+             * @description The latest point's icon: common_cause, improvement_high/low, concern_high/low or neutral_high/low
+             */
+            variation: string;
+        };
+        /** SpcPoint */
+        SpcPoint: {
+            /**
+             * Day
+             * @description Local date (YYYY-MM-DD)
+             */
+            day: string;
+            /**
+             * Lower
+             * @description Lower process limit
+             */
+            lower: number;
+            /** Mean */
+            mean: number;
+            /**
+             * Segment
+             * @description 0, then one more at each rebase
+             */
+            segment: number;
+            type: components["schemas"]["PointType"];
+            /**
+             * Upper
+             * @description Upper process limit
+             */
+            upper: number;
+            /** Value */
+            value: number;
         };
         /** StatusUpdateIn */
         StatusUpdateIn: {
@@ -4619,6 +4744,8 @@ export interface operations {
                 metric: string;
                 /** @description Default: 24 hours ago */
                 since?: string | null;
+                /** @description Default: now (exclusive) */
+                until?: string | null;
                 limit?: number;
             };
             header?: never;
@@ -4834,6 +4961,100 @@ export interface operations {
                 };
             };
             /** @description No such acute site, or not visible to this role */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request is well formed but its values are invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (PostgreSQL or Kafka) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    spc_api_v1_spc_get: {
+        parameters: {
+            query: {
+                scope: string;
+                metric: string;
+                series?: "slot" | "mean";
+                /** @description With series=slot: the time of day */
+                slot?: string;
+                days?: number;
+                /** @description Limits from N days */
+                fix_after?: number | null;
+                /** @description Days new limits start */
+                rebase?: string[] | null;
+                /** @description For the assurance icon */
+                target?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpcChart"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No bearer token or API key, or an invalid, expired or forged one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but this role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such scope visible to this role */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5350,7 +5571,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
             /** @description A dependency is unavailable; `failed` names it */
@@ -5358,7 +5579,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
             };
         };
     };

@@ -40,6 +40,16 @@ async def service(settings: Settings, provider: OpenIdProvider, port: int) -> As
         yield f"http://{host}"
 
 
+async def sign_in(browser: Browser, base: str, provider: OpenIdProvider, login: str) -> Page:
+    """From the boards' sign-in page to the provider's (not ours) and back, as ``login``."""
+    page = await browser.new_page()
+    await page.goto(f"{base}/")
+    await page.click('[data-sign-in="oidc"]')
+    assert page.url.startswith(provider.issuer)
+    await at_the_provider(page, login)
+    return page
+
+
 async def at_the_provider(page: Page, login: str) -> None:
     """oidc-provider's development pages: sign in (any password), then consent."""
     await page.fill('input[name="login"]', login)
@@ -56,11 +66,7 @@ async def test_a_commander_signs_in_at_the_provider_and_out_again(
 ) -> None:
     provider, port = provider_and_port
     async with service(settings, provider, port) as base:
-        page = await browser.new_page()
-        await page.goto(f"{base}/")
-        await page.click('[data-sign-in="oidc"]')
-        assert page.url.startswith(provider.issuer)  # the provider's page, not ours
-        await at_the_provider(page, "commander")
+        page = await sign_in(browser, base, provider, "commander")
         await expect(page.locator(".conn-live")).to_be_visible()  # the board's websocket
         await expect(page.locator('main[data-view="system"] .board')).to_be_visible()
         await expect(page.locator(".topbar")).to_contain_text("Casey Commander")
@@ -91,10 +97,7 @@ async def test_an_account_without_a_role_is_refused_with_the_reason(
 ) -> None:
     provider, port = provider_and_port
     async with service(settings, provider, port) as base:
-        page = await browser.new_page()
-        await page.goto(f"{base}/")
-        await page.click('[data-sign-in="oidc"]')
-        await at_the_provider(page, "visitor")
+        page = await sign_in(browser, base, provider, "visitor")
         await expect(page.locator('[role="alert"]')).to_contain_text(
             "your account has no Flow Command Centre role"
         )

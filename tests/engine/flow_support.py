@@ -20,7 +20,7 @@ from app.db import create_sessionmaker
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
 from app.escalation.profile import load_profile
-from app.flow.engine import EngineConfig, FlowEngine
+from app.flow.evaluator import Evaluator, EvaluatorConfig
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
@@ -79,7 +79,7 @@ def economy() -> EconomyConfig:
 class World:
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: ManualClock
-    engine: FlowEngine
+    engine: Evaluator
     published: list[Delta] = field(default_factory=list)
     ids: Any = field(default_factory=lambda: count(1))
 
@@ -100,7 +100,7 @@ class World:
             projector = OccupancyProjector(OccupancyRepository(session))
             await projector.apply_all([event])
             deltas = await projector.deltas()
-        await self.engine.after_commit(deltas)
+        await self.committed(deltas)
 
     async def admit(self, visit: str, site: str, bed: str, **fields: Any) -> None:
         where = Location(ward="W1", bed=bed, site=site)
@@ -159,6 +159,11 @@ class World:
         """The latest data the engine published for a whole-view delta (discharges:<la>)."""
         return next(d.data for d in reversed(self.published) if d.view == view)
 
+    async def committed(self, deltas: list[Delta]) -> None:
+        """As the service: committed changes go to the board (here: published) and the engine."""
+        self.published.extend(deltas)
+        await self.engine.committed(deltas)
+
     async def settle(self) -> list[Delta]:
         """Let the engine evaluate what is due; return what it published."""
         before = len(self.published)
@@ -183,9 +188,9 @@ async def make_world(engine: AsyncEngine) -> World:
     async def publish(deltas: list[Delta]) -> None:
         published.extend(deltas)
 
-    config = EngineConfig(
+    config = EvaluatorConfig(
         profile=load_profile("deploy/escalation/opel-default.yaml"), system_scope=SYSTEM
     )
-    flow = FlowEngine(sessionmaker, publish, clock, config)
+    flow = Evaluator(sessionmaker, publish, clock, config)
     await flow.start()
     return World(sessionmaker, clock, flow, published)

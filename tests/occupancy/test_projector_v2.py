@@ -23,7 +23,7 @@ async def _apply(world: World, *events: AdtEvent) -> None:
         projector = OccupancyProjector(OccupancyRepository(session))
         await projector.apply_all(list(events))
         deltas = await projector.deltas()
-    await world.engine.after_commit(deltas)
+    await world.committed(deltas)
 
 
 def _event(trigger: str, visit: str, minutes: float, **fields: object) -> AdtEvent:

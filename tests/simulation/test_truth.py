@@ -87,14 +87,14 @@ def test_every_hour_the_messages_imply_exactly_the_truth() -> None:
         implied = _implied(sink, mapping, places)
         for hospital in hospitals:
             truth = hospital.truth
-            real_beds = {b: t["spell"] for b, t in truth.beds.items() if t["spell"]}
+            real_beds = {b: t.spell for b, t in truth.beds.items() if t.spell}
             seen = {b: s for b, s in implied["beds"].items() if b.startswith(hospital.site.code)}
             assert seen == real_beds, (
                 hour,
                 hospital.site.code,
                 set(seen.items()) ^ set(real_beds.items()),
             )
-            real_closed = {b for b, t in truth.beds.items() if t["closed"]}
+            real_closed = {b for b, t in truth.beds.items() if t.closed}
             assert {b for b in implied["closed"] if b.startswith(hospital.site.code)} == real_closed
             in_ed = {
                 hospital.spell(visit)

@@ -3,16 +3,15 @@
 The certificates are made here with ``openssl`` (a throw-away CA and a broker certificate for
 127.0.0.1/localhost, valid for two days from the clock the test runs on); the broker offers
 SASL PLAIN and SCRAM-SHA-256, with users created when its storage is formatted. It runs from the
-same Maven Central jars as the test stack's broker (deploy/local/stack.py fetched them).
+same Maven Central jars, configuration and command as the test stack's broker
+(deploy/local/stack.py), with its own listener block.
 """
 
 from __future__ import annotations
 
-import base64
 import secrets
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,18 +21,14 @@ from kafka import KafkaAdminClient
 
 from app.config import KafkaSettings
 from app.kafka import connect
+from deploy.local.stack import KAFKA_LIBS, broker_argv, format_storage, write_broker_config
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-KAFKA_LIBS = ROOT / ".local" / "kafka" / "libs"
-
-PROPERTIES = """\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{cport}
+# The listener block of a broker that speaks SASL_SSL only; the rest of its configuration, its
+# jars and its command are the stack's (deploy/local/stack.py).
+SASL_SSL_LISTENERS = """\
 listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
 advertised.listeners=SASL_SSL://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_SSL
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
@@ -50,30 +45,6 @@ ssl.keystore.password={store_password}
 ssl.key.password={store_password}
 ssl.truststore.type=PEM
 ssl.truststore.location={home}/ca.pem
-log.dirs={home}/data
-num.partitions=1
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-log.cleaner.dedupe.buffer.size=2097152
-num.network.threads=1
-num.io.threads=2
-"""
-
-LOG4J2 = """\
-status = warn
-appender.file.type = File
-appender.file.name = FILE
-appender.file.fileName = ${sys:kafka.logs.dir}/server.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
 """
 
 
@@ -141,30 +112,20 @@ def secure_broker(home: Path) -> Iterator[SecureBroker]:
     store_password, password = secrets.token_hex(12), secrets.token_hex(12)
     cafile = make_certificates(home, store_password)
     port, cport = free_port(), free_port()
-    props = home / "server.properties"
-    props.write_text(
-        PROPERTIES.format(
-            port=port,
-            cport=cport,
-            home=home,
-            store_password=store_password,
-            broker_password=secrets.token_hex(12),
-            password=password,
-        )
+    listeners = SASL_SSL_LISTENERS.format(
+        port="{port}", cport="{cport}", home=home, store_password=store_password,
+        broker_password=secrets.token_hex(12), password=password,
+    )  # fmt: skip
+    props = write_broker_config(home, port=port, cport=cport, data=home / "data",
+                                listeners=listeners)  # fmt: skip
+    formatted = format_storage(
+        props, "--add-scram", f"SCRAM-SHA-256=[name=flowcc-scram,password={password}]"
     )
-    (home / "log4j2.properties").write_text(LOG4J2)
-    classpath = f"{KAFKA_LIBS}/*"
-    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=").replace("-", "A")
-    _run("java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster,
-         "-c", str(props), "--add-scram",
-         f"SCRAM-SHA-256=[name=flowcc-scram,password={password}]", cwd=home)  # fmt: skip
+    if formatted.returncode != 0:
+        raise RuntimeError(f"formatting the broker's storage failed: {formatted.stderr!r}")
     with (home / "stdout.log").open("ab") as out:
-        broker = subprocess.Popen(
-            ["java", "-Xms128m", "-Xmx384m", "-cp", classpath,
-             f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
-             f"-Dkafka.logs.dir={home}", "kafka.Kafka", str(props)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        broker = subprocess.Popen(broker_argv(home, props, home, heap="384m"), stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
     found = SecureBroker(f"127.0.0.1:{port}", cafile, password, home)
     try:
         _wait_ready(found, broker)

@@ -1,7 +1,7 @@
 // The social-care (transfer of care hub) board: people ready to leave hospital who are this
 // local authority's to place, care-home vacancies nearby and suggested matches.
 import { useState } from "preact/hooks";
-import { getJson, postJson, type Session, type StatusUpdateIn } from "../api";
+import { getJson, postJson, type IdentityOut, type Session, type StatusUpdateIn } from "../api";
 import type { ViewState } from "../board";
 import type { DischargesView, Person } from "../model";
 import { Freshness, Stat, useNow } from "./common";
@@ -21,7 +21,7 @@ function Identity({ person, session, privacy }: { person: Person; session: Sessi
   if (shown) return <span data-testid="identity">{shown}</span>;
   const reveal = async () => {
     try {
-      const who = await getJson(session.token, `/api/v1/discharges/${person.ref}/identity`);
+      const who = await getJson<IdentityOut>(session.token, `/api/v1/discharges/${person.ref}/identity`);
       setShown(`NHS ${who.nhs_number ?? "unknown"}`);
     } catch (error) {
       setShown((error as Error).message);

@@ -3,6 +3,7 @@ import type { ViewState } from "../board";
 import { engineNow, occupancy, total, type Bed, type SiteView, type Unit } from "../model";
 import { Freshness, Stat, useNow } from "./common";
 import { AmbulanceTile, DischargesTile, EdTile, OpelBadge, OpelTile } from "./flow";
+import { TrendsTile } from "./Trends";
 
 function bedClass(bed: Bed): string {
   if (bed.occupied) return "bed occupied";
@@ -69,6 +70,7 @@ export function SiteBoard({ state, session }: { state: ViewState; session: Sessi
           <OpelTile opel={metrics.opel} scope={view.site.code} token={session.token} canDeclare={canDeclare} />
         </div>
       )}
+      {metrics && <TrendsTile token={session.token} scope={view.site.code} metrics={metrics} />}
       <section class="tile summary" aria-label="Site beds summary">
         <Stat label="G&A occupancy" value={pct === null ? "–" : `${pct.toFixed(1)}%`} hint="occupied ÷ open G&A beds" />
         <Stat label="Free beds" value={total(wards, "free")} />

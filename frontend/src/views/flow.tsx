@@ -1,7 +1,7 @@
 // Tiles fed by the flow engine: OPEL, the ambulance handover queue, ED and discharges.
 import { useState } from "preact/hooks";
 import { postJson, type DeclareIn } from "../api";
-import type { Opel, QueueItem } from "../model";
+import type { Opel, QueueItem, SiteMetrics } from "../model";
 import { Stat } from "./common";
 
 const fmt = (value: unknown, suffix = ""): string =>
@@ -125,7 +125,7 @@ export function AmbulanceQueue({ queue, now, site }: { queue: QueueItem[]; now: 
   );
 }
 
-export function AmbulanceTile({ amb, now }: { amb: Record<string, any>; now: number }) {
+export function AmbulanceTile({ amb, now }: { amb: SiteMetrics["ambulance"]; now: number }) {
   return (
     <section class="tile" aria-label="Ambulance handovers" data-testid="ambulance">
       <h3>Ambulance handover</h3>
@@ -150,7 +150,7 @@ function since(iso: unknown, now: number): string {
   return clock(now - Date.parse(iso));
 }
 
-export function EdTile({ ed, now }: { ed: Record<string, any>; now: number }) {
+export function EdTile({ ed, now }: { ed: SiteMetrics["ed"]; now: number }) {
   return (
     <section class="tile" aria-label="Emergency department" data-testid="ed">
       <h3>Emergency department</h3>
@@ -168,7 +168,7 @@ export function EdTile({ ed, now }: { ed: Record<string, any>; now: number }) {
   );
 }
 
-export function DischargesTile({ dis }: { dis: Record<string, any> }) {
+export function DischargesTile({ dis }: { dis: SiteMetrics["discharges"] }) {
   const pathways = Object.entries(dis.by_pathway ?? {}) as [string, number][];
   const delayed = Object.entries(dis.days_delayed ?? {}) as [string, number][];
   return (

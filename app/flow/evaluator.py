@@ -1,6 +1,9 @@
-"""The flow engine: re-evaluates a site when an event for it commits or when time alone crosses
-one of its thresholds; computes OPEL (with hysteresis) and the system roll-up; samples every
-metric into ``metric_samples``; publishes what changed to the board after its commit."""
+"""The evaluator (what was called the flow engine; ADR 0003): keeps the derived views live. It
+re-evaluates a site when an event for it commits or when time alone crosses one of its thresholds
+— its metrics (app/flow/metrics.py), OPEL with hysteresis and the system roll-up, the discharge
+and care-home lists — samples every metric into ``metric_samples``, and publishes what changed to
+the board after its commit. (The ADT fold is app/occupancy/fold.py; SQLAlchemy's engine is the
+database connection pool: neither is this.)"""
 
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ MAX_IDLE_SECONDS = 1.0  # an offset clock may be moved: look at least this often
 
 
 @dataclass
-class EngineConfig:
+class EvaluatorConfig:
     profile: OpelProfile
     system_scope: str  # the economy code: the scope of the system OPEL
     hours_lost_after: float = 30.0
@@ -56,13 +59,13 @@ class _Published:
     due: dict[str, datetime | None] = field(default_factory=dict)
 
 
-class FlowEngine:
+class Evaluator:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         publish: Publish,
         clock: Clock,
-        config: EngineConfig,
+        config: EvaluatorConfig,
     ) -> None:
         self.sessionmaker, self.publish, self.clock, self.config = (
             sessionmaker,
@@ -87,9 +90,9 @@ class FlowEngine:
 
     # ------------------------------------------------------------------ inputs
 
-    async def after_commit(self, deltas: list[Delta]) -> None:
-        """The consumers' publish hook: pass board deltas on, note which sites to re-evaluate."""
-        await self.publish(deltas)
+    async def committed(self, deltas: list[Delta]) -> None:
+        """Subscribed to committed changes (beside the board's hub): note which sites to
+        re-evaluate."""
         self.touch(d.key for d in deltas if d.view == ENGINE_VIEW)
 
     @property

@@ -1,0 +1,1 @@
+"""Analytics: trends, statistical process control and forecasts over the metric samples."""

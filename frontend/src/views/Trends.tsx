@@ -1,0 +1,114 @@
+// Trends on a site board (issue #18): for each headline metric, a sparkline of the last 24 h with
+// the same 24 h a week before (dashed), ending at the live value, and the SPC variation and
+// assurance icons of its daily 08:00 series (Making Data Count: docs/analytics.md).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { getJson } from "../api";
+import type { components } from "../openapi";
+import type { SiteMetrics } from "../model";
+
+type Samples = components["schemas"]["MetricSamples"];
+type Chart = components["schemas"]["SpcChart"];
+type Headline = { metric: string; label: string; unit: string; live: (m: SiteMetrics) => number | null | undefined };
+
+const HEADLINES: Headline[] = [
+  { metric: "beds.occupancy_pct", label: "G&A occupancy", unit: "%", live: (m) => m.beds.occupancy_pct },
+  { metric: "ed.in_department", label: "In ED", unit: "", live: (m) => m.ed.in_department },
+  { metric: "ed.four_hour_pct", label: "4-hour %", unit: "%", live: (m) => m.ed.four_hour_pct },
+  { metric: "ambulance.handover_mean_minutes", label: "Handover mean", unit: " min", live: (m) => m.ambulance.handover_mean_minutes },
+  { metric: "discharges.nctr", label: "No criteria to reside", unit: "", live: (m) => m.discharges.nctr },
+];
+const DAY_MS = 86_400_000;
+const REFRESH_MS = 5 * 60_000;
+const MIN_SPAN_MS = 30 * 60_000; // less than half an hour of samples is not a trend
+
+const VARIATION: Record<string, [string, string]> = {
+  common_cause: ["≈", "Common cause variation: no signal"],
+  improvement_high: ["▲", "Special cause: improvement (high)"],
+  improvement_low: ["▼", "Special cause: improvement (low)"],
+  concern_high: ["▲", "Special cause: concern (high)"],
+  concern_low: ["▼", "Special cause: concern (low)"],
+  neutral_high: ["▲", "Special cause: neither better nor worse (high)"],
+  neutral_low: ["▼", "Special cause: neither better nor worse (low)"],
+};
+
+function points(samples: { at: string; value: number | null }[], shift: number) {
+  return samples.filter((s) => s.value !== null).map((s) => ({ t: Date.parse(s.at) + shift, v: s.value as number }));
+}
+
+function Sparkline({ day, week, now, live }: { day: { t: number; v: number }[]; week: { t: number; v: number }[]; now: number; live: number | null }) {
+  const current = live === null ? day : [...day, { t: now, v: live }];
+  const all = [...current, ...week];
+  const span = current.length ? current[current.length - 1].t - current[0].t : 0;
+  if (span < MIN_SPAN_MS) return <span class="muted spark-empty">no trend yet</span>;
+  const lo = Math.min(...all.map((p) => p.v));
+  const hi = Math.max(...all.map((p) => p.v));
+  const x = (t: number) => ((t - (now - DAY_MS)) / DAY_MS) * 120;
+  const y = (v: number) => (hi === lo ? 15 : 28 - ((v - lo) / (hi - lo)) * 26);
+  const line = (ps: { t: number; v: number }[]) => ps.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
+  return (
+    <svg class="spark" viewBox="0 0 120 30" role="img" aria-label={`last 24 hours: ${current.length} points`}>
+      {week.length > 1 && <polyline class="spark-week" points={line(week)} />}
+      <polyline class="spark-day" points={line(current)} data-points={current.length} />
+    </svg>
+  );
+}
+
+function SpcIcons({ chart }: { chart: Chart | null }) {
+  if (!chart || chart.points.length < 2) return <span class="spc muted" title="Too little daily history for SPC">SPC –</span>;
+  const [symbol, text] = VARIATION[chart.variation] ?? ["?", chart.variation];
+  const kind = chart.variation.split("_")[0];
+  return (
+    <span class={`spc spc-${kind}`} title={`${text} — ${chart.series}, ${chart.points.length} days`} data-variation={chart.variation}>
+      {symbol}
+      {chart.assurance && <span class={`assurance assurance-${chart.assurance}`} title={`Assurance: ${chart.assurance.replace("_", " ")}`}> ●</span>}
+    </span>
+  );
+}
+
+function Trend({ token, scope, headline, metrics }: { token: string; scope: string; headline: Headline; metrics: SiteMetrics }) {
+  const [data, setData] = useState<{ day: Samples; week: Samples; chart: Chart | null; at: number } | null>(null);
+  const asOf = Date.parse(metrics.as_of);
+  const latest = useRef(asOf); // the engine's time now (its clock may run ahead in a demo)
+  latest.current = asOf;
+  useEffect(() => {
+    let gone = false;
+    const load = async () => {
+      const now = latest.current;
+      const iso = (t: number) => new Date(t).toISOString();
+      const base = `/api/v1/metric-samples?scope=${encodeURIComponent(scope)}&metric=${headline.metric}`;
+      const [day, week, chart] = await Promise.all([
+        getJson<Samples>(token, `${base}&since=${iso(now - DAY_MS)}`),
+        getJson<Samples>(token, `${base}&since=${iso(now - 8 * DAY_MS)}&until=${iso(now - 7 * DAY_MS)}`),
+        getJson<Chart>(token, `/api/v1/spc?scope=${encodeURIComponent(scope)}&metric=${headline.metric}`).catch(() => null),
+      ]);
+      if (!gone) setData({ day, week, chart, at: now });
+    };
+    load().catch(() => undefined);
+    const timer = setInterval(() => load().catch(() => undefined), REFRESH_MS);
+    return () => {
+      gone = true;
+      clearInterval(timer);
+    };
+  }, [token, scope, headline.metric]);
+  const live = headline.live(metrics) ?? null;
+  return (
+    <div class="trend" data-testid={`trend-${headline.metric}`}>
+      <div class="trend-head">
+        <span class="stat-label">{headline.label}</span> <SpcIcons chart={data?.chart ?? null} />
+      </div>
+      <div class="stat-value">{live === null ? "–" : `${Math.round(live * 10) / 10}${headline.unit}`}</div>
+      {data ? <Sparkline day={points(data.day.points, 0)} week={points(data.week.points, 7 * DAY_MS)} now={asOf} live={live} /> : <span class="muted">…</span>}
+    </div>
+  );
+}
+
+export function TrendsTile({ token, scope, metrics }: { token: string; scope: string; metrics: SiteMetrics }) {
+  return (
+    <section class="tile trends" aria-label="Trends" data-testid="trends">
+      <h3>Last 24 h <span class="muted">(dashed: same time last week; icons: SPC on 08:00 daily values)</span></h3>
+      <div class="trend-grid">
+        {HEADLINES.map((h) => <Trend key={h.metric} token={token} scope={scope} headline={h} metrics={metrics} />)}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,57 @@
+"""Trends on the site board (issue #18), in real Chromium: sparklines drawn from the metric
+samples in PostgreSQL with their data points, and the SPC icon of the daily 08:00 series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from playwright.async_api import Browser, expect
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.clock import LONDON, local_midnight
+from app.config import Settings
+from app.escalation.models import MetricSample
+from tests.support.browser import sign_in
+from tests.support.services import live_server
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+METRIC = "beds.occupancy_pct"
+
+
+async def _history(engine: AsyncEngine, now: datetime) -> None:
+    """The last 24 h every 5 minutes (and the same a week before), and 20 days of 07:55 values
+    of which yesterday's is far above the rest."""
+    rows = []
+    for week in (timedelta(0), timedelta(days=7)):
+        for step in range(1, 24 * 12):
+            at = now - week - timedelta(minutes=5 * step)
+            rows.append(MetricSample(scope="RAN01", metric=METRIC, value=80 + step % 7, at=at))
+    today = local_midnight(now)
+    for days in range(1, 21):
+        day = local_midnight(today - timedelta(days=days, hours=-12)).astimezone(LONDON).date()
+        value = 99.0 if days == 1 else 85.0 + days % 3
+        at = datetime.combine(day, time(7, 55), tzinfo=LONDON)
+        rows.append(MetricSample(scope="RAN01", metric=METRIC, value=value, at=at))
+    async with async_sessionmaker(engine)() as session, session.begin():
+        session.add_all(rows)
+
+
+async def test_the_site_board_draws_trends_and_spc_icons(
+    browser: Browser, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    await _history(clean_db, datetime.now(UTC))
+    async with live_server(settings) as base:
+        page = await browser.new_page()
+        await sign_in(page, base, "sm.anyborough")
+        trend = page.locator(f'[data-testid="trend-{METRIC}"]')
+        day = trend.locator("polyline.spark-day")
+        await expect(day).to_be_visible()
+        assert int(await day.get_attribute("data-points") or 0) >= 24 * 12 - 1  # and live
+        await expect(trend.locator("polyline.spark-week")).to_be_visible()
+        points = (await day.get_attribute("points") or "").split()
+        assert len({p.split(",")[1] for p in points}) > 3, "a line, not a flat mark"
+        await expect(trend.locator(".spc")).to_have_attribute("data-variation", "concern_high")
+        quiet = page.locator('[data-testid="trend-ed.in_department"]')
+        await expect(quiet.locator(".spark-empty, polyline.spark-day")).to_be_visible()
+        await page.close()
