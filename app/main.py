@@ -15,6 +15,7 @@ from app.access.oidc import install as install_oidc
 from app.access.oidc import router as oidc_router
 from app.access.routes import keys_router
 from app.access.routes import router as auth_router
+from app.analytics.forecast_routes import router as forecast_router
 from app.analytics.routes import router as analytics_router
 from app.audit.routes import router as audit_router
 from app.auth.deps import CurrentUser
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(carehomes_router, responses=ERROR_RESPONSES)
     app.include_router(audit_router, responses=ERROR_RESPONSES)
     app.include_router(analytics_router, responses=ERROR_RESPONSES)
+    app.include_router(forecast_router, responses=ERROR_RESPONSES)
     app.include_router(webhooks_router, responses=ERROR_RESPONSES)
     app.include_router(board_router)
     install_board_schema(app)

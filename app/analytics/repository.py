@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Time, cast, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.analytics.forecast import PastAttendance
 from app.escalation.models import MetricSample
+from app.occupancy.models import Encounter
+
+ON_TIME = timedelta(hours=24)  # discharged within a day of the expected time: on time
 
 ZONE = "Europe/London"  # a day is a local day (the board's "since midnight")
 
@@ -47,3 +51,44 @@ class AnalyticsRepository:
             .order_by(day)
         )
         return [(row[0], float(row[1])) for row in await self.session.execute(query)]
+
+    async def past_attendances(
+        self, site: str, *, since: datetime, until: datetime
+    ) -> list[PastAttendance]:
+        """The site's ED attendances that arrived and left in the period (with their admission
+        to a bed, if any, and the decision to admit)."""
+        e = Encounter
+        query = (
+            select(e.ed_arrived_at, e.ed_departed_at, e.admitted_at, e.decision_to_admit_at)
+            .where(e.site_code == site, e.ed_arrived_at >= since, e.ed_departed_at < until)
+            .where(e.ed_departed_at >= e.ed_arrived_at)
+        )
+        past = []
+        for arrived, departed, admitted, decided in await self.session.execute(query):
+            if arrived is None or departed is None:
+                continue
+            took_bed = admitted if admitted is not None and admitted >= arrived else None
+            decision = decided if decided is not None and decided >= arrived else None
+            past.append(PastAttendance(arrived, departed, took_bed, decision))
+        return past
+
+    async def on_time_share(self, site: str, *, since: datetime, until: datetime) -> float:
+        """Of the spells discharged in the period that had an expected discharge time, the share
+        discharged within a day of it (0 with none: no discharge is counted on)."""
+        e = Encounter
+        on_time = func.count().filter(e.discharged_at <= e.expected_discharge_at + ON_TIME)
+        query = select(func.count(), on_time).where(
+            e.site_code == site, e.discharged_at >= since, e.discharged_at < until,
+            e.expected_discharge_at.is_not(None),
+        )  # fmt: skip
+        total, good = (await self.session.execute(query)).one()
+        return good / total if total else 0.0
+
+    async def expected_discharges(self, site: str, *, before: datetime) -> list[datetime]:
+        """Inpatients now with an expected discharge before then."""
+        e = Encounter
+        query = select(e.expected_discharge_at).where(
+            e.site_code == site, e.status == "admitted",
+            e.expected_discharge_at.is_not(None), e.expected_discharge_at < before,
+        )  # fmt: skip
+        return [at for (at,) in await self.session.execute(query) if at is not None]

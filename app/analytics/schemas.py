@@ -32,3 +32,33 @@ class SpcChart(BaseModel):
     assurance: Assurance | None = Field(description="Against the target; None without one")
     target: float | None
     points: list[SpcPoint]
+
+
+class ForecastWindow(BaseModel):
+    """Admissions and discharges in the next ``hours``, as probabilities."""
+
+    hours: int
+    expected_admissions: float
+    admissions_at_least_90: int = Field(description="At least this many, with 90 % probability")
+    admissions_at_least_70: int = Field(description="At least this many, with 70 % probability")
+    admissions_distribution: list[float] = Field(description="P(admissions = n), n = 0, 1, …")
+    from_ed: float = Field(description="Expected admissions of those in ED now")
+    from_arrivals: float = Field(description="… of those yet to arrive")
+    from_en_route: float = Field(description="… of ambulances on their way")
+    expected_discharges: float
+    free_beds_now: int
+    expected_balance: float = Field(description="Free beds now + discharges − admissions")
+    p_short: float = Field(description="P(more admissions than free beds and discharges)")
+
+
+class BedForecast(BaseModel):
+    """A site's bed demand ahead (docs/analytics.md: the model and what it rests on)."""
+
+    site: str
+    as_of: str
+    windows: list[ForecastWindow]
+    history_attendances: int = Field(description="Past ED attendances the shares come from")
+    history_days: float
+    in_ed: int
+    en_route: int
+    on_time_discharge_share: float

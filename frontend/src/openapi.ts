@@ -501,6 +501,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sites/{site_code}/forecast": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Bed demand for the next 4, 8 and 24 hours: admissions as probabilities */
+        get: operations["bed_forecast_api_v1_sites__site_code__forecast_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/spc": {
         parameters: {
             query?: never;
@@ -816,6 +833,31 @@ export interface components {
              * @enum {string}
              */
             kind: "bed";
+        };
+        /**
+         * BedForecast
+         * @description A site's bed demand ahead (docs/analytics.md: the model and what it rests on).
+         */
+        BedForecast: {
+            /** As Of */
+            as_of: string;
+            /** En Route */
+            en_route: number;
+            /**
+             * History Attendances
+             * @description Past ED attendances the shares come from
+             */
+            history_attendances: number;
+            /** History Days */
+            history_days: number;
+            /** In Ed */
+            in_ed: number;
+            /** On Time Discharge Share */
+            on_time_discharge_share: number;
+            /** Site */
+            site: string;
+            /** Windows */
+            windows: components["schemas"]["ForecastWindow"][];
         };
         /**
          * BedView
@@ -1425,6 +1467,60 @@ export interface components {
              * @description The sending facility (MSH-4) or FHIR meta.source
              */
             source: string;
+        };
+        /**
+         * ForecastWindow
+         * @description Admissions and discharges in the next ``hours``, as probabilities.
+         */
+        ForecastWindow: {
+            /**
+             * Admissions At Least 70
+             * @description At least this many, with 70 % probability
+             */
+            admissions_at_least_70: number;
+            /**
+             * Admissions At Least 90
+             * @description At least this many, with 90 % probability
+             */
+            admissions_at_least_90: number;
+            /**
+             * Admissions Distribution
+             * @description P(admissions = n), n = 0, 1, …
+             */
+            admissions_distribution: number[];
+            /** Expected Admissions */
+            expected_admissions: number;
+            /**
+             * Expected Balance
+             * @description Free beds now + discharges − admissions
+             */
+            expected_balance: number;
+            /** Expected Discharges */
+            expected_discharges: number;
+            /** Free Beds Now */
+            free_beds_now: number;
+            /**
+             * From Arrivals
+             * @description … of those yet to arrive
+             */
+            from_arrivals: number;
+            /**
+             * From Ed
+             * @description Expected admissions of those in ED now
+             */
+            from_ed: number;
+            /**
+             * From En Route
+             * @description … of ambulances on their way
+             */
+            from_en_route: number;
+            /** Hours */
+            hours: number;
+            /**
+             * P Short
+             * @description P(more admissions than free beds and discharges)
+             */
+            p_short: number;
         };
         /** HeartbeatMessage */
         HeartbeatMessage: {
@@ -4931,6 +5027,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SiteFlow"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No bearer token or API key, or an invalid, expired or forged one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but this role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such acute site, or not visible to this role */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request body is over the route's limit (1 MiB; ingest: configured) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request is well formed but its values are invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (PostgreSQL or Kafka) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    bed_forecast_api_v1_sites__site_code__forecast_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An acute site */
+                site_code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BedForecast"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not JSON) */

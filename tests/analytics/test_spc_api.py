@@ -3,7 +3,6 @@ daily mean), local days ending yesterday by the service's clock, role-scoped."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -12,20 +11,10 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.clock import LONDON, local_midnight
-from app.config import Settings
 from app.escalation.models import MetricSample
-from app.main import create_app
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 METRIC = "beds.occupancy_pct"
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    app: FastAPI = create_app(settings.model_copy(update={"clock": "offset"}))
-    async with app.router.lifespan_context(app):
-        await app.state.flow.ready.wait()
-        yield app
 
 
 async def _headers(client: AsyncClient, user: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Trends on the site board (issue #18), in real Chromium: sparklines drawn from the metric
-samples in PostgreSQL with their data points, and the SPC icon of the daily 08:00 series."""
+samples in PostgreSQL with their data points, the SPC icon of the daily 08:00 series, and the
+bed forecast for the next 4, 8 and 24 hours."""
 
 from __future__ import annotations
 
@@ -54,4 +55,6 @@ async def test_the_site_board_draws_trends_and_spc_icons(
         await expect(trend.locator(".spc")).to_have_attribute("data-variation", "concern_high")
         quiet = page.locator('[data-testid="trend-ed.in_department"]')
         await expect(quiet.locator(".spark-empty, polyline.spark-day")).to_be_visible()
+        ahead = page.locator('[data-testid="forecast"] tr[data-hours]')  # the bed forecast
+        await expect(ahead).to_have_count(3)
         await page.close()

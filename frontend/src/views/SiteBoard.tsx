@@ -3,6 +3,7 @@ import type { ViewState } from "../board";
 import { engineNow, occupancy, total, type Bed, type SiteView, type Unit } from "../model";
 import { Freshness, Stat, useNow } from "./common";
 import { AmbulanceTile, DischargesTile, EdTile, OpelBadge, OpelTile } from "./flow";
+import { ForecastTile } from "./Forecast";
 import { TrendsTile } from "./Trends";
 
 function bedClass(bed: Bed): string {
@@ -71,6 +72,7 @@ export function SiteBoard({ state, session }: { state: ViewState; session: Sessi
         </div>
       )}
       {metrics && <TrendsTile token={session.token} scope={view.site.code} metrics={metrics} />}
+      {metrics && <ForecastTile token={session.token} site={view.site.code} />}
       <section class="tile summary" aria-label="Site beds summary">
         <Stat label="G&A occupancy" value={pct === null ? "–" : `${pct.toFixed(1)}%`} hint="occupied ÷ open G&A beds" />
         <Stat label="Free beds" value={total(wards, "free")} />

@@ -1,0 +1,69 @@
+"""GET /api/v1/sites/{code}/forecast: a site's bed demand for the next 4, 8 and 24 hours."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from app.analytics.forecast import History, InEd, Now, forecast
+from app.analytics.repository import AnalyticsRepository
+from app.analytics.schemas import BedForecast, ForecastWindow
+from app.auth.deps import CurrentUser
+from app.clock import LONDON, local_midnight
+from app.deps import SessionDep, SiteCode
+from app.errors import NotFound
+from app.flow.deps import FlowDep
+from app.flow.repository import FlowRepository
+
+router = APIRouter(prefix="/api/v1", tags=["analytics"])
+HISTORY = timedelta(weeks=8)
+HOURS = (4, 8, 24)
+
+
+@router.get(
+    "/sites/{site_code}/forecast",
+    summary="Bed demand for the next 4, 8 and 24 hours: admissions as probabilities",
+    responses={404: {"description": "No such acute site, or not visible to this role"}},
+    response_model=BedForecast,
+)
+async def bed_forecast(
+    site_code: SiteCode, session: SessionDep, user: CurrentUser, flow: FlowDep
+) -> BedForecast:
+    if not user.may_see_site(site_code) or site_code not in flow.sites:
+        raise NotFound(f"no acute site {site_code} visible to this role")
+    now = flow.clock.now()
+    facts = await FlowRepository(session).site_facts(
+        site_code, now=now, midnight=local_midnight(now), today=now.astimezone(LONDON).date()
+    )
+    repo = AnalyticsRepository(session)
+    since = now - HISTORY
+    past = await repo.past_attendances(site_code, since=since, until=now)
+    first = min((a.arrived for a in past), default=now)
+    history = History(past, span=(first, now), on_time_share=await repo.on_time_share(
+        site_code, since=since, until=now))  # fmt: skip
+    situation = Now(
+        at=now, en_route=facts.en_route, free_beds=facts.unit_counts.get("free", 0),
+        in_ed=[InEd(arrived, decided) for arrived, decided in facts.ed_waiting],
+        expected_discharges=await repo.expected_discharges(
+            site_code, before=now + timedelta(hours=max(HOURS))),
+    )  # fmt: skip
+    windows = [
+        ForecastWindow(
+            hours=w.hours, expected_admissions=round(w.expected_admissions, 2),
+            admissions_at_least_90=w.at_least(0.9), admissions_at_least_70=w.at_least(0.7),
+            admissions_distribution=[round(p, 6) for p in w.admissions],
+            from_ed=round(w.from_ed, 2), from_arrivals=round(w.from_arrivals, 2),
+            from_en_route=round(w.from_en_route, 2),
+            expected_discharges=round(w.expected_discharges, 2), free_beds_now=situation.free_beds,
+            expected_balance=round(
+                situation.free_beds + w.expected_discharges - w.expected_admissions, 2),
+            p_short=round(w.p_short, 4),
+        )
+        for w in forecast(situation, history, HOURS)
+    ]  # fmt: skip
+    return BedForecast(
+        site=site_code, as_of=now.isoformat(), windows=windows, history_attendances=len(past),
+        history_days=round((now - first).total_seconds() / 86400, 1), in_ed=len(situation.in_ed),
+        en_route=situation.en_route, on_time_discharge_share=round(history.on_time_share, 3),
+    )  # fmt: skip

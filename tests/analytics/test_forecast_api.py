@@ -1,0 +1,67 @@
+"""GET /api/v1/sites/{code}/forecast over real encounters in PostgreSQL: the site's own history
+of ED attendances, who is in ED now, and inpatients' expected discharges."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.occupancy.models import Encounter
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+async def _encounters(engine: AsyncEngine, now: datetime) -> None:
+    """Two weeks of one ED arrival an hour at RAN01, every other one admitted to a bed as it
+    leaves after 3 hours (the rest home after 2); three in ED now, one with a decision to admit;
+    one inpatient expected home within the hour."""
+    rows = []
+    for hour in range(1, 14 * 24):
+        arrived = now - timedelta(hours=hour + 3)
+        admitted = hour % 2 == 1
+        left = arrived + timedelta(hours=3 if admitted else 2)
+        rows.append(Encounter(
+            id=f"TEST:P{hour}", site_code="RAN01", status="discharged", ed_arrived_at=arrived,
+            ed_departed_at=left, admitted_at=left if admitted else None,
+            discharged_at=left if not admitted else left + timedelta(days=2),
+        ))  # fmt: skip
+    for n, waited in enumerate((0.5, 1.0, 2.5)):
+        arrived = now - timedelta(hours=waited)
+        decided = arrived + timedelta(minutes=20) if waited == 2.5 else None
+        rows.append(Encounter(id=f"TEST:N{n}", site_code="RAN01", status="ed",
+                              ed_arrived_at=arrived, decision_to_admit_at=decided))  # fmt: skip
+    rows.append(Encounter(id="TEST:IP", site_code="RAN01", status="admitted",
+                          expected_discharge_at=now + timedelta(minutes=40)))  # fmt: skip
+    async with async_sessionmaker(engine)() as session, session.begin():
+        session.add_all(rows)
+
+
+async def test_a_site_forecast_from_its_own_history(app: FastAPI, clean_db: AsyncEngine) -> None:
+    await _encounters(clean_db, app.state.flow.clock.now())
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        login = await client.post("/api/v1/auth/dev-login", json={"username": "sm.anyborough"})
+        manager = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        answer = await client.get("/api/v1/sites/RAN01/forecast", headers=manager)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["in_ed"] == 3
+        assert body["history_attendances"] == 14 * 24 - 1
+        four, eight, day = body["windows"]
+        assert [w["hours"] for w in body["windows"]] == [4, 8, 24]
+        assert sum(four["admissions_distribution"]) == pytest.approx(1.0, abs=1e-4)
+        assert four["expected_admissions"] == pytest.approx(
+            four["from_ed"] + four["from_arrivals"] + four["from_en_route"], abs=0.02
+        )
+        assert four["from_ed"] == pytest.approx(0.5 + 0.5 + 1.0, abs=0.01)  # DTA: certain
+        assert four["expected_discharges"] == pytest.approx(0.0)  # no spell had an EDD before
+        assert four["admissions_at_least_90"] <= four["admissions_at_least_70"]
+        assert day["expected_admissions"] > eight["expected_admissions"] > 0
+        other = await client.get("/api/v1/sites/RWV01/forecast", headers=manager)
+        assert other.status_code == 404
+        community = await client.get("/api/v1/sites/QAB01/forecast", headers=manager)
+        assert community.status_code == 404
+        assert (await client.get("/api/v1/sites/RAN01/forecast")).status_code == 401
