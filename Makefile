@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 SIM ?= 1
 FRONTEND_STAMP := frontend/dist/index.html
 
-.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak soak-truth chaos audit
+.PHONY: run test stop check lint typecheck venv frontend chromium clean help bench bench-run soak soak-truth chaos audit eval
 
 help:
 	@sed -n '1,7p' Makefile
@@ -103,6 +103,11 @@ soak-truth:
 
 chaos: venv
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# The bed forecast's rolling-origin backtest on 12 simulated weeks (issue #18; no services
+# needed): rewrites its table in docs/analytics.md. EVAL_ARGS="--weeks N --seed S --site CODE".
+eval: venv
+	$(BIN)/python -m bench.forecast_eval --write docs/analytics.md $(EVAL_ARGS)
 
 clean: stop
 	rm -rf .local $(VENV) frontend/node_modules frontend/dist

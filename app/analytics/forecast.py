@@ -12,7 +12,9 @@ The model is small and explainable, fitted on the site's own history of ED atten
 - **ambulances en route**: each admitted with the share of past attendances admitted within the
   window (they are about to arrive);
 - **discharges**: each inpatient with an expected discharge before the window ends leaves with the
-  site's own on-time share (past spells discharged by their expected date).
+  site's own on-time share (past spells discharged by their expected date);
+- **OPEL early warning**: the chance the site's level is higher at the end of the window if its G&A
+  occupancy moves as the bed balance says and its other numbers stay as they are.
 
 Admissions = Poisson-binomial (patients in ED, ambulances) + Poisson (arrivals), convolved; the
 bed balance = free beds now + discharges − admissions, convolved the same way.
@@ -27,7 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.catalogue import SiteMetrics, numbers
 from app.clock import LONDON
+from app.escalation.profile import OpelProfile
+from app.escalation.scoring import assess
 
 HOUR = timedelta(hours=1)
 TAIL = 1e-12  # probability mass below which a distribution's tail is cut
@@ -192,6 +197,26 @@ def _arrivals(at: datetime, history: History, window: timedelta) -> float:
         total += rate * history.admitted_within(timedelta(0), at + window - mid)
         start = end
     return total
+
+
+def opel_rise(
+    profile: OpelProfile, metrics: SiteMetrics, window: Window
+) -> tuple[int | None, float | None]:
+    """The OPEL level the site's numbers score now (before hysteresis), and the chance it is
+    higher at the window's end if G&A occupancy moves as forecast and nothing else changes
+    (None at level 4, or with no open beds)."""
+    values = numbers(metrics)
+    level = assess(profile, values).level
+    if level is None or level >= 4 or not metrics.beds.open:
+        return level, None
+    rise = 0.0
+    for free, chance in window.balance.items():
+        occupied = metrics.beds.open - max(free, 0)  # short of beds: full (the rest wait in ED)
+        pct = round(100 * occupied / metrics.beds.open, 2)
+        scored = assess(profile, values | {"beds.occupancy_pct": pct}).level
+        if scored is not None and scored > level:
+            rise += chance
+    return level, rise
 
 
 def poisson_binomial(probabilities: Sequence[float]) -> list[float]:

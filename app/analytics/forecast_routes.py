@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from app.analytics.forecast import History, InEd, Now, forecast
+from app.analytics.forecast import History, InEd, Now, forecast, opel_rise
 from app.analytics.repository import AnalyticsRepository
 from app.analytics.schemas import BedForecast, ForecastWindow
 from app.auth.deps import CurrentUser
@@ -48,6 +48,7 @@ async def bed_forecast(
         expected_discharges=await repo.expected_discharges(
             site_code, before=now + timedelta(hours=max(HOURS))),
     )  # fmt: skip
+    computed = forecast(situation, history, HOURS)
     windows = [
         ForecastWindow(
             hours=w.hours, expected_admissions=round(w.expected_admissions, 2),
@@ -60,10 +61,13 @@ async def bed_forecast(
                 situation.free_beds + w.expected_discharges - w.expected_admissions, 2),
             p_short=round(w.p_short, 4),
         )
-        for w in forecast(situation, history, HOURS)
+        for w in computed
     ]  # fmt: skip
+    metrics = flow.state.metrics.get(site_code)
+    level, rise = opel_rise(flow.profile, metrics, computed[0]) if metrics else (None, None)
     return BedForecast(
         site=site_code, as_of=now.isoformat(), windows=windows, history_attendances=len(past),
         history_days=round((now - first).total_seconds() / 86400, 1), in_ed=len(situation.in_ed),
         en_route=situation.en_route, on_time_discharge_share=round(history.on_time_share, 3),
+        opel_level_now=level, opel_rise_4h=None if rise is None else round(rise, 4),
     )  # fmt: skip

@@ -62,3 +62,8 @@ class BedForecast(BaseModel):
     in_ed: int
     en_route: int
     on_time_discharge_share: float
+    opel_level_now: int | None = Field(description="The level the site's numbers score now (raw)")
+    opel_rise_4h: float | None = Field(
+        description="P(the next OPEL level within 4 h) if only bed occupancy moves as forecast; "
+        "None at level 4 or before the first evaluation"
+    )

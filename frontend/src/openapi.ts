@@ -854,6 +854,16 @@ export interface components {
             in_ed: number;
             /** On Time Discharge Share */
             on_time_discharge_share: number;
+            /**
+             * Opel Level Now
+             * @description The level the site's numbers score now (raw)
+             */
+            opel_level_now: number | null;
+            /**
+             * Opel Rise 4H
+             * @description P(the next OPEL level within 4 h) if only bed occupancy moves as forecast; None at level 4 or before the first evaluation
+             */
+            opel_rise_4h: number | null;
             /** Site */
             site: string;
             /** Windows */

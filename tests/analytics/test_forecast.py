@@ -6,20 +6,26 @@ from __future__ import annotations
 import math
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from app.analytics.forecast import (
     History,
     InEd,
     Now,
     PastAttendance,
+    Window,
     at_least,
     convolve,
     forecast,
+    opel_rise,
     poisson,
     poisson_binomial,
 )
+from app.catalogue import SiteMetrics
+from app.escalation.profile import load_profile
 from tests.support.clock import T0
 
 
@@ -114,3 +120,53 @@ def test_a_forecast_adds_up_its_parts() -> None:
     assert four.at_least(0.9) <= four.at_least(0.7) <= round(four.expected_admissions) + 1
     assert day.expected_admissions > four.expected_admissions
     assert day.expected_discharges == pytest.approx(0.5)  # the other is due after 24 h
+
+
+def _metrics(**values: float) -> SiteMetrics:
+    """Site metrics with every number 0 (or empty) but these (``group__field=value``)."""
+    groups: dict[str, dict[str, object]] = {}
+    for group, field in SiteMetrics.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type)
+        assert issubclass(model, BaseModel)
+        groups[group] = {
+            name: {} if "dict" in str(inner.annotation) else [] if "list" in str(inner.annotation)
+            else None if "None" in str(inner.annotation) else "" if inner.annotation is str else 0
+            for name, inner in model.model_fields.items()
+        }  # fmt: skip
+    for key, value in values.items():
+        group, name = key.split("__")
+        groups[group][name] = value
+    return SiteMetrics.model_validate(groups)
+
+
+def _window_with_balance(balance: dict[int, float]) -> Window:
+    return Window(hours=4, admissions=(1.0,), discharges=(1.0,), balance=balance, from_ed=0,
+                  from_arrivals=0, from_en_route=0)  # fmt: skip
+
+
+def test_the_opel_early_warning_is_the_chance_occupancy_lifts_the_level() -> None:
+    """Five parameters at level 2 and occupancy at 90 % (level 1): score 23.8, OPEL 1. Occupancy
+    at 92 % or more lifts the score over 25: OPEL 2."""
+    profile = load_profile(Path("deploy/escalation/opel-default.yaml"))
+    metrics = _metrics(
+        beds__open=100, beds__occupied=90, beds__free=10, beds__occupancy_pct=90,
+        beds__escalation_pct=1, ambulance__handover_mean_minutes=20, ed__four_hour_pct=75,
+        ed__majors_resus_occupancy_pct=90, ed__over_12h_pct=3, discharges__nctr_pct=5,
+    )  # fmt: skip
+    balance = {10: 0.5, 1: 0.3, -2: 0.2}  # free beds at the end: 90 %, 99 %, full
+    level, rise = opel_rise(profile, metrics, _window_with_balance(balance))
+    assert level == 1
+    assert rise == pytest.approx(0.5)
+    assert opel_rise(profile, metrics, _window_with_balance({10: 1.0})) == (1, 0.0)
+    at_four = _metrics(
+        beds__open=100,
+        ambulance__handover_mean_minutes=90,
+        ed__four_hour_pct=10,
+        ed__majors_resus_occupancy_pct=200,
+        ed__over_12h_pct=50,
+        beds__occupancy_pct=99,
+        beds__escalation_pct=9,
+        discharges__nctr_pct=30,
+    )
+    assert opel_rise(profile, at_four, _window_with_balance(balance)) == (4, None)  # fmt: skip

@@ -60,6 +60,8 @@ async def test_a_site_forecast_from_its_own_history(app: FastAPI, clean_db: Asyn
         assert four["expected_discharges"] == pytest.approx(0.0)  # no spell had an EDD before
         assert four["admissions_at_least_90"] <= four["admissions_at_least_70"]
         assert day["expected_admissions"] > eight["expected_admissions"] > 0
+        assert body["opel_level_now"] == 1  # an empty hospital
+        assert body["opel_rise_4h"] == pytest.approx(0.0)  # 650 beds will not fill in 4 h
         other = await client.get("/api/v1/sites/RWV01/forecast", headers=manager)
         assert other.status_code == 404
         community = await client.get("/api/v1/sites/QAB01/forecast", headers=manager)

@@ -57,4 +57,5 @@ async def test_the_site_board_draws_trends_and_spc_icons(
         await expect(quiet.locator(".spark-empty, polyline.spark-day")).to_be_visible()
         ahead = page.locator('[data-testid="forecast"] tr[data-hours]')  # the bed forecast
         await expect(ahead).to_have_count(3)
+        await expect(page.locator('[data-testid="opel-rise"]')).to_contain_text("OPEL 2 within 4 h")
         await page.close()

@@ -31,6 +31,11 @@ export function ForecastTile({ token, site }: { token: string; site: string }) {
           (from {forecast.history_attendances} past ED attendances over {forecast.history_days} days)
         </span>
       </h3>
+      {forecast.opel_level_now !== null && forecast.opel_rise_4h !== null && (
+        <p data-testid="opel-rise" title="If G&A occupancy moves as forecast and the other OPEL numbers stay as they are">
+          Chance of OPEL {forecast.opel_level_now + 1} within 4 h: <strong>{Math.round(forecast.opel_rise_4h * 100)} %</strong>
+        </p>
+      )}
       <table>
         <thead>
           <tr><th scope="col">Next</th><th scope="col">Admissions, 90 % sure at least</th><th scope="col">70 %</th><th scope="col">Expected</th><th scope="col">Discharges</th><th scope="col">Beds short</th></tr>
