@@ -59,3 +59,15 @@ async def test_the_site_board_draws_trends_and_spc_icons(
         await expect(ahead).to_have_count(3)
         await expect(page.locator('[data-testid="opel-rise"]')).to_contain_text("OPEL 2 within 4 h")
         await page.close()
+
+
+async def test_the_system_board_shows_each_acute_sites_beds_ahead(
+    browser: Browser, settings: Settings
+) -> None:
+    async with live_server(settings) as base:
+        page = await browser.new_page()
+        await sign_in(page, base, "commander")
+        for site in ("RAN01", "RWV01", "RNF01"):
+            await expect(page.locator(f'[data-testid="ahead-{site}"]')).to_contain_text("≥ ")
+            await expect(page.locator(f'[data-testid="opel-rise-{site}"]')).to_contain_text("%")
+        await page.close()

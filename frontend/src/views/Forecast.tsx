@@ -4,24 +4,33 @@ import { useEffect, useState } from "preact/hooks";
 import { getJson } from "../api";
 import type { components } from "../openapi";
 
-type Forecast = components["schemas"]["BedForecast"];
+export type Forecast = components["schemas"]["BedForecast"];
 const REFRESH_MS = 5 * 60_000;
 
-export function ForecastTile({ token, site }: { token: string; site: string }) {
-  const [forecast, setForecast] = useState<Forecast | null>(null);
+/** Each site's forecast, loaded now and every 5 minutes. */
+export function useForecasts(token: string, sites: string[]): Record<string, Forecast> {
+  const [forecasts, setForecasts] = useState<Record<string, Forecast>>({});
+  const key = sites.join(",");
   useEffect(() => {
     let gone = false;
     const load = () =>
-      getJson<Forecast>(token, `/api/v1/sites/${encodeURIComponent(site)}/forecast`)
-        .then((answer) => !gone && setForecast(answer))
-        .catch(() => undefined);
+      sites.forEach((site) =>
+        getJson<Forecast>(token, `/api/v1/sites/${encodeURIComponent(site)}/forecast`)
+          .then((answer) => !gone && setForecasts((all) => ({ ...all, [site]: answer })))
+          .catch(() => undefined),
+      );
     load();
     const timer = setInterval(load, REFRESH_MS);
     return () => {
       gone = true;
       clearInterval(timer);
     };
-  }, [token, site]);
+  }, [token, key]);
+  return forecasts;
+}
+
+export function ForecastTile({ token, site }: { token: string; site: string }) {
+  const forecast = useForecasts(token, [site])[site];
   if (!forecast) return null;
   return (
     <section class="tile forecast" aria-label="Beds ahead" data-testid="forecast">

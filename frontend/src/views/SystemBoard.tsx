@@ -3,10 +3,20 @@ import type { ViewState } from "../board";
 import { engineNow, occupancy, total, type QueueItem, type SystemView } from "../model";
 import { Freshness, Stat, useNow } from "./common";
 import { AmbulanceQueue, OpelBadge, OpelTile } from "./flow";
+import { type Forecast, useForecasts } from "./Forecast";
 import { FlowMap } from "./FlowMap";
 
 const fmt = (value: number | null | undefined, suffix = "") =>
   value === null || value === undefined ? "–" : `${Number.isInteger(value) ? value : value.toFixed(1)}${suffix}`;
+
+function ahead(forecast: Forecast | undefined): string {
+  const four = forecast?.windows.find((w) => w.hours === 4);
+  return four ? `≥ ${four.admissions_at_least_90} (≈ ${four.expected_admissions.toFixed(0)})` : "–";
+}
+
+function rise(forecast: Forecast | undefined): string {
+  return forecast?.opel_rise_4h == null ? "–" : `${Math.round(forecast.opel_rise_4h * 100)} %`;
+}
 
 export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; session: Session; onOpenSite: (code: string) => void }) {
   const view = state.data as SystemView;
@@ -22,6 +32,7 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
     .sort((a, b) => Date.parse(a.arrived_at) - Date.parse(b.arrived_at));
   const canDeclare = session.permissions.declare_opel;
   const opelScope = view.system_opel?.scope ?? "system";
+  const forecasts = useForecasts(session.token, Object.keys(view.summaries ?? {}).sort());
   return (
     <div class="board">
       <header class="board-header">
@@ -42,6 +53,8 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
             <th scope="col">Site</th><th scope="col">OPEL</th><th scope="col">Occupancy</th><th scope="col">Free</th>
             <th scope="col">Escalation open</th><th scope="col">In ED</th><th scope="col">4-hour %</th>
             <th scope="col">Ambulances waiting</th><th scope="col">Hours lost</th><th scope="col">NCTR</th>
+            <th scope="col" title="Admissions in the next 4 hours, at least this many with 90 % probability">Admissions next 4 h</th>
+            <th scope="col" title="If G&A occupancy moves as forecast">Chance of next OPEL in 4 h</th>
           </tr>
         </thead>
         <tbody>
@@ -61,6 +74,8 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
                 <td>{fmt(s?.ambulances_waiting)}</td>
                 <td>{fmt(s?.hours_lost)}</td>
                 <td>{s ? `${fmt(s.nctr)} (${fmt(s.nctr_pct, "%")})` : "–"}</td>
+                <td data-testid={`ahead-${site.code}`}>{ahead(forecasts[site.code])}</td>
+                <td data-testid={`opel-rise-${site.code}`}>{rise(forecasts[site.code])}</td>
               </tr>
             );
           })}
