@@ -15,7 +15,7 @@ from app.occupancy.models import Encounter
 pytestmark = pytest.mark.usefixtures("clean_db")
 
 
-async def _encounters(engine: AsyncEngine, now: datetime) -> None:
+async def _encounters(engine: AsyncEngine, now: datetime, prefix: str = "TEST") -> None:
     """Two weeks of one ED arrival an hour at RAN01, every other one admitted to a bed as it
     leaves after 3 hours (the rest home after 2); three in ED now, one with a decision to admit;
     one inpatient expected home within the hour."""
@@ -25,16 +25,16 @@ async def _encounters(engine: AsyncEngine, now: datetime) -> None:
         admitted = hour % 2 == 1
         left = arrived + timedelta(hours=3 if admitted else 2)
         rows.append(Encounter(
-            id=f"TEST:P{hour}", site_code="RAN01", status="discharged", ed_arrived_at=arrived,
+            id=f"{prefix}:P{hour}", site_code="RAN01", status="discharged", ed_arrived_at=arrived,
             ed_departed_at=left, admitted_at=left if admitted else None,
             discharged_at=left if not admitted else left + timedelta(days=2),
         ))  # fmt: skip
     for n, waited in enumerate((0.5, 1.0, 2.5)):
         arrived = now - timedelta(hours=waited)
         decided = arrived + timedelta(minutes=20) if waited == 2.5 else None
-        rows.append(Encounter(id=f"TEST:N{n}", site_code="RAN01", status="ed",
+        rows.append(Encounter(id=f"{prefix}:N{n}", site_code="RAN01", status="ed",
                               ed_arrived_at=arrived, decision_to_admit_at=decided))  # fmt: skip
-    rows.append(Encounter(id="TEST:IP", site_code="RAN01", status="admitted",
+    rows.append(Encounter(id=f"{prefix}:IP", site_code="RAN01", status="admitted",
                           expected_discharge_at=now + timedelta(minutes=40)))  # fmt: skip
     async with async_sessionmaker(engine)() as session, session.begin():
         session.add_all(rows)
@@ -62,6 +62,9 @@ async def test_a_site_forecast_from_its_own_history(app: FastAPI, clean_db: Asyn
         assert day["expected_admissions"] > eight["expected_admissions"] > 0
         assert body["opel_level_now"] == 1  # an empty hospital
         assert body["opel_rise_4h"] == pytest.approx(0.0)  # 650 beds will not fill in 4 h
+        await _encounters(clean_db, app.state.flow.clock.now(), prefix="MORE")
+        again = (await client.get("/api/v1/sites/RAN01/forecast", headers=manager)).json()
+        assert again == body  # within the minute, every board shares one computation
         other = await client.get("/api/v1/sites/RWV01/forecast", headers=manager)
         assert other.status_code == 404
         community = await client.get("/api/v1/sites/QAB01/forecast", headers=manager)
