@@ -48,6 +48,10 @@ class Principal(BaseModel):
         by_site = self.role in (Role.SITE_MANAGER, Role.INTEGRATION_READ)
         return self.sees_everything or (by_site and site_code in self.sites)
 
+    def may_see_scope(self, scope: str, system_scope: str) -> bool:
+        """A scope of OPEL levels and metric samples: a site, or the whole system's."""
+        return self.may_see_site(scope) or (scope == system_scope and self.sees_everything)
+
     def may_see_authority(self, la: str) -> bool:
         """A local authority's discharges and care homes."""
         if self.sees_everything:

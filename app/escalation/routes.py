@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/escalation", tags=["escalation"])
 
 
 def _may_see(user: Principal, scope: str, flow: EscalationRuntime) -> bool:
-    return user.may_see_site(scope) or (scope == flow.system_scope and user.sees_everything)
+    return user.may_see_scope(scope, flow.system_scope)
 
 
 @router.get(

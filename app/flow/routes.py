@@ -54,8 +54,7 @@ async def metric_samples(
     until: Annotated[datetime | None, Query(description="Default: now (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
 ) -> MetricSamples:
-    system = scope == flow.config.system_scope and user.sees_everything
-    if not (system or user.may_see_site(scope)):
+    if not user.may_see_scope(scope, flow.config.system_scope):
         raise NotFound(f"no scope {scope} visible to this role")
     if not is_sampled(metric):
         raise InvalidPayload(f"no metric {metric!r} in the catalogue (app/catalogue.py)")
