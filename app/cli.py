@@ -63,13 +63,20 @@ def simulate(
     messy: bool = typer.Option(
         True, help="Westvale (HL7) and Northfield (FHIR) send like real, messy PAS feeds"
     ),
+    since_midnight: bool = typer.Option(
+        False,
+        help="Start the day at local midnight and send it up to now as fast as it goes, then "
+        "carry on at --speed: the boards' since-midnight figures are a whole day's (make run)",
+    ),
 ) -> None:
     """Send the Anyborough economy's feeds into Kafka. SIGTERM or Ctrl-C stops it cleanly: what
     it holds back (late deliveries) is sent and flushed first."""
     import json
     import signal
     from contextlib import ExitStack
+    from datetime import UTC, datetime
 
+    from app.clock import local_midnight
     from app.config import get_settings
     from app.logging import configure_logging
     from app.simulation.messy import MESSY_BY_DEFAULT
@@ -101,6 +108,8 @@ def simulate(
             fhir_feeds=not adt_only,
             truth=record if out else None,
             messy=MESSY_BY_DEFAULT if messy else frozenset(),
+            start=local_midnight(datetime.now(UTC)) if since_midnight else None,
+            catch_up=since_midnight,
         )
 
 

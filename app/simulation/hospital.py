@@ -95,7 +95,10 @@ class Hospital:
         local_authorities: list[str] | None = None,
         fhir: FhirEncounters | None = None,
         messy: Messy | None = None,
+        on_p2: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_p2(local_authority)``: a patient on discharge pathway 2 has left for a
+        short-term bed (app/simulation/community.py)."""
         self.env, self.site, self.facility, self.version = env, site, facility, version
         self.rng, self.start, self._send = rng, start, send
         self.fhir = fhir  # a FHIR-native PAS: Encounter versions instead of HL7 ADT
@@ -117,6 +120,7 @@ class Hospital:
                 send_json,
                 lambda: self.ed_count / self.ed_spaces,
                 self.truth,
+                on_p2=on_p2,
             )
             if send_json is not None
             else None
@@ -431,8 +435,12 @@ class Hospital:
         return min(self.rng.lognormvariate(mu, sigma), 120.0)
 
     def _afternoon(self, minutes: Minutes) -> Minutes:
-        """Move a discharge into the day's discharge hours (peak 14:00-17:00)."""
-        end = self.now() + timedelta(minutes=minutes)
-        hour = self.rng.choices(list(DISCHARGE_HOURS), weights=list(DISCHARGE_HOURS.values()))[0]
-        target = end.replace(hour=hour, minute=self.rng.randrange(60))
-        return max(30.0, (target - self.now()).total_seconds() / 60)
+        return afternoon(self.now(), minutes, self.rng)
+
+
+def afternoon(now: datetime, minutes: Minutes, rng: random.Random) -> Minutes:
+    """Move a discharge ``minutes`` ahead into that day's discharge hours (peak 14:00-17:00)."""
+    end = now + timedelta(minutes=minutes)
+    hour = rng.choices(list(DISCHARGE_HOURS), weights=list(DISCHARGE_HOURS.values()))[0]
+    target = end.replace(hour=hour, minute=rng.randrange(60))
+    return max(30.0, (target - now).total_seconds() / 60)

@@ -53,6 +53,8 @@ class Journeys:
     ed_load: Callable[[], float]  # patients in ED per ED space, for handover delays
     truth: SiteTruth | None = None  # the site's ground truth (app/simulation/truth.py)
     edds: dict[str, str] = field(default_factory=dict)  # spells waiting for onward care
+    on_p2: Callable[[str], None] | None = None  # a P2 discharge, by local authority
+    p2: dict[str, str] = field(default_factory=dict)  # P2 spells ready → local authority
 
     # ------------------------------------------------------------------ ambulance
 
@@ -130,6 +132,8 @@ class Journeys:
             "discharge_ready_at": ready_at,
         }
         self._discharge(spell, "ready", plan)
+        if pathway == "P2":
+            self.p2[spell] = la[0]
         for status in ("referred", "assessment_booked", "package_sourced"):
             yield self.env.timeout(delay / 4)
             final = "placement_found" if pathway in ("P2", "P3") else "package_sourced"
@@ -139,6 +143,9 @@ class Journeys:
         self._discharge(
             spell, "discharged", {"expected_discharge_date": self.edds.pop(spell, None)}
         )
+        la = self.p2.pop(spell, None)
+        if la is not None and self.on_p2 is not None:
+            self.on_p2(la)
 
     # Values of any type: the plan's fields as the discharge feed's JSON states them (any subset).
     def _discharge(self, spell: str, status: str, plan: dict[str, Any]) -> None:

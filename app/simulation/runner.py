@@ -10,10 +10,10 @@ import asyncio
 import heapq
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import simpy
 import simpy.rt
@@ -22,6 +22,7 @@ from kafka import KafkaProducer
 from app.config import Settings
 from app.kafka import KafkaGateway, connect
 from app.logging import get_logger
+from app.simulation.community import CommunityBeds, CommunityHospital
 from app.simulation.fhir import FhirEncounters
 from app.simulation.hospital import Hospital
 from app.simulation.journeys import CareHomeReporter, SendJson
@@ -89,6 +90,7 @@ def simulate(
     every_hour: Checkpoint | None = None,
     truth: Truth | None = None,
     messy: frozenset[str] = MESSY_BY_DEFAULT,
+    catch_up: bool = False,
 ) -> int:
     """Run the simulation; returns the number of messages sent. Without ``json_feeds`` only
     the hospitals' ADT is sent (no ambulance, discharge or care-home events); without
@@ -96,7 +98,8 @@ def simulate(
     ``every_hour`` is called at each simulated hour once what was sent is in Kafka (the
     simulation waits for it: a test can read the service's answer as of that hour), after
     ``truth`` has been given that hour's ground truth (app/simulation/truth.py). The trusts
-    in ``messy`` send what real PAS send (app/simulation/messy.py)."""
+    in ``messy`` send what real PAS send (app/simulation/messy.py). With ``catch_up`` and a
+    ``start`` in the past, the time up to now runs as fast as it can, then at ``speed``."""
     economy = EconomyConfig.load(settings.economy_file)
     rng = random.Random(seed)
     start = start or datetime.now(UTC).replace(microsecond=0)
@@ -105,6 +108,9 @@ def simulate(
         if speed > 0
         else simpy.Environment()
     )
+    if catch_up and isinstance(env, simpy.rt.RealtimeEnvironment):
+        behind = max(0.0, (datetime.now(UTC) - start).total_seconds() / 60)
+        env.real_start -= behind * env.factor  # every event before now is already due
     producer = connect(
         KafkaProducer,
         settings.kafka,
@@ -128,7 +134,7 @@ def simulate(
     def send_json(kind: str, key: str, value: bytes) -> None:
         feeds[kind].send(key, value, float(env.now))
 
-    hospitals = _start_hospitals(
+    hospitals, _ = start_economy(
         env,
         economy,
         rng,
@@ -167,18 +173,41 @@ def simulate(
     return sent
 
 
-def _start_hospitals(
+class Writer(Protocol):
+    def send(self, key: str, value: bytes, sim_minutes: float, late: float = 0.0) -> None: ...
+
+
+def start_economy(
     env: simpy.Environment,
     economy: EconomyConfig,
     rng: random.Random,
     start: datetime,
-    writers: dict[str, FeedWriter],
+    writers: Mapping[str, Writer],
     send_json: SendJson | None,
     *,
     warm: bool,
     messy: frozenset[str],
-) -> list[Hospital]:
+) -> tuple[list[Hospital], list[CommunityHospital]]:
+    """The economy's acute hospitals and (with the JSON feeds, whose discharges fill them) its
+    community hospitals, started."""
     orgs = {org.code: org for org in economy.organisations}
+    community = [
+        CommunityHospital(
+            env,
+            site,
+            facility=site.org,
+            version=orgs[site.org].hl7_version or "2.5.1",
+            # Their own generators: the acute sites' streams are the same with or without them.
+            rng=random.Random(f"{site.code}-{start.isoformat()}"),
+            start=start,
+            send=lambda key, value: writers["hl7v2"].send(key, value, float(env.now)),
+        )
+        for site in economy.sites
+        if site.kind == "community" and send_json is not None
+    ]
+    beds = CommunityBeds(community)
+    for place in community if warm else ():
+        place.warm_start()
     hospitals = []
     neighbours = {la.code: la.neighbours for la in economy.local_authorities}
     for site in economy.sites:
@@ -200,10 +229,11 @@ def _start_hospitals(
             local_authorities=[home_la, *neighbours.get(home_la, [])][:2],
             fhir=FhirEncounters(org.code) if fhir else None,
             messy=(FHIR_MESSY if fhir else Messy()) if org.code in messy else None,
+            on_p2=beds.route if community else None,
         )
         hospital.run(warm=warm)
         hospitals.append(hospital)
-    return hospitals
+    return hospitals, community
 
 
 def _checkpoints(
@@ -231,7 +261,7 @@ def _checkpoints(
 
 
 def _sender(
-    env: simpy.Environment, writer: FeedWriter
+    env: simpy.Environment, writer: Writer
 ) -> Callable[[str, bytes, datetime, float], None]:
     def send(key: str, value: bytes, _when: datetime, late: float) -> None:
         writer.send(key, value, float(env.now), late)
