@@ -10,6 +10,7 @@ silently left out of the score). Neutral: it imports nothing of the domains.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import cache
 from types import NoneType, UnionType
 from typing import Union, get_args, get_origin
@@ -160,3 +161,29 @@ def is_metric(path: str) -> bool:
         return True
     head, _, key = path.rpartition(".")
     return bool(key) and f"{head}.*" in metric_paths()
+
+
+# A scope above a site (the system's, a local authority's) is sampled from its sites' numbers.
+SUMMED = ("beds.occupied", "beds.open", "beds.free", "ed.in_department", "ambulance.waiting",
+          "discharges.nctr")  # fmt: skip
+
+
+CADENCE_METRIC = "beds.open"  # in every sample of the system scope: when it was last sampled
+
+
+def system_numbers(sites: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The whole system's numbers from its acute sites': the counts summed and the G&A
+    occupancy of the summed beds (not a mean of the sites' percentages)."""
+    values = dict.fromkeys(SUMMED, 0.0)
+    for site in sites:
+        for name in SUMMED:
+            values[name] += site.get(name, 0.0)
+    if values["beds.open"]:
+        values["beds.occupancy_pct"] = round(100 * values["beds.occupied"] / values["beds.open"], 2)
+    return values
+
+
+def authority_numbers(sites: Iterable[Mapping[str, float]], authority: str) -> dict[str, float]:
+    """A local authority's: its people with no criteria to reside, in every site's beds."""
+    key = f"discharges.by_local_authority.{authority}"
+    return {"discharges.nctr": sum(site.get(key, 0.0) for site in sites)}

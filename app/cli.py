@@ -217,6 +217,26 @@ def demo_reset() -> None:
 
 
 @cli.command()
+def demo_history(
+    weeks: int = typer.Option(8, min=1, max=52, help="Weeks of history before today"),
+    seed: int = typer.Option(1, help="Random seed of the simulated past"),
+) -> None:
+    """Write the demo economy's simulated past (hourly samples, closed ED attendances) for the
+    trends, SPC baselines and bed forecast (make run; development only)."""
+    import asyncio
+
+    from app.config import get_settings
+    from app.simulation.history import write_history
+
+    settings = get_settings()
+    if settings.environment != "development":
+        typer.echo("demo-history writes simulated data: development only", err=True)
+        raise typer.Exit(2)
+    samples, spells = asyncio.run(write_history(settings, weeks=weeks, seed=seed))
+    typer.echo(f"demo history: {samples} samples, {spells} past ED attendances ({weeks} weeks)")
+
+
+@cli.command()
 def replay(
     files: list[Path] = typer.Argument(..., help="HL7 v2, FHIR or JSON files", exists=True),
 ) -> None:

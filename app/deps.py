@@ -66,6 +66,10 @@ class Runtime(Protocol):
         """The economy's code: the scope of the system's OPEL level."""
 
     @property
+    def local_authorities(self) -> list[str]:
+        """The economy's local authorities (each a scope of discharges and samples)."""
+
+    @property
     def ref_key(self) -> str:
         """Keys the opaque references of people on the discharge views."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 
-from sqlalchemy import Time, cast, func, select
+from sqlalchemy import Time, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +17,23 @@ from app.occupancy.models import Encounter
 ON_TIME = timedelta(hours=24)  # discharged within a day of the expected time: on time
 
 ZONE = "Europe/London"  # a day is a local day (the board's "since midnight")
+
+
+class ClosedSpell(Protocol):
+    """An ED attendance of the past (app/simulation/history.py's PastAttendance)."""
+
+    @property
+    def site(self) -> str: ...
+    @property
+    def visit(self) -> str: ...
+    @property
+    def arrived(self) -> datetime: ...
+    @property
+    def departed(self) -> datetime: ...
+    @property
+    def decided(self) -> datetime | None: ...
+    @property
+    def admitted(self) -> bool: ...
 
 
 class AnalyticsRepository:
@@ -83,6 +102,33 @@ class AnalyticsRepository:
         )  # fmt: skip
         total, good = (await self.session.execute(query)).one()
         return good / total if total else 0.0
+
+    async def add_history(
+        self, samples: Sequence[tuple[str, str, float, datetime]], spells: Sequence[ClosedSpell]
+    ) -> None:
+        """The demo's simulated past (app/simulation/history.py): samples, and ED attendances
+        as closed spells without events (ids ``HIST:``)."""
+        rows = [{"scope": s, "metric": m, "value": v, "at": at} for s, m, v, at in samples]
+        for chunk in range(0, len(rows), 20_000):
+            await self.session.execute(insert(MetricSample), rows[chunk : chunk + 20_000])
+        encounters = [
+            {
+                "id": f"HIST:{spell.site}:{spell.visit}",
+                "site_code": spell.site,
+                "status": "discharged",
+                "patient_class": "I" if spell.admitted else "E",
+                "arrived_at": spell.arrived,
+                "ed_arrived_at": spell.arrived,
+                "ed_departed_at": spell.departed,
+                "decision_to_admit_at": spell.decided,
+                "admitted_at": spell.departed if spell.admitted else None,
+                "discharged_at": None if spell.admitted else spell.departed,
+                "event_count": 0,
+            }
+            for spell in spells
+        ]
+        for chunk in range(0, len(encounters), 10_000):
+            await self.session.execute(insert(Encounter), encounters[chunk : chunk + 10_000])
 
     async def expected_discharges(self, site: str, *, before: datetime) -> list[datetime]:
         """Inpatients now with an expected discharge before then."""

@@ -43,7 +43,7 @@ async def spc(
     rebase: Annotated[list[date] | None, Query(description="Days new limits start")] = None,
     target: Annotated[float | None, Query(description="For the assurance icon")] = None,
 ) -> SpcChart:
-    if not user.may_see_scope(scope, runtime.system_scope):
+    if not user.may_see_scope(scope, runtime.system_scope, runtime.local_authorities):
         raise NotFound(f"no scope {scope} visible to this role")
     if not is_sampled(metric):
         raise InvalidPayload(f"no metric {metric!r} in the catalogue (app/catalogue.py)")

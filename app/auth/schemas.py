@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -48,8 +49,13 @@ class Principal(BaseModel):
         by_site = self.role in (Role.SITE_MANAGER, Role.INTEGRATION_READ)
         return self.sees_everything or (by_site and site_code in self.sites)
 
-    def may_see_scope(self, scope: str, system_scope: str) -> bool:
-        """A scope of OPEL levels and metric samples: a site, or the whole system's."""
+    def may_see_scope(
+        self, scope: str, system_scope: str, authorities: Collection[str] = ()
+    ) -> bool:
+        """A scope of OPEL levels and metric samples: a site, the whole system's, or one of
+        the economy's ``authorities`` (a local authority's samples)."""
+        if scope in authorities:
+            return self.may_see_authority(scope)
         return self.may_see_site(scope) or (scope == system_scope and self.sees_everything)
 
     def may_see_authority(self, la: str) -> bool:

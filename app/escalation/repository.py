@@ -47,6 +47,16 @@ class EscalationRepository:
             for metric, value in sorted(values.items())
         )
 
+    async def last_sample_at(self, scope: str, metric: str) -> datetime | None:
+        """When this scope's metric was last sampled (one index probe)."""
+        query = (
+            select(MetricSample.at)
+            .where(MetricSample.scope == scope, MetricSample.metric == metric)
+            .order_by(MetricSample.at.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(query)
+
     async def samples(
         self, scope: str, metric: str, *, since: datetime, until: datetime | None, limit: int
     ) -> Sequence[MetricSample]:

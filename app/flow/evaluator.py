@@ -18,7 +18,14 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.carehomes.service import carehomes_view
-from app.catalogue import OPEL_SAMPLES, SiteMetrics, numbers
+from app.catalogue import (
+    CADENCE_METRIC,
+    OPEL_SAMPLES,
+    SiteMetrics,
+    authority_numbers,
+    numbers,
+    system_numbers,
+)
 from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.changes import touch as touch_delta
 from app.clock import LONDON, Clock, local_midnight
@@ -132,6 +139,10 @@ class Evaluator:
         async with self.sessionmaker() as session:
             sites = await FlowRepository(session).acute_sites()
             las = await TopologyRepository(session).local_authorities()
+            # A restart keeps the 5-minute cadence: the next sample is due after the last one.
+            self.sampled_at = await EscalationRepository(session).last_sample_at(
+                self.config.system_scope, CADENCE_METRIC
+            )
         self.sites = {site.code: site.opel_weight for site in sites}
         self.local_authorities = [la.code for la in las]
         views = {v(la) for la in self.local_authorities for v in (_discharges, _carehomes)}
@@ -243,6 +254,10 @@ class Evaluator:
             )
         for scope in sorted(set(opel) if sample_all else changed):
             escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
+        if sample_all:  # a local authority's: from its people in every site's beds
+            sites = [numbers(m) for site, m in self.state.metrics.items() if site in self.sites]
+            for la in self.local_authorities:
+                escalation.add_samples(la, authority_numbers(sites, la), now)
 
     async def _discharge_views(
         self, session: AsyncSession, keys: set[str], now: datetime
@@ -314,6 +329,10 @@ class Evaluator:
     def _samples(self, scope: str, opel: OpelView | None) -> dict[str, float]:
         metrics = self.state.metrics.get(scope)
         values = numbers(metrics) if metrics is not None else {}
+        if scope == self.config.system_scope:  # the whole system's, from its sites'
+            values = system_numbers(
+                numbers(m) for s, m in self.state.metrics.items() if s in self.sites
+            )
         if opel is not None:
             for name, key in OPEL_SAMPLES.items():
                 value = getattr(opel, key)

@@ -54,7 +54,7 @@ async def metric_samples(
     until: Annotated[datetime | None, Query(description="Default: now (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
 ) -> MetricSamples:
-    if not user.may_see_scope(scope, flow.config.system_scope):
+    if not user.may_see_scope(scope, flow.config.system_scope, flow.local_authorities):
         raise NotFound(f"no scope {scope} visible to this role")
     if not is_sampled(metric):
         raise InvalidPayload(f"no metric {metric!r} in the catalogue (app/catalogue.py)")

@@ -306,6 +306,7 @@ class Hospital:
             self.truth.leave_ed(visit, self.now())
             return
         self.send(visit, "A14", patient, "E", location=ed)  # decision to admit
+        self.truth.decide(visit, self.now())
         # A bed is found, cleaned and the patient moved: a trolley wait even when beds are free.
         yield self.env.timeout(self.rng.lognormvariate(math.log(DTA_TO_BED_MEDIAN), 0.8))
         bed = yield from self._wait_for_bed()
@@ -329,7 +330,7 @@ class Hospital:
             self.send(visit, "A02", patient, "I", location=bed.place)
         else:
             self.send(visit, "A06", patient, "I", location=bed.place, admit_time=self.now())
-        self.truth.leave_ed(visit, self.now())
+        self.truth.leave_ed(visit, self.now(), admitted=True)
 
     def _wait_for_bed(self) -> Generator[simpy.Event, Any, SimBed]:
         while True:

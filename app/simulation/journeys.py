@@ -82,7 +82,7 @@ class Journeys:
         if self.truth is not None and step == "arrived_at_hospital":
             self.truth.ambulance_arrived(incident, self.now())
         if self.truth is not None and step == "handover_complete":
-            self.truth.handed_over.add(incident)
+            self.truth.handed_over[incident] = self.now()
         event = AmbulanceEvent(
             event_id=f"{incident}-{step}",
             incident_id=incident,
@@ -151,6 +151,7 @@ class Journeys:
     def _discharge(self, spell: str, status: str, plan: dict[str, Any]) -> None:
         if self.truth is not None and status == "ready":
             self.truth.ready[spell] = plan["discharge_ready_at"]
+            self.truth.authority[spell] = plan["local_authority"]
         if self.truth is not None and status == "discharged":
             self.truth.ready.pop(spell, None)
         event = DischargeStatusEvent(

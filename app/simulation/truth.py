@@ -27,6 +27,8 @@ class Attendance:
     arrived: datetime
     area: str
     departed: datetime | None = None
+    decided: datetime | None = None  # the decision to admit (A14)
+    admitted: bool = False  # left ED for a bed
 
 
 @dataclass
@@ -45,7 +47,8 @@ class SiteTruth:
     attendances: dict[str, Attendance] = field(default_factory=dict)  # by visit
     ready: dict[str, datetime] = field(default_factory=dict)  # spell → discharge-ready time
     arrivals: dict[str, datetime] = field(default_factory=dict)  # incident → arrived
-    handed_over: set[str] = field(default_factory=set)
+    handed_over: dict[str, datetime] = field(default_factory=dict)  # incident → handed over
+    authority: dict[str, str] = field(default_factory=dict)  # spell ready → local authority
 
     # ------------------------------------------------------------------ recording
 
@@ -61,8 +64,12 @@ class SiteTruth:
     def arrive(self, visit: str, at: datetime, area: str) -> None:
         self.attendances[visit] = Attendance(recorded(at), area)
 
-    def leave_ed(self, visit: str, at: datetime) -> None:
+    def leave_ed(self, visit: str, at: datetime, *, admitted: bool = False) -> None:
         self.attendances[visit].departed = recorded(at)
+        self.attendances[visit].admitted = admitted
+
+    def decide(self, visit: str, at: datetime) -> None:
+        self.attendances[visit].decided = recorded(at)
 
     def ambulance_arrived(self, incident: str, at: datetime) -> None:
         self.arrivals[incident] = recorded(at)
@@ -70,7 +77,34 @@ class SiteTruth:
     def cancel_attendance(self, visit: str) -> None:
         self.attendances.pop(visit, None)
 
+    def forget_before(self, at: datetime) -> None:
+        """Drop what ended before ``at`` (a long run keeps only what its figures can see)."""
+        self.attendances = {
+            v: a for v, a in self.attendances.items() if a.departed is None or a.departed >= at
+        }
+        self.arrivals = {i: t for i, t in self.arrivals.items() if t >= at}
+        self.handed_over = {i: t for i, t in self.handed_over.items() if t >= at}
+
     # ------------------------------------------------------------------ the figures
+
+    def handover_mean_minutes(self, now: datetime) -> float | None:
+        """The mean arrival-to-handover time of the handovers since local midnight."""
+        midnight = local_midnight(now)
+        times = [
+            (done - self.arrivals[incident]).total_seconds() / 60
+            for incident, done in self.handed_over.items()
+            if midnight <= done <= now and incident in self.arrivals
+        ]
+        return sum(times) / len(times) if times else None
+
+    def nctr_by_authority(self, now: datetime) -> dict[str, int]:
+        in_beds = {bed.spell for bed in self.beds.values() if bed.spell}
+        counts: dict[str, int] = {}
+        for spell, ready in self.ready.items():
+            if spell in in_beds and ready <= now:
+                la = self.authority.get(spell, "unknown")
+                counts[la] = counts.get(la, 0) + 1
+        return counts
 
     # Values of any type: one JSON Lines record of ground truth (compared figure by figure).
     def snapshot(self, now: datetime) -> dict[str, Any]:

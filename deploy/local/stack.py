@@ -503,10 +503,10 @@ def cmd_run(host: str, port: int, simulate: bool) -> int:
                 cwd=ROOT,
             )
             if simulate:
-                say("Demo: a fresh simulated day (flowcc demo-reset)")
-                subprocess.run(
-                    [str(VENV_BIN / "flowcc"), "demo-reset"], env=env, check=True, cwd=ROOT
-                )
+                say("Demo: a fresh simulated day, with 8 weeks of history (flowcc demo-reset, "
+                    "demo-history)")  # fmt: skip
+                for step in ("demo-reset", "demo-history"):
+                    subprocess.run([str(VENV_BIN / "flowcc"), step], env=env, check=True, cwd=ROOT)
             api = profile.start(
                 "api",
                 [str(VENV_BIN / "flowcc"), "serve", "--host", host, "--port", str(port)],
@@ -521,13 +521,14 @@ def cmd_run(host: str, port: int, simulate: bool) -> int:
             if simulate:
                 profile.start(
                     "simulator",
-                    [str(VENV_BIN / "flowcc"), "simulate", "--speed", "1"],
+                    [str(VENV_BIN / "flowcc"), "simulate", "--speed", "1", "--since-midnight"],
                     profile.home / "simulator.log",
                     env=env,
                     cwd=ROOT,
                 )
                 say(
-                    "Simulator: Anyborough economy running in real time (make run SIM=0 to disable)"
+                    "Simulator: Anyborough's day since midnight, then in real time "
+                    "(make run SIM=0 to disable)"
                 )
             say(
                 f"serving in {time.monotonic() - started:.1f} s — logs in "

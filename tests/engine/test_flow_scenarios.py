@@ -126,6 +126,8 @@ async def test_an_nctr_patient_leaves_on_p3_once_a_matching_vacancy_appears(
     assert dis["longest_days_delayed"] == 8
     (waiting,) = world.view("discharges:LA1")["pending"]
     assert (waiting["pathway"], waiting["days_since_ready"], waiting["matches"]) == ("P3", 8, [])
+    await world.advance(minutes=6)  # a sample is due: the local authority's is sampled too
+    assert await _latest(world, "LA1", "discharges.nctr") == 1
 
     await world.care_home_report(vacant_nursing=1, at=START + timedelta(minutes=2))
     await world.settle()
@@ -229,6 +231,24 @@ async def test_the_system_level_rolls_up_three_sites_by_weight(clean_db: AsyncEn
     system = await _opel(world, SYSTEM)
     # 0.5 * 0 + 0.3 * 25 + 0.2 * 50 = 17.5 → OPEL 1
     assert (system["score"], system["computed_level"]) == (17.5, 1)
+    # The system's samples are its sites' summed, its occupancy that of all their open beds.
+    await world.advance(minutes=6)
+    occupied = [await _latest(world, site, "beds.occupied") for site in ("T1", "T2", "T3")]
+    beds = [await _latest(world, site, "beds.open") or 0.0 for site in ("T1", "T2", "T3")]
+    assert occupied == [0, 10, 12]
+    assert await _latest(world, SYSTEM, "beds.occupied") == 22
+    assert await _latest(world, SYSTEM, "beds.occupancy_pct") == round(100 * 22 / sum(beds), 2)
+
+
+async def _latest(world: World, scope: str, metric: str) -> float | None:
+    async with world.sessionmaker() as session:
+        query = (
+            select(MetricSample.value)
+            .where(MetricSample.scope == scope, MetricSample.metric == metric)
+            .order_by(MetricSample.at.desc())
+            .limit(1)
+        )
+        return await session.scalar(query)
 
 
 async def _opel(world: World, scope: str) -> dict[str, Any]:
