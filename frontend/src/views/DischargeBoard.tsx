@@ -5,6 +5,7 @@ import { getJson, postJson, type IdentityOut, type Session, type StatusUpdateIn 
 import type { ViewState } from "../board";
 import type { DischargesView, Person } from "../model";
 import { Freshness, Stat, useNow } from "./common";
+import { TrendsTile } from "./Trends";
 
 const STATUSES = ["ready", "referred", "assessment_booked", "package_sourced", "placement_found"];
 const label = (s: string) => s.replace(/_/g, " ");
@@ -72,6 +73,8 @@ export function DischargeBoard({ state, session, privacy }: { state: ViewState; 
         <Stat label="Waiting 7+ days" value={s.over_7_days} />
         <Stat label="Longest (days)" value={s.longest_days ?? "–"} />
       </section>
+      <TrendsTile token={session.token} scope={view.local_authority.code} asOf={view.now}
+        headlines={[{ metric: "discharges.nctr", label: "Waiting in hospital beds", unit: "", value: s.waiting }]} />
       <section class="tile" aria-label="People waiting">
         <div class="controls">
           <label>Pathway <select value={pathway} onChange={(e) => setPathway((e.target as HTMLSelectElement).value)}>

@@ -4,7 +4,7 @@ import { engineNow, occupancy, total, type Bed, type SiteView, type Unit } from 
 import { Freshness, Stat, useNow } from "./common";
 import { AmbulanceTile, DischargesTile, EdTile, OpelBadge, OpelTile } from "./flow";
 import { ForecastTile } from "./Forecast";
-import { TrendsTile } from "./Trends";
+import { siteHeadlines, TrendsTile } from "./Trends";
 
 function bedClass(bed: Bed): string {
   if (bed.occupied) return "bed occupied";
@@ -71,7 +71,7 @@ export function SiteBoard({ state, session }: { state: ViewState; session: Sessi
           <OpelTile opel={metrics.opel} scope={view.site.code} token={session.token} canDeclare={canDeclare} />
         </div>
       )}
-      {metrics && <TrendsTile token={session.token} scope={view.site.code} metrics={metrics} />}
+      {metrics && <TrendsTile token={session.token} scope={view.site.code} asOf={metrics.as_of} headlines={siteHeadlines(metrics)} />}
       {metrics && <ForecastTile token={session.token} site={view.site.code} />}
       <section class="tile summary" aria-label="Site beds summary">
         <Stat label="G&A occupancy" value={pct === null ? "–" : `${pct.toFixed(1)}%`} hint="occupied ÷ open G&A beds" />

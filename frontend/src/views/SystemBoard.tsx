@@ -5,6 +5,7 @@ import { Freshness, Stat, useNow } from "./common";
 import { AmbulanceQueue, OpelBadge, OpelTile } from "./flow";
 import { type Forecast, useForecasts } from "./Forecast";
 import { FlowMap } from "./FlowMap";
+import { type Headline, TrendsTile } from "./Trends";
 
 const fmt = (value: number | null | undefined, suffix = "") =>
   value === null || value === undefined ? "–" : `${Number.isInteger(value) ? value : value.toFixed(1)}${suffix}`;
@@ -22,7 +23,9 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
   const view = state.data as SystemView;
   const clockNow = useNow();
   const ga = (site: string) => view.units.filter((u) => u.site === site && (u.kind === "ward" || u.kind === "assessment"));
-  const all = view.units.filter((u) => u.kind === "ward" || u.kind === "assessment");
+  // G&A: the acute sites' beds (a community hospital's rehabilitation beds are not G&A).
+  const acute = new Set(view.sites.filter((s) => s.kind === "acute").map((s) => s.code));
+  const all = view.units.filter((u) => acute.has(u.site) && (u.kind === "ward" || u.kind === "assessment"));
   const pct = occupancy(all);
   const summaries = Object.values(view.summaries ?? {});
   const latest = summaries[0];
@@ -33,6 +36,15 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
   const canDeclare = session.permissions.declare_opel;
   const opelScope = view.system_opel?.scope ?? "system";
   const forecasts = useForecasts(session.token, Object.keys(view.summaries ?? {}).sort());
+  const inEd = summaries.reduce((n, s) => n + (s.ed_in_department ?? 0), 0);
+  const nctr = summaries.reduce((n, s) => n + (s.nctr ?? 0), 0);
+  const headlines: Headline[] = [
+    { metric: "beds.occupancy_pct", label: "System G&A occupancy", unit: "%", value: pct },
+    { metric: "beds.free", label: "Free G&A beds", unit: "", value: total(all, "free") },
+    { metric: "ed.in_department", label: "In ED, all sites", unit: "", value: inEd },
+    { metric: "ambulance.waiting", label: "Ambulances waiting", unit: "", value: queue.length },
+    { metric: "discharges.nctr", label: "No criteria to reside", unit: "", value: nctr },
+  ];
   return (
     <div class="board">
       <header class="board-header">
@@ -44,8 +56,9 @@ export function SystemBoard({ state, session, onOpenSite }: { state: ViewState; 
         <Stat label="Free beds" value={total(all, "free")} />
         <Stat label="Occupied" value={total(all, "occupied")} />
         <Stat label="Ambulances waiting" value={queue.length} />
-        <Stat label="NCTR patients" value={summaries.reduce((n, s) => n + (s.nctr ?? 0), 0)} />
+        <Stat label="NCTR patients" value={nctr} />
       </section>
+      <TrendsTile token={session.token} scope={opelScope} asOf={latest?.as_of ?? view.now} headlines={headlines} />
       <FlowMap summaries={summaries} />
       <table class="tile sites" aria-label="Sites">
         <thead>

@@ -1,23 +1,27 @@
-// Trends on a site board (issue #18): for each headline metric, a sparkline of the last 24 h with
+// Trends on every board (issue #18): for each headline metric, a sparkline of the last 24 h with
 // the same 24 h a week before (dashed), ending at the live value, and the SPC variation and
-// assurance icons of its daily 08:00 series (Making Data Count: docs/analytics.md).
+// assurance icons of its daily 08:00 series (Making Data Count: docs/analytics.md). A click
+// opens the full chart (TrendChart.tsx), which follows the live value.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { getJson } from "../api";
-import type { components } from "../openapi";
 import type { SiteMetrics } from "../model";
+import { TrendChart } from "./TrendChart";
+import { type Chart, DAY_MS, type Headline, type Point, points, type Samples } from "./trendData";
 
-type Samples = components["schemas"]["MetricSamples"];
-type Chart = components["schemas"]["SpcChart"];
-type Headline = { metric: string; label: string; unit: string; live: (m: SiteMetrics) => number | null | undefined };
+export type { Headline } from "./trendData";
 
-const HEADLINES: Headline[] = [
-  { metric: "beds.occupancy_pct", label: "G&A occupancy", unit: "%", live: (m) => m.beds.occupancy_pct },
-  { metric: "ed.in_department", label: "In ED", unit: "", live: (m) => m.ed.in_department },
-  { metric: "ed.four_hour_pct", label: "4-hour %", unit: "%", live: (m) => m.ed.four_hour_pct },
-  { metric: "ambulance.handover_mean_minutes", label: "Handover mean", unit: " min", live: (m) => m.ambulance.handover_mean_minutes },
-  { metric: "discharges.nctr", label: "No criteria to reside", unit: "", live: (m) => m.discharges.nctr },
-];
-const DAY_MS = 86_400_000;
+type Loaded = { day: Samples; week: Samples; chart: Chart | null; at: number };
+
+export function siteHeadlines(m: SiteMetrics): Headline[] {
+  return [
+    { metric: "beds.occupancy_pct", label: "G&A occupancy", unit: "%", value: m.beds.occupancy_pct },
+    { metric: "ed.in_department", label: "In ED", unit: "", value: m.ed.in_department },
+    { metric: "ed.four_hour_pct", label: "4-hour %", unit: "%", value: m.ed.four_hour_pct },
+    { metric: "ambulance.handover_mean_minutes", label: "Handover mean", unit: " min", value: m.ambulance.handover_mean_minutes },
+    { metric: "discharges.nctr", label: "No criteria to reside", unit: "", value: m.discharges.nctr },
+  ];
+}
+
 const REFRESH_MS = 5 * 60_000;
 const MIN_SPAN_MS = 30 * 60_000; // less than half an hour of samples is not a trend
 
@@ -31,11 +35,8 @@ const VARIATION: Record<string, [string, string]> = {
   neutral_low: ["▼", "Special cause: neither better nor worse (low)"],
 };
 
-function points(samples: { at: string; value: number | null }[], shift: number) {
-  return samples.filter((s) => s.value !== null).map((s) => ({ t: Date.parse(s.at) + shift, v: s.value as number }));
-}
 
-function Sparkline({ day, week, now, live }: { day: { t: number; v: number }[]; week: { t: number; v: number }[]; now: number; live: number | null }) {
+function Sparkline({ day, week, now, live }: { day: Point[]; week: Point[]; now: number; live: number | null }) {
   const current = live === null ? day : [...day, { t: now, v: live }];
   const all = [...current, ...week];
   const span = current.length ? current[current.length - 1].t - current[0].t : 0;
@@ -44,7 +45,7 @@ function Sparkline({ day, week, now, live }: { day: { t: number; v: number }[]; 
   const hi = Math.max(...all.map((p) => p.v));
   const x = (t: number) => ((t - (now - DAY_MS)) / DAY_MS) * 120;
   const y = (v: number) => (hi === lo ? 15 : 28 - ((v - lo) / (hi - lo)) * 26);
-  const line = (ps: { t: number; v: number }[]) => ps.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
+  const line = (ps: Point[]) => ps.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
   return (
     <svg class="spark" viewBox="0 0 120 30" role="img" aria-label={`last 24 hours: ${current.length} points`}>
       {week.length > 1 && <polyline class="spark-week" points={line(week)} />}
@@ -53,7 +54,7 @@ function Sparkline({ day, week, now, live }: { day: { t: number; v: number }[]; 
   );
 }
 
-function SpcIcons({ chart }: { chart: Chart | null }) {
+export function SpcIcons({ chart }: { chart: Chart | null }) {
   if (!chart || chart.points.length < 2) return <span class="spc muted" title="Too little daily history for SPC">SPC –</span>;
   const [symbol, text] = VARIATION[chart.variation] ?? ["?", chart.variation];
   const kind = chart.variation.split("_")[0];
@@ -65,9 +66,26 @@ function SpcIcons({ chart }: { chart: Chart | null }) {
   );
 }
 
-function Trend({ token, scope, headline, metrics }: { token: string; scope: string; headline: Headline; metrics: SiteMetrics }) {
-  const [data, setData] = useState<{ day: Samples; week: Samples; chart: Chart | null; at: number } | null>(null);
-  const asOf = Date.parse(metrics.as_of);
+function Trend({ token, scope, headline, asOf, open, onOpen }: {
+  token: string; scope: string; headline: Headline; asOf: number; open: boolean; onOpen: () => void;
+}) {
+  const data = useSamples(token, scope, headline.metric, asOf);
+  const live = headline.value ?? null;
+  return (
+    <button type="button" class={open ? "trend open" : "trend"} data-testid={`trend-${headline.metric}`} onClick={onOpen}
+      aria-expanded={open} title="Show the full chart">
+      <div class="trend-head">
+        <span class="stat-label">{headline.label}</span> <SpcIcons chart={data?.chart ?? null} />
+      </div>
+      <div class="stat-value">{live === null ? "–" : `${Math.round(live * 10) / 10}${headline.unit}`}</div>
+      {data ? <Sparkline day={points(data.day.points, 0)} week={points(data.week.points, 7 * DAY_MS)} now={asOf} live={live} /> : <span class="muted">…</span>}
+    </button>
+  );
+}
+
+// The last 24 h, the same 24 h a week before and the SPC chart of one metric, every 5 minutes.
+function useSamples(token: string, scope: string, metric: string, asOf: number): Loaded | null {
+  const [data, setData] = useState<Loaded | null>(null);
   const latest = useRef(asOf); // the engine's time now (its clock may run ahead in a demo)
   latest.current = asOf;
   useEffect(() => {
@@ -75,11 +93,11 @@ function Trend({ token, scope, headline, metrics }: { token: string; scope: stri
     const load = async () => {
       const now = latest.current;
       const iso = (t: number) => new Date(t).toISOString();
-      const base = `/api/v1/metric-samples?scope=${encodeURIComponent(scope)}&metric=${headline.metric}`;
+      const base = `/api/v1/metric-samples?scope=${encodeURIComponent(scope)}&metric=${metric}`;
       const [day, week, chart] = await Promise.all([
         getJson<Samples>(token, `${base}&since=${iso(now - DAY_MS)}`),
         getJson<Samples>(token, `${base}&since=${iso(now - 8 * DAY_MS)}&until=${iso(now - 7 * DAY_MS)}`),
-        getJson<Chart>(token, `/api/v1/spc?scope=${encodeURIComponent(scope)}&metric=${headline.metric}`).catch(() => null),
+        getJson<Chart>(token, `/api/v1/spc?scope=${encodeURIComponent(scope)}&metric=${metric}`).catch(() => null),
       ]);
       if (!gone) setData({ day, week, chart, at: now });
     };
@@ -89,26 +107,24 @@ function Trend({ token, scope, headline, metrics }: { token: string; scope: stri
       gone = true;
       clearInterval(timer);
     };
-  }, [token, scope, headline.metric]);
-  const live = headline.live(metrics) ?? null;
-  return (
-    <div class="trend" data-testid={`trend-${headline.metric}`}>
-      <div class="trend-head">
-        <span class="stat-label">{headline.label}</span> <SpcIcons chart={data?.chart ?? null} />
-      </div>
-      <div class="stat-value">{live === null ? "–" : `${Math.round(live * 10) / 10}${headline.unit}`}</div>
-      {data ? <Sparkline day={points(data.day.points, 0)} week={points(data.week.points, 7 * DAY_MS)} now={asOf} live={live} /> : <span class="muted">…</span>}
-    </div>
-  );
+  }, [token, scope, metric]);
+  return data;
 }
 
-export function TrendsTile({ token, scope, metrics }: { token: string; scope: string; metrics: SiteMetrics }) {
+export function TrendsTile({ token, scope, asOf, headlines }: { token: string; scope: string; asOf: string; headlines: Headline[] }) {
+  const [open, setOpen] = useState<string | null>(null);
+  const at = Date.parse(asOf);
+  const shown = headlines.find((h) => h.metric === open);
   return (
     <section class="tile trends" aria-label="Trends" data-testid="trends">
-      <h3>Last 24 h <span class="muted">(dashed: same time last week; icons: SPC on 08:00 daily values)</span></h3>
+      <h3>Last 24 h <span class="muted">(dashed: same time last week; icons: SPC on 08:00 daily values; click for the chart)</span></h3>
       <div class="trend-grid">
-        {HEADLINES.map((h) => <Trend key={h.metric} token={token} scope={scope} headline={h} metrics={metrics} />)}
+        {headlines.map((h) => (
+          <Trend key={h.metric} token={token} scope={scope} headline={h} asOf={at} open={h.metric === open}
+            onOpen={() => setOpen(h.metric === open ? null : h.metric)} />
+        ))}
       </div>
+      {shown && <TrendChart key={shown.metric} token={token} scope={scope} headline={shown} asOf={at} onClose={() => setOpen(null)} />}
     </section>
   );
 }
