@@ -65,7 +65,7 @@ async def _forecast(session: AsyncSession, flow: Evaluator, site_code: str) -> B
         at=now, en_route=facts.en_route, free_beds=facts.unit_counts.get("free", 0),
         in_ed=[InEd(arrived, decided) for arrived, decided in facts.ed_waiting],
         expected_discharges=await repo.expected_discharges(
-            site_code, before=now + timedelta(hours=max(HOURS))),
+            site_code, now=now, before=now + timedelta(hours=max(HOURS))),
     )  # fmt: skip
     computed = forecast(situation, history, HOURS)
     windows = [

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Time, cast, func, insert, select
+from sqlalchemy import Select, Time, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analytics.forecast import PastAttendance
+from app.clock import LONDON
+from app.discharge.models import DischargePlan
 from app.escalation.models import MetricSample
 from app.occupancy.models import Encounter
 
 ON_TIME = timedelta(hours=24)  # discharged within a day of the expected time: on time
+# An expected date of discharge (the discharge team's) is a day: its afternoon, when most
+# discharges happen (few are before noon: domain.md §4).
+EDD_TIME = time(15)
 
 ZONE = "Europe/London"  # a day is a local day (the board's "since midnight")
 
@@ -95,13 +100,14 @@ class AnalyticsRepository:
         """Of the spells discharged in the period that had an expected discharge time, the share
         discharged within a day of it (0 with none: no discharge is counted on)."""
         e = Encounter
-        on_time = func.count().filter(e.discharged_at <= e.expected_discharge_at + ON_TIME)
-        query = select(func.count(), on_time).where(
-            e.site_code == site, e.discharged_at >= since, e.discharged_at < until,
-            e.expected_discharge_at.is_not(None),
-        )  # fmt: skip
-        total, good = (await self.session.execute(query)).one()
-        return good / total if total else 0.0
+        rows = await self.session.execute(
+            _with_edd(select(e.discharged_at)).where(
+                e.site_code == site, e.discharged_at >= since, e.discharged_at < until
+            )
+        )
+        judged = [(gone, edd) for gone, *dates in rows if (edd := _edd(*dates)) and gone]
+        good = sum(1 for gone, edd in judged if gone <= edd + ON_TIME)
+        return good / len(judged) if judged else 0.0
 
     async def add_history(
         self, samples: Sequence[tuple[str, str, float, datetime]], spells: Sequence[ClosedSpell]
@@ -130,11 +136,30 @@ class AnalyticsRepository:
         for chunk in range(0, len(encounters), 10_000):
             await self.session.execute(insert(Encounter), encounters[chunk : chunk + 10_000])
 
-    async def expected_discharges(self, site: str, *, before: datetime) -> list[datetime]:
-        """Inpatients now with an expected discharge before then."""
+    async def expected_discharges(
+        self, site: str, *, now: datetime, before: datetime
+    ) -> list[datetime]:
+        """Inpatients now expected to leave before then: by the discharge team's expected date
+        (the afternoon of it), else the PAS's PV2-9 — not those more than a day past it, who are
+        delayed (no criteria to reside), not expected."""
         e = Encounter
-        query = select(e.expected_discharge_at).where(
-            e.site_code == site, e.status == "admitted",
-            e.expected_discharge_at.is_not(None), e.expected_discharge_at < before,
-        )  # fmt: skip
-        return [at for (at,) in await self.session.execute(query) if at is not None]
+        query = _with_edd(select()).where(e.site_code == site, e.status == "admitted")
+        edds = [_edd(plan, pas) for plan, pas in await self.session.execute(query)]
+        return [edd for edd in edds if edd is not None and now - ON_TIME <= edd < before]
+
+
+def _with_edd(query: Select[Any]) -> Select[Any]:
+    """The spell's two expected discharge times: the discharge team's date, the PAS's."""
+    plan = DischargePlan
+    columns = query.add_columns(plan.expected_discharge_date, Encounter.expected_discharge_at)
+    return columns.select_from(Encounter).outerjoin(plan, plan.spell_id == Encounter.id)
+
+
+def _edd(plan_date: str | None, pas: datetime | None) -> datetime | None:
+    if plan_date:
+        try:
+            day = date.fromisoformat(plan_date)
+        except ValueError:
+            return pas
+        return datetime.combine(day, EDD_TIME, tzinfo=LONDON)
+    return pas

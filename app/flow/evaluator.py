@@ -252,7 +252,9 @@ class Evaluator:
             await enqueue(
                 session, "opel.changed", scope, view.model_dump(mode="json") if view else {}
             )
-        for scope in sorted(set(opel) if sample_all else changed):
+        # The start's own evaluation samples only on the cadence: a level set there is not a
+        # change seen here (after a demo reset or a rebuild, it is the level of an empty state).
+        for scope in sorted(set(opel) if sample_all else changed if self.ready.is_set() else ()):
             escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
         if sample_all:  # a local authority's: from its people in every site's beds
             sites = [numbers(m) for site, m in self.state.metrics.items() if site in self.sites]

@@ -17,10 +17,16 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LAYOUTS = {"desktop": (1440, 1000), "tablet": (820, 1180), "wall": (1920, 1080)}
-BOARDS = [("site", "sm.anyborough", ""), ("system", "commander", "")]
+# name, user, board (#hash), and what to click first (a trend opens its full chart)
+BOARDS = [
+    ("site", "sm.anyborough", "", ""),
+    ("system", "commander", "", ""),
+    ("discharges", "sc.anyborough", "", ""),
+    ("site-chart", "sm.anyborough", "", '[data-testid="trend-beds.occupancy_pct"]'),
+]
 
 
-async def shoot(page: Page, url: str, user: str, hash_: str, wall: bool) -> None:
+async def shoot(page: Page, url: str, user: str, hash_: str, click: str, wall: bool) -> None:
     await page.goto(f"{url}/")
     await page.evaluate("sessionStorage.clear()")
     await page.goto(f"{url}/{'?wall=1' if wall else ''}")
@@ -30,6 +36,11 @@ async def shoot(page: Page, url: str, user: str, hash_: str, wall: bool) -> None
     if hash_:
         await page.evaluate(f"location.hash = '{hash_}'")
     await page.wait_for_timeout(1500)
+    if click:
+        await page.click(click)
+        await page.wait_for_selector('[data-testid="trend-chart"] canvas')
+        await page.locator('[data-testid="trend-chart"]').scroll_into_view_if_needed()
+        await page.wait_for_timeout(500)
 
 
 async def main(url: str) -> None:
@@ -37,9 +48,11 @@ async def main(url: str) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for layout, (width, height) in LAYOUTS.items():
-            for name, user, hash_ in BOARDS:
+            for name, user, hash_, click in BOARDS:
+                if click and layout == "wall":
+                    continue  # a wall screen is not clicked
                 page = await browser.new_page(viewport={"width": width, "height": height})
-                await shoot(page, url, user, hash_, wall=layout == "wall")
+                await shoot(page, url, user, hash_, click, wall=layout == "wall")
                 path = OUT / f"{name}-{layout}.png"
                 await page.screenshot(path=str(path), full_page=layout != "wall")
                 print(f"saved {path.relative_to(OUT.parents[1])}")

@@ -66,6 +66,12 @@ async def test_the_simulated_past_feeds_every_board(app: FastAPI) -> None:
         assert len(whole) >= 24
         # The service's first sample is five minutes after the last (none of its empty start).
         assert len(whole) == len(occupied["RAN01"]) == len(beds["RAN01"])
+        latest = await client.get(
+            "/api/v1/metric-samples",
+            params={"scope": "RAN01", "metric": "beds.occupancy_pct", "since": now.isoformat()},
+            headers=commander,
+        )
+        assert [p["at"] for p in latest.json()["points"]] == [now.isoformat()]
         for hour, pct in enumerate(whole):
             summed = sum(occupied[s][hour] for s in SITES) / sum(beds[s][hour] for s in SITES)
             assert pct == pytest.approx(100 * summed, abs=0.01)

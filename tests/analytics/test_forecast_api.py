@@ -3,13 +3,15 @@ of ED attendances, who is in ED now, and inpatients' expected discharges."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.clock import LONDON
+from app.discharge.models import DischargePlan
 from app.occupancy.models import Encounter
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -70,3 +72,43 @@ async def test_a_site_forecast_from_its_own_history(app: FastAPI, clean_db: Asyn
         community = await client.get("/api/v1/sites/QAB01/forecast", headers=manager)
         assert community.status_code == 404
         assert (await client.get("/api/v1/sites/RAN01/forecast")).status_code == 401
+
+
+async def test_the_discharge_teams_expected_dates_are_counted(
+    app: FastAPI, clean_db: AsyncEngine
+) -> None:
+    """Expected dates of discharge from the discharge feed (a date: its afternoon): of ten spells
+    that left in the last fortnight, eight left on their date; of the inpatients now, one is
+    expected today and one is three days past hers (delayed: not expected)."""
+    now = app.state.flow.clock.now()
+    today = now.astimezone(LONDON).date()
+    rows: list[Encounter | DischargePlan] = []
+    for n in range(10):
+        left = now - timedelta(days=n + 1)
+        planned = left.astimezone(LONDON).date() - timedelta(days=0 if n < 8 else 3)
+        rows += [
+            Encounter(id=f"D{n}", site_code="RAN01", status="discharged",
+                      admitted_at=left - timedelta(days=4), discharged_at=left),
+            _plan(f"D{n}", planned, now),
+        ]  # fmt: skip
+    for spell, planned in (("IN1", today), ("IN2", today - timedelta(days=3))):
+        rows += [
+            Encounter(id=spell, site_code="RAN01", status="admitted",
+                      admitted_at=now - timedelta(days=5)),
+            _plan(spell, planned, now),
+        ]  # fmt: skip
+    async with async_sessionmaker(clean_db)() as session, session.begin():
+        session.add_all(rows)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        login = await client.post("/api/v1/auth/dev-login", json={"username": "commander"})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        body = (await client.get("/api/v1/sites/RAN01/forecast", headers=headers)).json()
+    assert body["on_time_discharge_share"] == pytest.approx(0.8)
+    day = body["windows"][2]
+    assert day["expected_discharges"] == pytest.approx(0.8)  # IN1 only, as often as on time
+
+
+def _plan(spell: str, planned: date, now: datetime) -> DischargePlan:
+    date_text = planned.isoformat()
+    return DischargePlan(spell_id=spell, status="not_ready", occurred_at=now,
+                         expected_discharge_date=date_text, event_id=f"{spell}-plan")  # fmt: skip
