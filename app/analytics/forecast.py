@@ -27,7 +27,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from app.catalogue import SiteMetrics, numbers
 from app.clock import LONDON
@@ -162,12 +162,26 @@ def forecast(now: Now, history: History, hours: Sequence[int] = (4, 8, 24)) -> l
     return [_window(now, history, timedelta(hours=h)) for h in hours]
 
 
+AFTERNOON = time(15)  # when a discharge not made by its expected time is next likely
+
+
+def _due(expected: datetime, now: datetime) -> datetime:
+    """When a patient is expected to leave: their expected time — or, once it has passed
+    (on time means within a day of it), the next afternoon: nobody goes home in the night."""
+    if expected >= now:
+        return expected
+    local = now.astimezone(LONDON)
+    afternoon = datetime.combine(local.date(), AFTERNOON, tzinfo=LONDON)
+    return afternoon if afternoon > now else afternoon + timedelta(days=1)
+
+
 def _window(now: Now, history: History, window: timedelta) -> Window:
     ed = [_p_in_ed(patient, now.at, history, window) for patient in now.in_ed]
     en_route = [history.admitted_within(timedelta(0), window)] * now.en_route
     arriving = _arrivals(now.at, history, window)
     admissions = convolve(poisson_binomial([*ed, *en_route]), poisson(arriving))
-    leaving = [history.on_time_share for at in now.expected_discharges if at <= now.at + window]
+    due = [_due(at, now.at) for at in now.expected_discharges]
+    leaving = [history.on_time_share for at in due if at <= now.at + window]
     discharges = poisson_binomial(leaving)
     balance: dict[int, float] = {}
     for d, pd in enumerate(discharges):

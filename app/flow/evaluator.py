@@ -85,6 +85,7 @@ class Evaluator:
         self.state = _Published()
         self.dirty: set[str] = set()
         self.sampled_at: datetime | None = None
+        self._sampled_here = False  # this process has taken a sample on the cadence
         self._wake = asyncio.Event()
         self._stopping = False
         self.ready = asyncio.Event()
@@ -231,7 +232,7 @@ class Evaluator:
             if lead:
                 await self._record(session, escalation, changed_levels, opel, now, sample_all)
             if sample_all:
-                self.sampled_at = now
+                self.sampled_at, self._sampled_here = now, lead
         await self.publish(self._deltas(now, opel) + views)
         if changed_levels and self.remote is not None:  # the followers re-read the levels
             await self.remote([touch_delta(ALL_SITES)])
@@ -252,9 +253,11 @@ class Evaluator:
             await enqueue(
                 session, "opel.changed", scope, view.model_dump(mode="json") if view else {}
             )
-        # The start's own evaluation samples only on the cadence: a level set there is not a
-        # change seen here (after a demo reset or a rebuild, it is the level of an empty state).
-        for scope in sorted(set(opel) if sample_all else changed if self.ready.is_set() else ()):
+        # Until this process has taken its first sample on the cadence, a level that moves is
+        # not sampled: it may be a passing state of a catch-up (after a rebuild or a demo reset
+        # the backlog is applied in seconds, and a sample is stamped with the time it is taken).
+        on_change = changed if self._sampled_here else set()
+        for scope in sorted(set(opel) if sample_all else on_change):
             escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
         if sample_all:  # a local authority's: from its people in every site's beds
             sites = [numbers(m) for site, m in self.state.metrics.items() if site in self.sites]

@@ -26,7 +26,7 @@ from app.analytics.forecast import (
 )
 from app.catalogue import SiteMetrics
 from app.escalation.profile import load_profile
-from tests.support.clock import T0
+from tests.support.clock import T0, gmt_midnight
 
 
 def test_poisson_binomial_is_exact() -> None:
@@ -120,6 +120,25 @@ def test_a_forecast_adds_up_its_parts() -> None:
     assert four.at_least(0.9) <= four.at_least(0.7) <= round(four.expected_admissions) + 1
     assert day.expected_admissions > four.expected_admissions
     assert day.expected_discharges == pytest.approx(0.5)  # the other is due after 24 h
+
+
+def test_a_discharge_past_its_expected_time_is_next_due_the_next_afternoon() -> None:
+    """At 22:00 (London on GMT), a patient who was expected to go at 15:00 and is still in will
+    not go tonight: expected tomorrow afternoon, in the 24-hour window only."""
+    night = gmt_midnight() + timedelta(hours=22)
+    now = Now(at=night, free_beds=0, en_route=0, in_ed=[],
+              expected_discharges=[night - timedelta(hours=7)])  # fmt: skip
+    four, eight, day = forecast(now, _history())
+    assert (four.expected_discharges, eight.expected_discharges) == (0.0, 0.0)
+    assert day.expected_discharges == pytest.approx(0.5)  # at the on-time share
+    morning = Now(
+        at=night - timedelta(hours=13),
+        free_beds=0,
+        en_route=0,
+        in_ed=[],
+        expected_discharges=[night - timedelta(hours=7)],
+    )  # 09:00: due at 15:00
+    assert [w.expected_discharges for w in forecast(morning, _history())] == [0.0, 0.5, 0.5]
 
 
 def _metrics(**values: float) -> SiteMetrics:

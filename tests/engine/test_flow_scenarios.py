@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.changes import Delta
+from app.db import create_sessionmaker
 from app.escalation.models import MetricSample, OpelHistory
 from app.occupancy.events import Location
 from tests.engine.flow_support import START, SYSTEM, World, make_world
@@ -210,6 +211,38 @@ async def test_opel_rises_1_to_4_and_falls_back_with_hysteresis(clean_db: AsyncE
         )
     assert [tuple(row) for row in history] == [(1, None), (2, 1), (3, 2), (4, 3), (2, 4), (1, 2)]
     assert (samples or 0) > 0
+
+
+async def test_a_level_moving_before_the_first_sample_here_is_not_sampled(
+    clean_db: AsyncEngine,
+) -> None:
+    """After a rebuild or a demo reset the backlog is applied in seconds, and a sample is
+    stamped with the time it is taken: a level that moves before this process has sampled on
+    its cadence (five minutes after the last stored sample) is a passing state, not sampled."""
+    async with create_sessionmaker(clean_db)() as session, session.begin():
+        last = START - timedelta(minutes=1)
+        session.add(MetricSample(scope=SYSTEM, metric="beds.open", value=30.0, at=last))
+    world = await make_world(clean_db)
+    assert await _sample_count(world, "T1") == 0  # the start keeps the cadence
+    for n in range(1, 11):
+        await world.admit(f"v{n}", "T1", f"B{n:02d}")
+    await world.settle()
+    assert (await _levels(world))[2] == 2
+    assert await _sample_count(world, "T1") == 0
+    await world.advance(minutes=4)  # the cadence: every scope sampled
+    on_cadence = await _sample_count(world, "T1")
+    assert on_cadence > 0
+    for bed in ("E01", "E02"):
+        await world.admit(f"x{bed}", "T1", bed)
+    await world.settle()
+    assert (await _levels(world))[2] == 3
+    assert await _sample_count(world, "T1") == 2 * on_cadence  # a move is sampled from now on
+
+
+async def _sample_count(world: World, scope: str) -> int:
+    async with world.sessionmaker() as session:
+        query = select(func.count()).select_from(MetricSample).where(MetricSample.scope == scope)
+        return int(await session.scalar(query) or 0)
 
 
 async def _levels(world: World) -> tuple[float | None, int | None, int | None]:
