@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -72,13 +78,14 @@ def json_events(count: int) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def hl7_events(count: int) -> list[tuple[bytes, bytes]]:
-    """Admissions, transfers and discharges of many spells across the AMU's beds."""
+def hl7_events(count: int, visits: str = "VB") -> list[tuple[bytes, bytes]]:
+    """Admissions, transfers and discharges of many spells across the AMU's beds (visit
+    numbers ``visits`` + a number: another prefix is other spells)."""
     rng = random.Random(2)
     patient = Patient("MRN1", "9449305552", "BENCH", "PATIENT", "19450101", "F")
     out = []
     for n in range(count):
-        visit = f"VB{n // 3:08d}"
+        visit = f"{visits}{n // 3:08d}"
         trigger = ("A01", "A02", "A03")[n % 3]
         bed = f"B{rng.randrange(1, 28):02d}"
         when = T0 + timedelta(seconds=n)
@@ -198,3 +205,93 @@ def _ends(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
     ends = consumer.end_offsets(partitions)
     consumer.close()
     return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
+
+
+async def scale_out(
+    settings: Settings, *, count: int, processes: tuple[int, ...] = (1, 2)
+) -> list[dict[str, int]]:
+    """HL7 v2 ingest with 1, then 2, ``flowcc consume`` processes in one consumer group sharing
+    the topic's partitions (fresh topics, group and spells each time). Timed from the first
+    event produced, once every process has its partitions, to the last offset stored."""
+    rows = []
+    for n in processes:
+        seconds = await _scale_run(settings, count, n)
+        rows.append({"processes": n, "events": count, "per_second": round(count / seconds)})
+    return rows
+
+
+async def _scale_run(settings: Settings, count: int, processes: int) -> float:
+    tag = uuid.uuid4().hex[:6]
+    kafka = settings.kafka.model_copy(
+        update={"topic_prefix": f"s{tag}.", "group_id": f"bench-scale-{tag}"}
+    )
+    settings = settings.model_copy(update={"kafka": kafka})
+    gateway = KafkaGateway(kafka)
+    await gateway.ensure_topics(all_topics(kafka))
+    await gateway.close()
+    env = os.environ | {
+        "DATABASE_URL": settings.db.url, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix, "KAFKA_GROUP_ID": kafka.group_id,
+        "FLOWCC_ENVIRONMENT": "development", "FLOWCC_LOG_LEVEL": "INFO", "FLOWCC_LOG_JSON": "true",
+    }  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="flowcc-scale-"))
+    logs = [folder / f"consume-{i}.log" for i in range(processes)]
+    command = [sys.executable, "-m", "app.cli", "consume"]
+    with ExitStack() as files:
+        outs = [files.enter_context(log.open("wb")) for log in logs]
+        procs = [
+            subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT) for out in outs
+        ]
+        return await _timed(settings, count, tag, logs, procs)
+
+
+async def _timed(
+    settings: Settings, count: int, tag: str, logs: list[Path],
+    procs: list[subprocess.Popen[bytes]],
+) -> float:  # fmt: skip
+    kafka, topic = settings.kafka, settings.kafka.topic(ADT_HL7V2)
+    try:
+        await _all_assigned(logs, procs)
+        events = hl7_events(count, visits=f"S{tag}")
+        started = time.perf_counter()
+        await asyncio.to_thread(produce, settings, topic, events)
+        ends = await asyncio.to_thread(_ends, settings, topic)
+        return await _applied(settings, kafka.group_id, [topic], ends, procs) - started
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+async def _all_assigned(logs: list[Path], procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until every process has logged its partitions, and the group has settled."""
+    deadline = time.monotonic() + 120
+    while not all("partitions_assigned" in log.read_text(errors="replace") for log in logs):
+        if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
+            tails = [log.read_text(errors="replace")[-2000:] for log in logs]
+            raise RuntimeError(f"a consumer process did not start: {tails}")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(3)  # a rebalance after the last join
+
+
+async def _applied(
+    settings: Settings, group: str, topics: list[str], ends: dict[tuple[str, int], int],
+    procs: list[subprocess.Popen[bytes]],
+) -> float:  # fmt: skip
+    """When every partition's stored offset has reached its end."""
+    engine = create_engine(settings.db)
+    deadline = time.monotonic() + 900
+    try:
+        while True:
+            async with create_sessionmaker(engine)() as session:
+                stored = await IngestRepository(session).stored_offsets(group, topics)
+            if all(stored.get(tp, 0) >= end for tp, end in ends.items()):
+                return time.perf_counter()
+            if any(proc.poll() is not None for proc in procs):
+                raise RuntimeError("a consumer process died")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not applied in 15 min: stored {stored}, ends {ends}")
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tests.support import free_port
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 TARGETS = {"JSON (ambulance events)": 25_000, "HL7 v2 ADT": 10_000}
 FANOUT_SIZES = (1_000, 5_000, 10_000)
+SCALE_EVENTS = 60_000  # HL7 v2 events for the 1- and 2-process comparison
 
 
 async def main(
@@ -36,10 +38,11 @@ async def main(
     fanout_seconds: float = 15,
 ) -> dict[str, Any]:
     settings = settings or Settings(environment="development", log_level="WARNING")
-    stages: dict[str, float] = {}
-    started = time.perf_counter()
+    stages = Stages()
+    print(f"machine load (1 min) at start: {stages.load_before:.2f} on {os.cpu_count()} cores")
     throughput = await ingest.run(settings, json_count=json_count, hl7_count=hl7_count)
-    stages["ingest"] = time.perf_counter() - started
+    scaled = await ingest.scale_out(settings, count=min(hl7_count, SCALE_EVENTS))
+    stages.done("ingest")
     latencies = [
         await latency.run(
             settings, port=free_port(), clients=clients, rate=200, seconds=latency_seconds,
@@ -47,16 +50,16 @@ async def main(
         )
         for apart in (False, True)
     ]  # fmt: skip
-    stages["latency"] = time.perf_counter() - started - sum(stages.values())
+    stages.done("latency")
     spread = await fanout.run(
         settings, ports=(free_port(), free_port()), sizes=fanout_sizes, seconds=fanout_seconds
     )
-    stages["fanout"] = time.perf_counter() - started - sum(stages.values())
+    stages.done("fanout")
     # Last: it loads a regional economy (10 more sites) the others should not carry.
     restarted = await restart.run(settings, port=free_port(), site_count=sites)
-    stages["restart"] = time.perf_counter() - started - sum(stages.values())
+    stages.done("restart")
     results = {
-        "machine": describe(),
+        "machine": describe() | {"load (1 min) at start": f"{stages.load_before:.2f}"},
         "ingest": [
             {
                 "kind": t.kind,
@@ -68,16 +71,79 @@ async def main(
             }
             for t in throughput
         ],
+        "scale_out": scaled,
         "restart": restarted,
         "latency": latencies,
         "fanout": spread,
-        "stage_seconds": {name: round(seconds, 1) for name, seconds in stages.items()},
+        "stages": stages.rows,
     }
     print(json.dumps(results, indent=2))
     if write is not None:
         write.write_text(render(results), encoding="utf-8")
         print(f"wrote {write}")
     return results
+
+
+class Stages:
+    """Each stage's wall time, the harness's own CPU over it (this process: producers, clients,
+    the reference consumers; the service runs in processes of its own) and the machine's load
+    at its end — what else was competing for the 2 cores."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self.load_before = os.getloadavg()[0]
+
+    def done(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        seconds = wall - self._wall
+        self.rows.append({
+            "stage": name, "seconds": round(seconds, 1),
+            "harness_cpu_pct_of_a_core": round(100 * (cpu - self._cpu) / max(seconds, 1e-9)),
+            "load_1min_at_end": round(os.getloadavg()[0], 2),
+        })  # fmt: skip
+        self._wall, self._cpu = wall, cpu
+
+
+def _scale_section(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "### Scale-out: `flowcc consume` processes in one consumer group",
+        "",
+        "HL7 v2 ADT on its 6 partitions, consumed by 1, then 2, consumer processes of their own",
+        "(fresh topics, group and spells each time), timed from the first event produced to the",
+        "last offset stored, with the processes already holding their partitions.",
+        "",
+        "| Processes | Events | Events/s | × one process |",
+        "|---:|---:|---:|---:|",
+    ]
+    one = next((r["per_second"] for r in rows if r["processes"] == 1), 0) or 1
+    lines += [
+        f"| {r['processes']} | {r['events']:,} | {r['per_second']:,} | "
+        f"{r['per_second'] / one:.2f} |"
+        for r in rows
+    ]
+    return lines
+
+
+def _stages_section(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## Stages: the harness's own CPU and the machine's load",
+        "",
+        "The harness (producers, board clients, reference consumers) runs in the bench process;",
+        "the service under test in processes of its own. Load average: runnable processes on",
+        "the machine's 2 cores over the last minute, at the stage's end.",
+        "",
+        "| Stage | Seconds | Harness CPU (% of a core) | Load (1 min) at end |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['stage']} | {r['seconds']:.0f} | {r['harness_cpu_pct_of_a_core']} | "
+        f"{r['load_1min_at_end']} |"
+        for r in rows
+    ]
+    return lines
 
 
 def render(results: dict[str, Any]) -> str:
@@ -109,6 +175,8 @@ def render(results: dict[str, Any]) -> str:
             f"≥ {row['target_per_second']:,}/s and ≥ 0.35 × ceiling | "
             f"{'yes' if met else '**no**'} |"
         )
+    lines += _scale_section(results.get("scale_out", []))
+    lines += _stages_section(results.get("stages", []))
     lines += _latency_section(results["latency"])
     lines += _fanout_section(results["fanout"])
     r = results["restart"]

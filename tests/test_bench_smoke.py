@@ -29,6 +29,9 @@ async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: Async
     assert spread["ours"]["clients"] == spread["ceiling"]["clients"] == 20
     assert spread["ours"]["frames"] > 0  # the care-home reports reached every client
     assert spread["ceiling"]["frames"] > 0
+    assert [row["processes"] for row in results["scale_out"]] == [1, 2]
+    assert all(row["per_second"] > 0 for row in results["scale_out"])  # both groups finished
+    assert [row["stage"] for row in results["stages"]] == ["ingest", "latency", "fanout", "restart"]
     assert "## 1. Ingest throughput" in run.render(results)
     assert "## 3. Fan-out" in run.render(results)
     assert "own process" in run.render(results)
