@@ -24,8 +24,8 @@ from typing import Any
 
 import simpy
 
-from app.simulation.hl7 import Patient, Place, adt_message
-from app.simulation.hospital import SimBed, afternoon
+from app.simulation.hl7 import Patient, adt_message
+from app.simulation.hospital import SimBed, afternoon, sim_beds
 from app.topology.schemas import SiteConfig
 
 OCCUPANCY_AT_START = 0.9
@@ -52,12 +52,7 @@ class CommunityHospital:
     ) -> None:
         self.env, self.site, self.facility, self.version = env, site, facility, version
         self.rng, self.start, self._send = rng, start, send
-        self.beds = [
-            SimBed(Place(site.code, unit.code, f"BAY{(n - 1) // unit.bay_size + 1}", f"B{n:02d}"))
-            for unit in site.units
-            if unit.kind == "ward"
-            for n in range(1, unit.beds + 1)
-        ]
+        self.beds = sim_beds(site, ("ward",))
         self.ready_at: dict[str, datetime] = {}  # an empty bed: when it can take the next patient
         self.sequence = 0
         self.admitted = 0

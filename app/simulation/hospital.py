@@ -80,6 +80,16 @@ class SimBed:
         return f"{self.place.site}:{self.place.ward}:{self.place.bed}"
 
 
+def sim_beds(site: SiteConfig, kinds: tuple[str, ...]) -> list[SimBed]:
+    """The core beds of the site's units of these kinds, as its PAS names them."""
+    return [
+        SimBed(Place(site.code, unit.code, f"BAY{(n - 1) // unit.bay_size + 1}", f"B{n:02d}"))
+        for unit in site.units
+        if unit.kind in kinds
+        for n in range(1, unit.beds + 1)
+    ]
+
+
 class Hospital:
     def __init__(
         self,
@@ -125,12 +135,7 @@ class Hospital:
             if send_json is not None
             else None
         )
-        self.beds = [
-            SimBed(Place(site.code, unit.code, f"BAY{(n - 1) // unit.bay_size + 1}", f"B{n:02d}"))
-            for unit in site.units
-            if unit.kind in ("ward", "assessment")
-            for n in range(1, unit.beds + 1)
-        ]
+        self.beds = sim_beds(site, ("ward", "assessment"))
         for bed in self.beds:
             self.truth.bed(bed.id, bed.place.ward)
         self.bed_released = env.event()

@@ -2,44 +2,13 @@
 // of samples with the 7 days before them (dashed), following the live value; and the SPC XmR
 // chart of its daily 08:00 series with the mean and process limits, special-cause points marked
 // (docs/analytics.md). uPlot: canvas, fast, small; it fills the tile's width on a wall screen.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { getJson } from "../api";
-import { type Chart, DAY_MS, type Headline, points, type Samples } from "./trendData";
+import { type Chart, DAY_MS, type Headline, type History, points, useHistory } from "./trendData";
 
 const WEEK_MS = 7 * DAY_MS;
-const REFRESH_MS = 5 * 60_000;
 const SPECIAL: Record<string, string> = { improvement: "#005eb8", concern: "#ed8b00", neutral: "#330072" };
-
-type Loaded = { recent: Samples; before: Samples; chart: Chart | null };
-
-function useWeek(token: string, scope: string, metric: string, asOf: number): Loaded | null {
-  const [data, setData] = useState<Loaded | null>(null);
-  const latest = useRef(asOf);
-  latest.current = asOf;
-  useEffect(() => {
-    let gone = false;
-    const load = async () => {
-      const now = latest.current;
-      const iso = (t: number) => new Date(t).toISOString();
-      const base = `/api/v1/metric-samples?scope=${encodeURIComponent(scope)}&metric=${metric}&limit=10000`;
-      const [recent, before, chart] = await Promise.all([
-        getJson<Samples>(token, `${base}&since=${iso(now - WEEK_MS)}`),
-        getJson<Samples>(token, `${base}&since=${iso(now - 2 * WEEK_MS)}&until=${iso(now - WEEK_MS)}`),
-        getJson<Chart>(token, `/api/v1/spc?scope=${encodeURIComponent(scope)}&metric=${metric}`).catch(() => null),
-      ]);
-      if (!gone) setData({ recent, before, chart });
-    };
-    load().catch(() => undefined);
-    const timer = setInterval(() => load().catch(() => undefined), REFRESH_MS);
-    return () => {
-      gone = true;
-      clearInterval(timer);
-    };
-  }, [token, scope, metric]);
-  return data;
-}
 
 // One uPlot on a div: made once, given new data as it comes, resized with its tile.
 function Plot({ options, data, label, count }: { options: Omit<uPlot.Options, "width" | "height">; data: uPlot.AlignedData; label: string; count: number }) {
@@ -63,7 +32,7 @@ function Plot({ options, data, label, count }: { options: Omit<uPlot.Options, "w
 }
 
 // Both series on the same x (seconds): the week before shifted forward a week, nulls between.
-function weekSeries(loaded: Loaded, now: number, live: number | null): uPlot.AlignedData {
+function weekSeries(loaded: History, now: number, live: number | null): uPlot.AlignedData {
   const recent = points(loaded.recent.points, 0);
   if (live !== null) recent.push({ t: now, v: live });
   const before = points(loaded.before.points, WEEK_MS);
@@ -97,7 +66,7 @@ const special = (kind: string): uPlot.Series => ({
 export function TrendChart({ token, scope, headline, asOf, onClose }: {
   token: string; scope: string; headline: Headline; asOf: number; onClose: () => void;
 }) {
-  const loaded = useWeek(token, scope, headline.metric, asOf);
+  const loaded = useHistory(token, scope, headline.metric, asOf, WEEK_MS);
   const live = headline.value ?? null;
   if (!loaded) return <div class="trend-chart muted">Loading the chart…</div>;
   const week = weekSeries(loaded, asOf, live);

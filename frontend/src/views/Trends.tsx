@@ -2,15 +2,13 @@
 // the same 24 h a week before (dashed), ending at the live value, and the SPC variation and
 // assurance icons of its daily 08:00 series (Making Data Count: docs/analytics.md). A click
 // opens the full chart (TrendChart.tsx), which follows the live value.
-import { useEffect, useRef, useState } from "preact/hooks";
-import { getJson } from "../api";
+import { useState } from "preact/hooks";
 import type { SiteMetrics } from "../model";
 import { TrendChart } from "./TrendChart";
-import { type Chart, DAY_MS, type Headline, type Point, points, type Samples } from "./trendData";
+import { type Chart, DAY_MS, type Headline, type Point, points, useHistory } from "./trendData";
 
 export type { Headline } from "./trendData";
 
-type Loaded = { day: Samples; week: Samples; chart: Chart | null; at: number };
 
 export function siteHeadlines(m: SiteMetrics): Headline[] {
   return [
@@ -22,7 +20,6 @@ export function siteHeadlines(m: SiteMetrics): Headline[] {
   ];
 }
 
-const REFRESH_MS = 5 * 60_000;
 const MIN_SPAN_MS = 30 * 60_000; // less than half an hour of samples is not a trend
 
 const VARIATION: Record<string, [string, string]> = {
@@ -69,7 +66,7 @@ export function SpcIcons({ chart }: { chart: Chart | null }) {
 function Trend({ token, scope, headline, asOf, open, onOpen }: {
   token: string; scope: string; headline: Headline; asOf: number; open: boolean; onOpen: () => void;
 }) {
-  const data = useSamples(token, scope, headline.metric, asOf);
+  const data = useHistory(token, scope, headline.metric, asOf, DAY_MS);
   const live = headline.value ?? null;
   return (
     <button type="button" class={open ? "trend open" : "trend"} data-testid={`trend-${headline.metric}`} onClick={onOpen}
@@ -78,37 +75,9 @@ function Trend({ token, scope, headline, asOf, open, onOpen }: {
         <span class="stat-label">{headline.label}</span> <SpcIcons chart={data?.chart ?? null} />
       </div>
       <div class="stat-value">{live === null ? "–" : `${Math.round(live * 10) / 10}${headline.unit}`}</div>
-      {data ? <Sparkline day={points(data.day.points, 0)} week={points(data.week.points, 7 * DAY_MS)} now={asOf} live={live} /> : <span class="muted">…</span>}
+      {data ? <Sparkline day={points(data.recent.points, 0)} week={points(data.before.points, 7 * DAY_MS)} now={asOf} live={live} /> : <span class="muted">…</span>}
     </button>
   );
-}
-
-// The last 24 h, the same 24 h a week before and the SPC chart of one metric, every 5 minutes.
-function useSamples(token: string, scope: string, metric: string, asOf: number): Loaded | null {
-  const [data, setData] = useState<Loaded | null>(null);
-  const latest = useRef(asOf); // the engine's time now (its clock may run ahead in a demo)
-  latest.current = asOf;
-  useEffect(() => {
-    let gone = false;
-    const load = async () => {
-      const now = latest.current;
-      const iso = (t: number) => new Date(t).toISOString();
-      const base = `/api/v1/metric-samples?scope=${encodeURIComponent(scope)}&metric=${metric}`;
-      const [day, week, chart] = await Promise.all([
-        getJson<Samples>(token, `${base}&since=${iso(now - DAY_MS)}`),
-        getJson<Samples>(token, `${base}&since=${iso(now - 8 * DAY_MS)}&until=${iso(now - 7 * DAY_MS)}`),
-        getJson<Chart>(token, `/api/v1/spc?scope=${encodeURIComponent(scope)}&metric=${metric}`).catch(() => null),
-      ]);
-      if (!gone) setData({ day, week, chart, at: now });
-    };
-    load().catch(() => undefined);
-    const timer = setInterval(() => load().catch(() => undefined), REFRESH_MS);
-    return () => {
-      gone = true;
-      clearInterval(timer);
-    };
-  }, [token, scope, metric]);
-  return data;
 }
 
 export function TrendsTile({ token, scope, asOf, headlines }: { token: string; scope: string; asOf: string; headlines: Headline[] }) {
