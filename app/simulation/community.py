@@ -24,8 +24,8 @@ from typing import Any
 
 import simpy
 
+from app.simulation.beds import SimBed, afternoon, sim_beds
 from app.simulation.hl7 import Patient, adt_message
-from app.simulation.hospital import SimBed, afternoon, sim_beds
 from app.topology.schemas import SiteConfig
 
 OCCUPANCY_AT_START = 0.9

@@ -7,12 +7,12 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import simpy
 
+from app.simulation.beds import Minutes, SimBed, afternoon, sim_beds
 from app.simulation.fhir import FhirEncounters
 from app.simulation.hl7 import NOBODY, Patient, Place, adt_message
 from app.simulation.journeys import AMBULANCE_SHARE, Journeys, SendJson
@@ -51,9 +51,6 @@ _MEAN_HOURLY = sum(ARRIVAL_PROFILE) / 24
 ARRIVAL_PROFILE = [share / _MEAN_HOURLY for share in ARRIVAL_PROFILE]  # mean 1: rate per day holds
 # Day-of-week shape (Monday = 0): Mondays busiest, weekends quieter (mean 1).
 DAY_PROFILE = [1.1, 1.03, 1.0, 0.99, 1.0, 0.92, 0.96]
-# Discharge hour weights: from mid-morning, peaking mid-afternoon, a few in the evening.
-DISCHARGE_HOURS = {9: 1, 10: 2, 11: 4, 12: 5, 13: 6, 14: 8, 15: 9, 16: 9, 17: 7, 18: 5, 19: 3,
-                   20: 2, 21: 1}  # fmt: skip
 ATTENDANCES_PER_BED_PER_DAY = 0.5  # a 650-bed site sees ~325 ED attendances a day
 ADMITTED_SHARE = 0.33  # about a third of attendances are admitted
 TARGET_OCCUPANCY = 0.925
@@ -66,28 +63,6 @@ CANCEL_DISCHARGE_RATE = 0.01  # discharges entered in error and cancelled (A13)
 CANCEL_REGISTRATION_RATE = 0.003  # ED registrations on the wrong record, cancelled (A11)
 
 Send = Callable[[str, bytes, datetime, float], None]  # key, value, event time, late share
-Minutes = float
-
-
-@dataclass
-class SimBed:
-    place: Place
-    visit: str | None = None  # who holds it (also while a correction is keyed: reserved)
-    closed: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"{self.place.site}:{self.place.ward}:{self.place.bed}"
-
-
-def sim_beds(site: SiteConfig, kinds: tuple[str, ...]) -> list[SimBed]:
-    """The core beds of the site's units of these kinds, as its PAS names them."""
-    return [
-        SimBed(Place(site.code, unit.code, f"BAY{(n - 1) // unit.bay_size + 1}", f"B{n:02d}"))
-        for unit in site.units
-        if unit.kind in kinds
-        for n in range(1, unit.beds + 1)
-    ]
 
 
 class Hospital:
@@ -442,11 +417,3 @@ class Hospital:
 
     def _afternoon(self, minutes: Minutes) -> Minutes:
         return afternoon(self.now(), minutes, self.rng)
-
-
-def afternoon(now: datetime, minutes: Minutes, rng: random.Random) -> Minutes:
-    """Move a discharge ``minutes`` ahead into that day's discharge hours (peak 14:00-17:00)."""
-    end = now + timedelta(minutes=minutes)
-    hour = rng.choices(list(DISCHARGE_HOURS), weights=list(DISCHARGE_HOURS.values()))[0]
-    target = end.replace(hour=hour, minute=rng.randrange(60))
-    return max(30.0, (target - now).total_seconds() / 60)

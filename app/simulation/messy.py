@@ -17,7 +17,8 @@ import simpy
 from app.simulation.hl7 import Place
 
 if TYPE_CHECKING:
-    from app.simulation.hospital import Hospital, SimBed
+    from app.simulation.beds import SimBed
+    from app.simulation.hospital import Hospital
 
 AREA_NAMES = {"MAJ": "MAJORS", "MIN": "MINORS", "RES": "RESUS"}
 # What the profile does, counted per hospital so a test can see each happen.
