@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.simulation.hl7 import Place
+from app.simulation.hl7 import Patient, Place
 from app.topology.schemas import SiteConfig
 
 Minutes = float
@@ -43,3 +43,14 @@ def afternoon(now: datetime, minutes: Minutes, rng: random.Random) -> Minutes:
     hour = rng.choices(list(DISCHARGE_HOURS), weights=list(DISCHARGE_HOURS.values()))[0]
     target = end.replace(hour=hour, minute=rng.randrange(60))
     return max(30.0, (target - now).total_seconds() / 60)
+
+
+def simulated_patient(
+    site: str, start: datetime, sequence: int, rng: random.Random, born: str
+) -> tuple[Patient, str]:
+    """The site's ``sequence``-th patient of a run, and their visit number. Unique across
+    simulator runs: a run that starts at another time is a new day, not the old one."""
+    number = f"{site}{start:%y%m%d%H%M}{sequence:06d}"
+    nhs = f"9{rng.randrange(10**8, 10**9)}"
+    patient = Patient(f"M{number}", nhs, "SIMULATED", f"PATIENT{sequence}", born, rng.choice("MF"))
+    return patient, f"V{number}"

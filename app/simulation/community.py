@@ -24,7 +24,7 @@ from typing import Any
 
 import simpy
 
-from app.simulation.beds import SimBed, afternoon, sim_beds
+from app.simulation.beds import SimBed, afternoon, sim_beds, simulated_patient
 from app.simulation.hl7 import Patient, adt_message
 from app.topology.schemas import SiteConfig
 
@@ -92,12 +92,9 @@ class CommunityHospital:
     def _admit(self, bed: SimBed, *, admitted: datetime, days: float) -> None:
         """In the bed since ``admitted``, for ``days`` more."""
         self.sequence += 1
-        number = f"{self.site.code}{self.start:%y%m%d%H%M}{self.sequence:06d}"
-        patient = Patient(
-            f"M{number}", f"9{self.rng.randrange(10**8, 10**9)}", "SIMULATED",
-            f"PATIENT{self.sequence}", "19400101", self.rng.choice("MF"),
-        )  # fmt: skip
-        visit = f"V{number}"
+        patient, visit = simulated_patient(
+            self.site.code, self.start, self.sequence, self.rng, "19400101"
+        )
         bed.visit = visit
         self._adt("A01", patient, visit, bed, event_time=admitted, admit_time=admitted)
         self.env.process(self._stay(patient, visit, bed, max(days * 1440, 60.0)))

@@ -12,7 +12,7 @@ from typing import Any
 
 import simpy
 
-from app.simulation.beds import Minutes, SimBed, afternoon, sim_beds
+from app.simulation.beds import Minutes, SimBed, afternoon, sim_beds, simulated_patient
 from app.simulation.fhir import FhirEncounters
 from app.simulation.hl7 import NOBODY, Patient, Place, adt_message
 from app.simulation.journeys import AMBULANCE_SHARE, Journeys, SendJson
@@ -134,18 +134,7 @@ class Hospital:
 
     def _patient(self) -> tuple[Patient, str]:
         self.sequence += 1
-        # Unique across simulator runs: a restarted simulator is a new day, not the old one.
-        number = f"{self.site.code}{self.start:%y%m%d%H%M}{self.sequence:06d}"
-        nhs = f"9{self.rng.randrange(10**8, 10**9)}"
-        patient = Patient(
-            f"M{number}",
-            nhs,
-            "SIMULATED",
-            f"PATIENT{self.sequence}",
-            "19450101",
-            self.rng.choice("MF"),
-        )
-        return patient, f"V{number}"
+        return simulated_patient(self.site.code, self.start, self.sequence, self.rng, "19450101")
 
     def send(self, visit: str, trigger: str, patient: Patient, cls: str, **fields: Any) -> None:
         when = fields.pop("event_time", None) or self.now()

@@ -122,6 +122,9 @@ def simulate(
     asyncio.run(_ensure_topics(settings))
     writer = FeedWriter(producer, settings.kafka.topic(ADT_HL7V2), rng)
     fhir_writer = FeedWriter(producer, settings.kafka.topic(ADT_FHIR), rng)
+    # The community trust's ADT: the same topic, its own generator (the acute feeds' late
+    # deliveries are the same with or without it).
+    community = FeedWriter(producer, settings.kafka.topic(ADT_HL7V2), random.Random("community"))
     feeds = {
         kind: FeedWriter(producer, settings.kafka.topic(topic), rng)
         for kind, topic in (
@@ -139,7 +142,7 @@ def simulate(
         economy,
         rng,
         start,
-        {"hl7v2": writer, "fhir": fhir_writer if fhir_feeds else writer},
+        {"hl7v2": writer, "fhir": fhir_writer if fhir_feeds else writer, "community": community},
         send_json if json_feeds else None,
         warm=warm,
         messy=messy,
@@ -147,7 +150,7 @@ def simulate(
     for home in economy.care_homes if json_feeds else []:
         CareHomeReporter(env, home, random.Random(rng.getrandbits(64)), start, send_json).run()
     if every_hour is not None or truth is not None:
-        writers = [writer, fhir_writer, *feeds.values()]
+        writers = [writer, fhir_writer, community, *feeds.values()]
         env.process(_checkpoints(env, start, producer, writers, hospitals, every_hour, truth))
     log.info("simulation_started", speed=speed, seed=seed, hours=hours, start=start.isoformat())
     started = time.monotonic()
@@ -157,15 +160,16 @@ def simulate(
     except KeyboardInterrupt:
         pass
     finally:
-        for feed in (writer, fhir_writer, *feeds.values()):
+        for feed in (writer, fhir_writer, community, *feeds.values()):
             feed.release(float("inf"))
         producer.flush()
         producer.close()
-    sent = writer.sent + fhir_writer.sent + sum(feed.sent for feed in feeds.values())
+    sent = writer.sent + fhir_writer.sent + community.sent
+    sent += sum(feed.sent for feed in feeds.values())
     log.info(
         "simulation_finished",
         messages=sent,
-        adt_messages=writer.sent,
+        adt_messages=writer.sent + community.sent,
         fhir_messages=fhir_writer.sent,
         seconds=time.monotonic() - started,
         simulated_until=(start + timedelta(minutes=float(env.now))).isoformat(),
@@ -191,6 +195,7 @@ def start_economy(
     """The economy's acute hospitals and (with the JSON feeds, whose discharges fill them) its
     community hospitals, started."""
     orgs = {org.code: org for org in economy.organisations}
+    hl7 = writers.get("community", writers["hl7v2"])
     community = [
         CommunityHospital(
             env,
@@ -198,9 +203,9 @@ def start_economy(
             facility=site.org,
             version=orgs[site.org].hl7_version or "2.5.1",
             # Their own generators: the acute sites' streams are the same with or without them.
-            rng=random.Random(f"{site.code}-{start.isoformat()}"),
+            rng=random.Random(f"community-{site.code}"),
             start=start,
-            send=lambda key, value: writers["hl7v2"].send(key, value, float(env.now)),
+            send=lambda key, value: hl7.send(key, value, float(env.now)),
         )
         for site in economy.sites
         if site.kind == "community" and send_json is not None
