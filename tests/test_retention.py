@@ -96,10 +96,14 @@ async def test_purge_strips_identifiers_and_changes_no_number(clean_db: AsyncEng
             if key in ("patient_id", "nhs_number")
         }
         letters = [d.offset for d in (await session.scalars(select(DeadLetter))).all()]
+        folds = dict((await session.execute(select(Encounter.id, Encounter.fold))).all())
     assert people["TEST:old"] == (None, None)
     assert people["TEST:recent"] == ("P-recent", NHS["recent"])
     assert people["TEST:current"] == ("P-current", NHS["current"])
     assert not {key for key in payloads if key[0] == "TEST:old"}
+    # The stored fold names the patient too (ADR 0008): forgotten with the spell's identifiers.
+    assert folds["TEST:old"] is None
+    assert folds["TEST:recent"] is not None
     assert ("TEST:recent", "nhs_number") in payloads
     assert letters == [2]
     again = await purge_now(world.sessionmaker, RetentionSettings(), START)

@@ -177,11 +177,25 @@ def current_episode(events: list[AdtEvent], places: Places | None = None) -> lis
 
 
 def _fold(events: list[AdtEvent], places: Places | None) -> EncounterState:
+    return settle(*run(events, places))
+
+
+def run(
+    events: list[AdtEvent], places: Places | None
+) -> tuple[EncounterState, Instructions, Machine]:
+    """Steps 1 and 2: the state machine's state after every live instruction, in the timeline
+    (before ``settle``)."""
     steps = instructions(events)
-    machine = _Machine(places or WardNames(), steps, events)
+    machine = Machine(places or WardNames(), steps, events)
     state = EncounterState(cancelled_admission=steps.cancelled_admission)
     for event in sorted([*steps.live, *_orphan_snapshots(steps)], key=machine.timeline_key):
         state = machine.apply(state, event)
+    return state, steps, machine
+
+
+def settle(state: EncounterState, steps: Instructions, machine: Machine) -> EncounterState:
+    """What the whole history implies beyond its instructions: an admission implied by a spell
+    first seen mid-stay, a cancelled admission."""
     if state.status == "unknown" and not steps.cancelled_admission:
         state = machine.implied_admission(state)
     if steps.cancelled_admission and state.status in ("unknown", "planned"):
@@ -199,7 +213,7 @@ def _orphan_snapshots(steps: Instructions) -> list[AdtEvent]:
     ]
 
 
-class _Machine:
+class Machine:
     def __init__(self, places: Places, steps: Instructions, events: list[AdtEvent]) -> None:
         self.places = places
         self.steps = steps

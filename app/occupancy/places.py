@@ -4,7 +4,10 @@ to the next batch without a restart."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from app.occupancy.events import Location
 from app.occupancy.fold import WardNames
@@ -31,6 +34,18 @@ class Places:
 
     economy: EconomyPlaces
     mapping: LocationMap
+
+    @cached_property
+    def digest(self) -> str:
+        """What a fold depends on here, in 16 hex digits: a spell folded under other places
+        (a new mapping, a reloaded economy) is re-folded, not advanced (ADR 0008)."""
+        units = self.economy.unit_kinds
+        material = {
+            "units": sorted(f"{site}|{ward}|{kind}" for (site, ward), kind in units.items()),
+            "sites": sorted(self.mapping.known_sites),
+            "senders": [m.model_dump(mode="json") for m in self.mapping.organisations],
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def with_default_sites(

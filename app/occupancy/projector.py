@@ -13,7 +13,7 @@ consumer runner owns the transaction.
 from __future__ import annotations
 
 from collections import Counter as Counter_
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -21,13 +21,20 @@ from prometheus_client import Counter
 from app.changes import Delta, touch
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.feed_repository import FeedRepository
-from app.occupancy.fold import EncounterState, fold
+from app.occupancy.fold import EncounterState
+from app.occupancy.incremental import Folded, advance, dump, fold_marked, load
 from app.occupancy.models import Encounter, LocationException
 from app.occupancy.places import Places
 from app.occupancy.repository import OccupancyRepository
 from app.occupancy.schemas import BedView, UnitCounts
 from app.topology.models import Bed
 
+FOLDS = Counter(
+    "flowcc_folds_total",
+    "Spells folded: advanced from their stored state, new in the batch, or re-folded from "
+    "their history",
+    ["path"],
+)
 INGEST_DUPLICATES = Counter(
     "flowcc_ingest_duplicates_total", "Events already applied (same message), ignored", ["kind"]
 )
@@ -114,23 +121,38 @@ class OccupancyProjector:
             return  # every one a redelivery: a no-op
         places = await self.places()
         await self._exceptions(new, places)
-        await self.refold(sorted({event.encounter_key for event in new} | rekeyed), places)
+        by_spell: dict[str, list[AdtEvent]] = {}
+        for event in new:
+            if event.encounter_key not in rekeyed:  # a re-keyed history is read back whole
+                by_spell.setdefault(event.encounter_key, []).append(event)
+        await self.refold(sorted(by_spell.keys() | rekeyed), places, by_spell)
 
-    async def refold(self, encounter_ids: list[str], places: Places | None = None) -> None:
-        """Re-derive these spells from their stored events and move their beds to match (a new
-        event, a new location mapping, a re-keyed visit)."""
+    async def refold(
+        self,
+        encounter_ids: list[str],
+        places: Places | None = None,
+        new: Mapping[str, list[AdtEvent]] | None = None,
+    ) -> None:
+        """Re-derive these spells and move their beds to match. A spell whose stored fold ends
+        before its ``new`` events is advanced from it (ADR 0008); any other is re-folded from
+        its stored history (a late or cancelling event, a new location mapping, a re-keyed
+        visit)."""
         places = places or await self.places()
         encounters = await self.repo.lock_encounters(encounter_ids)
-        histories = await self.repo.histories(encounter_ids)
+        folds = self._advanced(encounters, new or {}, places)
+        rest = [eid for eid in encounter_ids if eid not in folds]
+        histories = await self.repo.histories(rest) if rest else {}
+        for eid in rest:
+            mapped = [places.mapping.event(e) for e in histories[eid]]
+            folds[eid] = (fold_marked(mapped, places.economy, places.digest), len(mapped))
+            FOLDS.labels("history").inc()
         merges = await self.repo.merges()
-        states = {
-            eid: fold([places.mapping.event(e) for e in histories[eid]], places.economy)
-            for eid in encounter_ids
-        }
-        sources = {eid: events[0].source for eid, events in histories.items() if events}
+        states = {eid: folded.state for eid, (folded, _) in folds.items()}
         targets = {
-            eid: bed_id_for(s.location, sources.get(eid, "")) if s.holds_bed else None
-            for eid, s in states.items()
+            eid: bed_id_for(folded.state.location, folded.source)
+            if folded.state.holds_bed
+            else None
+            for eid, (folded, _) in folds.items()
         }
         beds = await self.repo.lock_beds(
             bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
@@ -141,22 +163,48 @@ class OccupancyProjector:
             state, target = states[encounter_id], targets[encounter_id]
             self._occupy(beds, encounter_id, target, state)
             bed_id = target if target in beds else None  # an unknown one is an exception
+            folded, event_count = folds[encounter_id]
             _copy_state(
                 encounters[encounter_id],
                 state,
                 bed_id=bed_id,
-                event_count=len(histories[encounter_id]),
+                event_count=event_count,
                 patient_id=merges.get(state.patient_id or "", state.patient_id),
             )
+            encounters[encounter_id].fold = dump(folded)
             if bed_id or not state.holds_bed:
                 placed.append(encounter_id)
             if encounters[encounter_id].site_code:
                 self.changes.sites.add(encounters[encounter_id].site_code or "")
         await self.repo.resolve_exceptions(placed)
-        await self.repo.delete_encounters([e for e in encounter_ids if not histories[e]])
+        await self.repo.delete_encounters([e for e in encounter_ids if not folds[e][1]])
         await self._give_back(
             beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
         )
+
+    def _advanced(
+        self,
+        encounters: dict[str, Encounter],
+        new: Mapping[str, list[AdtEvent]],
+        places: Places,
+    ) -> dict[str, tuple[Folded, int]]:
+        """The spells whose new events need no history: each one's fold and event count."""
+        folds: dict[str, tuple[Folded, int]] = {}
+        for encounter_id, events in new.items():
+            row = encounters[encounter_id]
+            mapped = [places.mapping.event(e) for e in events]
+            stored = load(row.fold)
+            if stored is not None:
+                folded = advance(stored, mapped, places.economy, places.digest)
+                path = "advanced"
+            elif not row.event_count:  # first seen in this batch: its events are its history
+                folded, path = fold_marked(mapped, places.economy, places.digest), "new"
+            else:
+                continue
+            if folded is not None:
+                folds[encounter_id] = (folded, row.event_count + len(events))
+                FOLDS.labels(path).inc()
+        return folds
 
     def _vacate(self, beds: dict[str, Bed], targets: dict[str, str | None]) -> list[str]:
         freed = []

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from app.db import table as table_of
 from app.occupancy.events import AdtEvent
@@ -70,9 +71,11 @@ class OccupancyRepository:
         )
         query = (
             select(Encounter)
+            .options(undefer(Encounter.fold))
             .where(Encounter.id.in_(encounter_ids))
             .order_by(Encounter.id)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
         return {e.id: e for e in (await self.session.execute(query)).scalars()}
 

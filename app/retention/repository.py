@@ -33,7 +33,9 @@ class RetentionRepository:
         if not ids:
             return 0
         await self.session.execute(
-            update(Encounter).where(Encounter.id.in_(ids)).values(patient_id=None, nhs_number=None)
+            update(Encounter)
+            .where(Encounter.id.in_(ids))
+            .values(patient_id=None, nhs_number=None, fold=None)
         )
         stripped: ColumnElement[Any] = EncounterEvent.payload.expression
         for key in IDENTIFYING_KEYS:  # jsonb - 'key': the object without that key
