@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from app.occupancy.events import AdtEvent
 from app.occupancy.fold import WardNames, fold
 from app.occupancy.incremental import Folded, advance, dump, fold_marked, load
-from tests.occupancy.test_state_machine import SCENARIOS, ed, ev
+from tests.support.adt_scenarios import SCENARIOS, ed, ev
 
 DIGEST = "places-1"
 
