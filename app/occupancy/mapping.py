@@ -137,13 +137,14 @@ class LocationMap(BaseModel):
         """The event with every location in our codes (the stored event keeps the sender's)."""
         if self.of(event.source) is None:
             return event
-        return event.model_copy(
-            update={
-                "location": self.location(event.source, event.location),
-                "prior_location": self.location(event.source, event.prior_location),
-                "swap_location": self.location(event.source, event.swap_location),
-            }
-        )
+        places = {
+            "location": self.location(event.source, event.location),
+            "prior_location": self.location(event.source, event.prior_location),
+            "swap_location": self.location(event.source, event.swap_location),
+        }
+        if all(place is getattr(event, name) for name, place in places.items()):
+            return event  # already in our codes (a rule or a default site returns a new one)
+        return event.model_copy(update=places)
 
     @classmethod
     def load(cls, path: str | Path) -> LocationMap:

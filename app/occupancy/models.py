@@ -59,7 +59,7 @@ class Encounter(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     # The folded state and where its plain fold ends (app/occupancy/incremental.py); None: the
     # next event re-folds the history. Read only by the projector.
-    fold: Mapped[JsonObject | None] = mapped_column(JSONB, deferred=True)
+    fold: Mapped[JsonObject | None] = mapped_column(JSONB(none_as_null=True), deferred=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

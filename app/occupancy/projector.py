@@ -23,9 +23,9 @@ from app.occupancy.events import AdtEvent, Location
 from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.fold import EncounterState
 from app.occupancy.incremental import Folded, advance, dump, fold_marked, load
-from app.occupancy.models import Encounter, LocationException
+from app.occupancy.models import LocationException
 from app.occupancy.places import Places
-from app.occupancy.repository import OccupancyRepository
+from app.occupancy.repository import OccupancyRepository, StoredSpell
 from app.occupancy.schemas import BedView, UnitCounts
 from app.topology.models import Bed
 
@@ -158,24 +158,29 @@ class OccupancyProjector:
             bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
         )
         freed = self._vacate(beds, targets)
-        placed = []
+        placed: list[str] = []
+        rows: list[dict[str, object]] = []
         for encounter_id in encounter_ids:
             state, target = states[encounter_id], targets[encounter_id]
             self._occupy(beds, encounter_id, target, state)
             bed_id = target if target in beds else None  # an unknown one is an exception
             folded, event_count = folds[encounter_id]
-            _copy_state(
-                encounters[encounter_id],
-                state,
-                bed_id=bed_id,
-                event_count=event_count,
-                patient_id=merges.get(state.patient_id or "", state.patient_id),
+            site = state.site or encounters[encounter_id].site_code
+            rows.append(
+                _row(
+                    encounter_id,
+                    folded,
+                    site=site,
+                    bed_id=bed_id,
+                    event_count=event_count,
+                    patient_id=merges.get(state.patient_id or "", state.patient_id),
+                )
             )
-            encounters[encounter_id].fold = dump(folded)
             if bed_id or not state.holds_bed:
                 placed.append(encounter_id)
-            if encounters[encounter_id].site_code:
-                self.changes.sites.add(encounters[encounter_id].site_code or "")
+            if site:
+                self.changes.sites.add(site)
+        await self.repo.save_encounters(rows)
         await self.repo.resolve_exceptions(placed)
         await self.repo.delete_encounters([e for e in encounter_ids if not folds[e][1]])
         await self._give_back(
@@ -184,7 +189,7 @@ class OccupancyProjector:
 
     def _advanced(
         self,
-        encounters: dict[str, Encounter],
+        encounters: dict[str, StoredSpell],
         new: Mapping[str, list[AdtEvent]],
         places: Places,
     ) -> dict[str, tuple[Folded, int]]:
@@ -368,32 +373,38 @@ def _per_encounter(event: AdtEvent) -> list[AdtEvent]:
     return [event, other]
 
 
-def _copy_state(
-    encounter: Encounter,
-    state: EncounterState,
+def _row(
+    encounter_id: str,
+    folded: Folded,
     *,
+    site: str | None,
     bed_id: str | None,
     event_count: int,
     patient_id: str | None,
-) -> None:
-    location = state.location
-    encounter.site_code = state.site or encounter.site_code
-    encounter.patient_id = patient_id
-    encounter.nhs_number = state.nhs_number
-    encounter.patient_class = state.patient_class
-    encounter.status = state.status
-    encounter.bed_id = bed_id
-    encounter.location_text = location.text()[:200] if location else None
-    encounter.ed_area = state.ed_area
-    encounter.arrived_at = state.arrived_at
-    encounter.admitted_at = state.admitted_at
-    encounter.discharged_at = state.discharged_at
-    encounter.ed_arrived_at = state.ed_arrived_at
-    encounter.ed_departed_at = state.ed_departed_at
-    encounter.decision_to_admit_at = state.decision_to_admit_at
-    encounter.expected_discharge_at = state.expected_discharge_at
-    encounter.pending_discharge = state.pending_discharge
-    encounter.on_leave = state.on_leave
-    encounter.last_event_time = state.last_event_time
-    encounter.location_since = state.location_since or state.last_event_time
-    encounter.event_count = event_count
+) -> dict[str, object]:
+    """The spell's derived columns: its fold, where it is and since when."""
+    state, location = folded.state, folded.state.location
+    return {
+        "spell": encounter_id,
+        "site_code": site,
+        "patient_id": patient_id,
+        "nhs_number": state.nhs_number,
+        "patient_class": state.patient_class,
+        "status": state.status,
+        "bed_id": bed_id,
+        "location_text": location.text()[:200] if location else None,
+        "ed_area": state.ed_area,
+        "arrived_at": state.arrived_at,
+        "admitted_at": state.admitted_at,
+        "discharged_at": state.discharged_at,
+        "ed_arrived_at": state.ed_arrived_at,
+        "ed_departed_at": state.ed_departed_at,
+        "decision_to_admit_at": state.decision_to_admit_at,
+        "expected_discharge_at": state.expected_discharge_at,
+        "pending_discharge": state.pending_discharge,
+        "on_leave": state.on_leave,
+        "last_event_time": state.last_event_time,
+        "location_since": state.location_since or state.last_event_time,
+        "event_count": event_count,
+        "fold": dump(folded),
+    }

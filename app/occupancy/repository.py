@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
 
+from app.changes import JsonObject
 from app.db import table as table_of
 from app.occupancy.events import AdtEvent
 from app.occupancy.mapping import LocationMap, SourceMapping
@@ -27,6 +28,15 @@ from app.topology.models import Bed, Site, Unit
 
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
+
+
+@dataclass(frozen=True)
+class StoredSpell:
+    """What a spell's next fold needs from its row."""
+
+    site_code: str | None
+    event_count: int
+    fold: JsonObject | None
 
 
 class OccupancyRepository:
@@ -55,29 +65,46 @@ class OccupancyRepository:
             }
             for key, e in events.items()
         ]
+        table = table_of(EncounterEvent)
         statement = (
-            insert(EncounterEvent)
+            insert(table)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(EncounterEvent.dedupe_key)
+            .returning(table.c.dedupe_key)
         )
         result = await self.session.execute(statement, rows)
         return set(result.scalars().all())
 
-    async def lock_encounters(self, encounter_ids: Sequence[str]) -> dict[str, Encounter]:
-        """The encounters' rows, created if new, locked in id order for this transaction."""
+    async def lock_encounters(self, encounter_ids: Sequence[str]) -> dict[str, StoredSpell]:
+        """What each spell's fold starts from: its row, created if new, locked in id order for
+        this transaction (Core, not the ORM: a batch writes hundreds of spells)."""
+        table = table_of(Encounter)
         await self.session.execute(
-            insert(Encounter).on_conflict_do_nothing(),
+            insert(table).on_conflict_do_nothing(),
             [{"id": eid, "status": "unknown"} for eid in encounter_ids],
         )
         query = (
-            select(Encounter)
-            .options(undefer(Encounter.fold))
-            .where(Encounter.id.in_(encounter_ids))
-            .order_by(Encounter.id)
+            select(table.c.id, table.c.site_code, table.c.event_count, table.c.fold)
+            .where(table.c.id.in_(encounter_ids))
+            .order_by(table.c.id)
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        return {e.id: e for e in (await self.session.execute(query)).scalars()}
+        return {
+            row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold)
+            for row in await self.session.execute(query)
+        }
+
+    async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Each spell's derived columns (``spell``: its id), one statement for the batch."""
+        if not rows:
+            return
+        table = table_of(Encounter)
+        columns = [name for name in rows[0] if name != "spell"]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("spell"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        await self.session.execute(statement, list(rows))
 
     async def histories(self, encounter_ids: Sequence[str]) -> dict[str, list[AdtEvent]]:
         query = select(EncounterEvent.encounter_id, EncounterEvent.payload).where(
