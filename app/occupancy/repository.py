@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy import Text, bindparam, cast, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes import JsonObject
@@ -61,13 +61,15 @@ class OccupancyRepository:
                 "dedupe_key": key,
                 "trigger": e.trigger,
                 "event_time": e.event_time,
-                "payload": e.model_dump(mode="json", exclude_defaults=True),
+                "payload_json": e.model_dump_json(exclude_defaults=True),
             }
             for key, e in events.items()
         ]
         table = table_of(EncounterEvent)
         statement = (
             insert(table)
+            # JSON made by pydantic's serializer, cast by PostgreSQL (not dumped twice in Python)
+            .values(payload=cast(bindparam("payload_json", type_=Text), JSONB))
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(table.c.dedupe_key)
         )

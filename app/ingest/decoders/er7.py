@@ -54,6 +54,11 @@ class Er7Message:
         """How many segments of this type the message has."""
         return len(self._segments.get(name, ()))
 
+    def repetitions(self, segment: str, field: int) -> int:
+        """How many repetitions the field has (0 when absent or empty)."""
+        value = self._field(segment, field)
+        return value.count(self.repetition) + 1 if value else 0
+
     def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
         """The unescaped, stripped value; '' when absent (and for HL7's explicit null "")."""
         value = self._raw(segment, field, component, sub, rep)
@@ -66,26 +71,35 @@ class Er7Message:
         value = value.strip()
         return "" if value == '""' else value
 
-    def _raw(self, segment: str, field: int, component: int, sub: int, rep: int) -> str:
-        name, occurrence = segment[:3], int(segment[3:] or 1)
+    def _field(self, segment: str, field: int) -> str:
+        if len(segment) == 3:
+            name, occurrence = segment, 1
+        else:
+            name, occurrence = segment[:3], int(segment[3:] or 1)
         fields = self._split(name, occurrence)
         if fields is None:
             return ""
         index = field - 1 if name == "MSH" else field  # MSH-1 is the separator itself
         if index >= len(fields) or index < 1:
             return ""
+        return fields[index]
+
+    def _raw(self, segment: str, field: int, component: int, sub: int, rep: int) -> str:
+        value = self._field(segment, field)
+        # Down the path asked for only; a separator that is absent leaves one part.
         for separator, position in (
             (self.repetition, rep),
             (self.component, component),
             (self.sub, sub),
         ):
-            parts = (
-                fields[index].split(separator) if separator in fields[index] else [fields[index]]
-            )
-            if position > len(parts):
+            if separator in value:
+                parts = value.split(separator)
+                if position > len(parts):
+                    return ""
+                value = parts[position - 1]
+            elif position != 1:
                 return ""
-            fields, index = parts, position - 1
-        return fields[index]
+        return value
 
     def _split(self, name: str, occurrence: int) -> list[str] | None:
         key = (name, occurrence)

@@ -64,15 +64,24 @@ class _Fields:
 
     def __init__(self, message: Er7Message) -> None:
         self.message = message
+        self._read: dict[tuple[str, int, int, int, int], str] = {}  # a value is read once
 
     def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
-        try:
-            return self.message.get(segment, field, component, sub, rep)
-        except Er7Error as error:
-            raise InvalidValue(str(error)) from error
+        key = (segment, field, component, sub, rep)
+        value = self._read.get(key)
+        if value is None:
+            try:
+                value = self._read[key] = self.message.get(segment, field, component, sub, rep)
+            except Er7Error as error:
+                raise InvalidValue(str(error)) from error
+        return value
 
     def count(self, name: str) -> int:
         return self.message.count(name)
+
+    def repetitions(self, segment: str, field: int, most: int = 5) -> range:
+        """The repetition numbers the field has, the first ``most`` of them."""
+        return range(1, min(most, self.message.repetitions(segment, field)) + 1)
 
     def location(self, segment: str, field: int) -> Location | None:
         location = Location(
@@ -187,14 +196,14 @@ def _prior_visit(fields: _Fields) -> str | None:
 def _patient_id(fields: _Fields, segment: str, field: int = 3) -> str | None:
     """The local MRN: the PID-3 repetition typed MR, else the first one."""
     first = fields.get(segment, field, 1)
-    for rep in range(1, 6):
+    for rep in fields.repetitions(segment, field):
         if fields.get(segment, field, 5, rep=rep) == "MR":
             return fields.get(segment, field, 1, rep=rep) or first or None
     return first or None
 
 
 def _nhs_number(fields: _Fields) -> str | None:
-    for rep in range(1, 6):
+    for rep in fields.repetitions("PID", 3):
         if fields.get("PID", 3, 4, rep=rep) == "NHS" or fields.get("PID", 3, 5, rep=rep) == "NH":
             return fields.get("PID", 3, 1, rep=rep) or None
     return None
