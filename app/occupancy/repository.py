@@ -18,14 +18,19 @@ from app.occupancy.models import (
     Encounter,
     EncounterEvent,
     LocationException,
-    LocationMapRow,
     PatientMerge,
     ProcessedMessage,
 )
 from app.occupancy.places import EconomyPlaces, Places, with_default_sites
 from app.occupancy.schemas import LocationCodeRead
-from app.topology.models import Bed, Site, Unit
+from app.topology.models import Bed
 
+PLACES = text(
+    "SELECT (SELECT json_agg(json_build_array(site_code, code, kind) ORDER BY site_code, code)"
+    " FROM units) AS units,"
+    " (SELECT json_agg(json_build_array(code, org_code, kind) ORDER BY code) FROM sites) AS sites,"
+    " (SELECT json_agg(mapping ORDER BY source) FROM location_maps) AS maps"
+)
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
 
@@ -78,21 +83,19 @@ class OccupancyRepository:
 
     async def lock_encounters(self, encounter_ids: Sequence[str]) -> dict[str, StoredSpell]:
         """What each spell's fold starts from: its row, created if new, locked in id order for
-        this transaction (Core, not the ORM: a batch writes hundreds of spells)."""
+        this transaction — one statement (an upsert locks the rows it touches, in the order
+        given; Core, not the ORM: a batch writes hundreds of spells)."""
+        if not encounter_ids:
+            return {}
         table = table_of(Encounter)
-        await self.session.execute(
-            insert(table).on_conflict_do_nothing(),
-            [{"id": eid, "status": "unknown"} for eid in encounter_ids],
-        )
-        query = (
-            select(table.c.id, table.c.site_code, table.c.event_count, table.c.fold)
-            .where(table.c.id.in_(encounter_ids))
-            .order_by(table.c.id)
-            .with_for_update()
-        )
+        upsert = insert(table)
+        statement = upsert.on_conflict_do_update(
+            index_elements=[table.c.id], set_={"id": upsert.excluded.id}
+        ).returning(table.c.id, table.c.site_code, table.c.event_count, table.c.fold)
+        rows = [{"id": eid, "status": "unknown"} for eid in sorted(encounter_ids)]
         return {
             row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold)
-            for row in await self.session.execute(query)
+            for row in await self.session.execute(statement, rows)
         }
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
@@ -197,19 +200,21 @@ class OccupancyRepository:
             await self.session.execute(delete(Encounter).where(Encounter.id.in_(encounter_ids)))
 
     async def places(self) -> Places:
-        units = await self.session.execute(select(Unit.site_code, Unit.code, Unit.kind))
-        sites = (await self.session.execute(select(Site.code, Site.org_code, Site.kind))).all()
+        """Units, sites and location mappings in one round trip (read once per batch)."""
+        row = (await self.session.execute(PLACES)).one()
+        units: list[list[str]] = row.units or []
+        sites: list[list[str]] = row.sites or []
         acute: dict[str, list[str]] = {}
         for code, org, kind in sites:
             if kind == "acute":
                 acute.setdefault(org, []).append(code)
-        maps = await self.session.scalars(select(LocationMapRow.mapping))
         known = frozenset(code for code, _, _ in sites)
         mapping = LocationMap(
-            organisations=[SourceMapping.model_validate(m) for m in maps], known_sites=known
+            organisations=[SourceMapping.model_validate(m) for m in row.maps or []],
+            known_sites=known,
         )
         return Places(
-            economy=EconomyPlaces({(site, code): kind for site, code, kind in units.all()}),
+            economy=EconomyPlaces({(site, code): kind for site, code, kind in units}),
             mapping=with_default_sites(mapping, acute, known),
         )
 
