@@ -74,7 +74,9 @@ class BoardHub:
         self.subscribers: dict[str, set[BoardClient]] = defaultdict(set)
         self.clients: set[BoardClient] = set()
         self.tick = tick_seconds
-        self._pending: dict[str, list[JsonValue]] = defaultdict(list)
+        # Per view, the latest change of each (kind, key), in the order they last changed:
+        # changes carry absolute values, so a later one within a tick supersedes an earlier one.
+        self._pending: dict[str, dict[tuple[str, str], JsonValue]] = defaultdict(dict)
         self._timer: asyncio.TimerHandle | None = None
         self._last_flush = float("-inf")
 
@@ -118,7 +120,9 @@ class BoardHub:
         """Queue committed deltas for their views' next frame (sent now, or at the tick)."""
         for delta in with_summaries(deltas):
             if delta.view != ENGINE_VIEW:
-                self._pending[delta.view].append(delta.message())
+                changes = self._pending[delta.view]
+                changes.pop((delta.kind, delta.key), None)
+                changes[(delta.kind, delta.key)] = delta.message()
         if not self._pending or self._timer is not None:
             return  # nothing for the boards, or a frame is already due at the tick
         loop = asyncio.get_running_loop()
@@ -132,7 +136,7 @@ class BoardHub:
         """Send every view's pending deltas as one frame each."""
         self._timer = None
         self._last_flush = asyncio.get_running_loop().time()
-        pending, self._pending = self._pending, defaultdict(list)
+        pending, self._pending = self._pending, defaultdict(dict)
         for view, changes in pending.items():
             self.seq[view] += 1
             frame = encode(
@@ -141,7 +145,7 @@ class BoardHub:
                     "view": view,
                     "seq": self.seq[view],
                     "t": time.time(),  # when the server sent it (clients may show the data age)
-                    "changes": changes,
+                    "changes": list(changes.values()),
                 }
             )
             for client in list(self.subscribers.get(view, ())):

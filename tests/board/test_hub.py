@@ -63,3 +63,23 @@ async def test_engine_touches_alone_send_nothing() -> None:
     await hub.publish([touch("A")])
     await asyncio.sleep(0.2)
     assert _frames(client) == []
+
+
+async def test_a_change_superseded_within_the_tick_is_sent_once_with_its_latest_value() -> None:
+    """Changes carry absolute values: within one frame only the latest of each (kind, key)
+    goes, in the order the keys last changed (a site's 2.4 kB metrics twice a frame was
+    half the frame)."""
+    hub = BoardHub(tick_seconds=0.2)
+    client = BoardClient()
+    hub.connect(client)
+    hub.subscribe(client, "site:A")
+    await hub.publish([_bed(0)])
+    _frames(client)
+    await hub.publish([Delta("site:A", "bed", "A:W:B1", {"occupied": True}), _bed(2)])
+    await hub.publish([Delta("site:A", "bed", "A:W:B1", {"occupied": False})])
+    await asyncio.sleep(0.4)
+    (merged,) = _frames(client)
+    assert [(c["key"], c["data"]) for c in merged["changes"]] == [
+        ("A:W:B2", {"occupied": True}),
+        ("A:W:B1", {"occupied": False}),
+    ]
