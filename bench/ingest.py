@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import select
 
 from app.changes import Delta
 from app.config import Settings
@@ -28,7 +29,11 @@ from app.db import create_engine, create_sessionmaker
 from app.ingest.repository import IngestRepository
 from app.ingest.routing import build_handlers
 from app.kafka import KafkaGateway
+from app.occupancy.incremental import fold_marked
+from app.occupancy.models import Encounter
+from app.occupancy.repository import OccupancyRepository
 from app.simulation.hl7 import Patient, Place, adt_message
+from app.simulation.reset import rebuild
 from app.topics import ADT_HL7V2, AMBULANCE, all_topics
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
@@ -39,12 +44,18 @@ STEPS = ("call", "dispatched", "at_scene", "conveying", "arrived_at_hospital",
          "handover_complete", "clear")  # fmt: skip
 
 
+SPELL_COLUMNS = (Encounter.id, Encounter.status, Encounter.admitted_at, Encounter.discharged_at,
+                 Encounter.last_event_time, Encounter.location_since, Encounter.bed_id)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Throughput:
     kind: str
     events: int
     ours_seconds: float
     ceiling_seconds: float
+    spells_checked: int = 0  # HL7: spells compared with a full fold of their stored history
+    spells_differing: int = 0
 
     @property
     def ours_per_second(self) -> float:
@@ -80,13 +91,18 @@ def json_events(count: int) -> list[tuple[bytes, bytes]]:
 
 def hl7_events(count: int, visits: str = "VB") -> list[tuple[bytes, bytes]]:
     """Admissions, transfers and discharges of many spells across the AMU's beds (visit
-    numbers ``visits`` + a number: another prefix is other spells)."""
+    numbers ``visits`` + a number: another prefix is other spells). As in a real feed, where
+    they are hours apart, a spell's three events are far apart in the stream (3,000 events):
+    they land in different batches, and each batch advances spells admitted in earlier ones."""
     rng = random.Random(2)
     patient = Patient("MRN1", "9449305552", "BENCH", "PATIENT", "19450101", "F")
+    spread = max(1, min(3_000, count // 3))
     out = []
     for n in range(count):
-        visit = f"{visits}{n // 3:08d}"
-        trigger = ("A01", "A02", "A03")[n % 3]
+        block, within = divmod(n, 3 * spread)
+        step, number = divmod(within, spread)
+        visit = f"{visits}{block * spread + number:08d}"
+        trigger = ("A01", "A02", "A03")[step]
         bed = f"B{rng.randrange(1, 28):02d}"
         when = T0 + timedelta(seconds=n)
         message = adt_message(
@@ -173,7 +189,25 @@ async def ours(
         await engine.dispose()
 
 
-async def run(settings: Settings, *, json_count: int, hl7_count: int) -> list[Throughput]:
+@dataclass(frozen=True)
+class Rebuild:
+    """``flowcc rebuild``: the derived state emptied and every topic re-consumed from offset 0."""
+
+    events: int
+    seconds: float
+    spells_checked: int
+    spells_differing: int
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+async def run(
+    settings: Settings, *, json_count: int, hl7_count: int, rebuild_total: int = 0
+) -> tuple[list[Throughput], Rebuild]:
+    """Each feed's ingest against its ceiling, then a rebuild of everything produced (topped up
+    with HL7 v2 events of other spells to ``rebuild_total``) from offset 0."""
     kafka = settings.kafka.model_copy(
         update={"topic_prefix": f"b{uuid.uuid4().hex[:6]}.", "group_id": f"bench-{uuid.uuid4()}"}
     )
@@ -195,8 +229,47 @@ async def run(settings: Settings, *, json_count: int, hl7_count: int) -> list[Th
         ends = await asyncio.to_thread(_ends, settings, topic)
         ceiling_seconds = await asyncio.to_thread(ceiling, settings, topic, count)
         ours_seconds = await ours(settings, [topic], ends)
-        results.append(Throughput(kind, count, ours_seconds, ceiling_seconds))
-    return results
+        checked, differing = await reference_check(settings) if name == ADT_HL7V2 else (0, 0)
+        results.append(Throughput(kind, count, ours_seconds, ceiling_seconds, checked, differing))
+    return results, await _rebuild(settings, max(0, rebuild_total - json_count - hl7_count))
+
+
+async def _rebuild(settings: Settings, extra: int) -> Rebuild:
+    hl7_topic = settings.kafka.topic(ADT_HL7V2)
+    if extra:
+        await asyncio.to_thread(produce, settings, hl7_topic, hl7_events(extra, visits="VR"))
+    topics = [settings.kafka.topic(AMBULANCE), hl7_topic]
+    ends: dict[tuple[str, int], int] = {}
+    for topic in topics:
+        ends |= await asyncio.to_thread(_ends, settings, topic)
+    await rebuild(settings)
+    seconds = await ours(settings, topics, ends)
+    checked, differing = await reference_check(settings)
+    return Rebuild(sum(ends.values()), seconds, checked, differing)
+
+
+async def reference_check(settings: Settings) -> tuple[int, int]:
+    """Every spell's stored state (advanced batch by batch, ADR 0008) against a full fold of its
+    stored history: how many were checked and how many differ."""
+    engine = create_engine(settings.db)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            repository = OccupancyRepository(session)
+            places = await repository.places()
+            spells = (await session.execute(select(*SPELL_COLUMNS))).all()
+            histories = await repository.histories([spell.id for spell in spells])
+    finally:
+        await engine.dispose()
+    differing = 0
+    for spell in spells:
+        mapped = [places.mapping.event(e) for e in histories[spell.id]]
+        state = fold_marked(mapped, places.economy, places.digest).state
+        expected = (state.status, state.admitted_at, state.discharged_at, state.last_event_time,
+                    state.location_since or state.last_event_time)  # fmt: skip
+        stored = (spell.status, spell.admitted_at, spell.discharged_at, spell.last_event_time,
+                  spell.location_since)  # fmt: skip
+        differing += expected != stored or (spell.bed_id is not None) != state.holds_bed
+    return len(spells), differing
 
 
 def _ends(settings: Settings, topic: str) -> dict[tuple[str, int], int]:

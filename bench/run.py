@@ -24,6 +24,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 TARGETS = {"JSON (ambulance events)": 25_000, "HL7 v2 ADT": 10_000}
 FANOUT_SIZES = (1_000, 5_000, 10_000)
 SCALE_EVENTS = 60_000  # HL7 v2 events for the 1- and 2-process comparison
+REBUILD_EVENTS = 1_000_000  # re-consumed from offset 0 (the ingest stage's, topped up with HL7)
 
 
 async def main(
@@ -36,11 +37,14 @@ async def main(
     latency_seconds: float = 30,
     fanout_sizes: tuple[int, ...] = FANOUT_SIZES,
     fanout_seconds: float = 15,
+    rebuild_total: int = REBUILD_EVENTS,
 ) -> dict[str, Any]:
     settings = settings or Settings(environment="development", log_level="WARNING")
     stages = Stages()
     print(f"machine load (1 min) at start: {stages.load_before:.2f} on {os.cpu_count()} cores")
-    throughput = await ingest.run(settings, json_count=json_count, hl7_count=hl7_count)
+    throughput, rebuilt = await ingest.run(
+        settings, json_count=json_count, hl7_count=hl7_count, rebuild_total=rebuild_total
+    )
     scaled = await ingest.scale_out(settings, count=min(hl7_count, SCALE_EVENTS))
     stages.done("ingest")
     latencies = [
@@ -68,9 +72,18 @@ async def main(
                 "ceiling_per_second": round(t.ceiling_per_second),
                 "ratio": round(t.ratio, 3),
                 "target_per_second": TARGETS[t.kind],
+                "spells_checked": t.spells_checked,
+                "spells_differing": t.spells_differing,
             }
             for t in throughput
         ],
+        "rebuild": {
+            "events": rebuilt.events,
+            "seconds": round(rebuilt.seconds, 1),
+            "per_second": round(rebuilt.per_second),
+            "spells_checked": rebuilt.spells_checked,
+            "spells_differing": rebuilt.spells_differing,
+        },
         "scale_out": scaled,
         "restart": restarted,
         "latency": latencies,
@@ -175,6 +188,23 @@ def render(results: dict[str, Any]) -> str:
             f"≥ {row['target_per_second']:,}/s and ≥ 0.35 × ceiling | "
             f"{'yes' if met else '**no**'} |"
         )
+    for row in results["ingest"]:
+        if row.get("spells_checked"):
+            lines += [
+                "",
+                f"{row['kind']}: every spell's state at the end ({row['spells_checked']:,} spells, "
+                "advanced batch by batch from its stored fold, ADR 0008) compared with a full fold "
+                f"of its stored history: **{row['spells_differing']:,} differ**.",
+            ]
+    if rebuilt := results.get("rebuild"):
+        lines += [
+            "",
+            f"**Rebuild from offset 0** (`flowcc rebuild`: the derived state emptied, both topics "
+            f"re-consumed by one consumer process): {rebuilt['events']:,} events in "
+            f"{rebuilt['seconds']:,} s, **{rebuilt['per_second']:,} events/s**; every spell's "
+            f"state after it ({rebuilt['spells_checked']:,}) against a full fold of its history: "
+            f"**{rebuilt['spells_differing']:,} differ**.",
+        ]
     lines += _scale_section(results.get("scale_out", []))
     lines += _stages_section(results.get("stages", []))
     lines += _latency_section(results["latency"])
@@ -198,19 +228,18 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## What limits these figures",
         "",
-        "- Latency: everything shares 2 cores. In a 1,000-client run (top, 4 s samples) the",
-        "  client harness used 50-65 % of a core, the board process ~50 % (its event loop ~95 %",
-        "  busy, half of it writing frames: ~0.1 ms per frame per client through Starlette,",
-        "  uvicorn and websockets, ADR 0006), the consumers ~25 %, the broker 35-40 %. The",
-        "  service's own part (produce -> frame stamped) is the *to server send* column: each",
-        "  event waits for the batch in progress (~3 ms per ADT record under this load: decode,",
-        "  fold, about ten PostgreSQL round trips, the engine's re-evaluation on the same loop),",
-        "  then commit, fan-out and the hub tick. The rest is delivery to 1,000 sockets and the",
-        "  harness reading them. Consumers in their own process shorten the service's part but",
-        "  add a third busy Python process, and the harness falls further behind.",
-        "- Ingest: HL7 decoding (34 % of the consumer's samples) and re-folding each touched",
-        "  spell's history (26 % for the projection) are the CPU; about half of the wall time",
-        "  is waiting for PostgreSQL's answers (about ten round trips per batch of 500).",
+        "- Latency: everything shares 2 cores. The board_ms - to server send gap (p50 ~250 ms",
+        "  in 1,000-client runs while #17 was worked on) is delivery to 1,000 sockets and the",
+        "  harness reading them: with 200 clients the same stream gives board p50 ~185 ms, to",
+        "  server send ~170 ms. A site view's frame is ~4 kB: bed changes ~52 % of its bytes, the",
+        "  site's metrics ~40 % (2.4 kB each, whole). The service's own part: a consumer batch",
+        "  under this load is ~13-40 records taking ~50-120 ms (14 PostgreSQL round trips,",
+        "  each waiting its turn for a core; in the board process also for the event loop),",
+        "  and each event waits for the batch in progress, then the hub tick (<= 0.1 s).",
+        "- Ingest: per batch of 500 HL7 records (in process, no Kafka), decoding ~30 ms and",
+        "  the projection ~60 ms, of which ~30 ms in PostgreSQL (storing 500 events, 170",
+        "  spells, their beds) and the rest Python (events serialised, the fold of new spells,",
+        "  SQLAlchemy); details in profile-ingest.md, round 4.",
         "- Restart: ~1.9 s of it is importing the Python modules (-X importtime: SQLAlchemy",
         "  0.43 s, our models and schemas 0.40 s, FastAPI 0.21 s, kafka-python 0.17 s); then",
         "  ~0.2 s of lifespan (the economy file parsed and found unchanged — its digest is",
@@ -315,6 +344,7 @@ if __name__ == "__main__":
                 latency_seconds=1,
                 fanout_sizes=(20,),
                 fanout_seconds=1,
+                rebuild_total=0,
             )
         )
     else:
