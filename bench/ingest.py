@@ -29,6 +29,7 @@ from app.db import create_engine, create_sessionmaker
 from app.ingest.repository import IngestRepository
 from app.ingest.routing import build_handlers
 from app.kafka import KafkaGateway
+from app.occupancy.events import AdtEvent
 from app.occupancy.incremental import fold_marked
 from app.occupancy.models import Encounter
 from app.occupancy.repository import OccupancyRepository
@@ -257,7 +258,10 @@ async def reference_check(settings: Settings) -> tuple[int, int]:
             repository = OccupancyRepository(session)
             places = await repository.places()
             spells = (await session.execute(select(*SPELL_COLUMNS))).all()
-            histories = await repository.histories([spell.id for spell in spells])
+            ids = [spell.id for spell in spells]
+            histories: dict[str, list[AdtEvent]] = {}
+            for start in range(0, len(ids), 5_000):  # a statement takes 32,767 parameters
+                histories |= await repository.histories(ids[start : start + 5_000])
     finally:
         await engine.dispose()
     differing = 0
