@@ -22,10 +22,10 @@ from app.changes import Delta, touch
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.fold import EncounterState
-from app.occupancy.incremental import Folded, advance, dump, fold_marked, load
+from app.occupancy.incremental import Folded, advance, fold_marked, load
 from app.occupancy.models import LocationException
 from app.occupancy.places import Places
-from app.occupancy.repository import OccupancyRepository, StoredSpell
+from app.occupancy.repository import OccupancyRepository, StoredSpell, spell_row
 from app.occupancy.schemas import BedView, UnitCounts
 from app.topology.models import Bed
 
@@ -146,8 +146,6 @@ class OccupancyProjector:
             mapped = [places.mapping.event(e) for e in histories[eid]]
             folds[eid] = (fold_marked(mapped, places.economy, places.digest), len(mapped))
             FOLDS.labels("history").inc()
-        merges = await self.repo.merges()
-        states = {eid: folded.state for eid, (folded, _) in folds.items()}
         targets = {
             eid: bed_id_for(folded.state.location, folded.source)
             if folded.state.holds_bed
@@ -158,34 +156,38 @@ class OccupancyProjector:
             bed_ids=sorted({t for t in targets.values() if t}), held_by=encounter_ids
         )
         freed = self._vacate(beds, targets)
+        await self._write(encounter_ids, encounters, folds, targets, beds)
+        await self.repo.delete_encounters([e for e in encounter_ids if not folds[e][1]])
+        await self._give_back(
+            beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
+        )
+
+    async def _write(
+        self,
+        encounter_ids: list[str],
+        encounters: dict[str, StoredSpell],
+        folds: dict[str, tuple[Folded, int]],
+        targets: dict[str, str | None],
+        beds: dict[str, Bed],
+    ) -> None:
+        """Each spell into its bed (vacated ones first) and its row, in one statement."""
+        merges = await self.repo.merges()
         placed: list[str] = []
         rows: list[dict[str, object]] = []
         for encounter_id in encounter_ids:
-            state, target = states[encounter_id], targets[encounter_id]
+            (folded, event_count), target = folds[encounter_id], targets[encounter_id]
+            state = folded.state
             self._occupy(beds, encounter_id, target, state)
             bed_id = target if target in beds else None  # an unknown one is an exception
-            folded, event_count = folds[encounter_id]
             site = state.site or encounters[encounter_id].site_code
-            rows.append(
-                _row(
-                    encounter_id,
-                    folded,
-                    site=site,
-                    bed_id=bed_id,
-                    event_count=event_count,
-                    patient_id=merges.get(state.patient_id or "", state.patient_id),
-                )
-            )
+            patient_id = merges.get(state.patient_id or "", state.patient_id)
+            rows.append(spell_row(encounter_id, folded, site, bed_id, event_count, patient_id))
             if bed_id or not state.holds_bed:
                 placed.append(encounter_id)
             if site:
                 self.changes.sites.add(site)
         await self.repo.save_encounters(rows)
         await self.repo.resolve_exceptions(placed)
-        await self.repo.delete_encounters([e for e in encounter_ids if not folds[e][1]])
-        await self._give_back(
-            beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
-        )
 
     def _advanced(
         self,
@@ -371,40 +373,3 @@ def _per_encounter(event: AdtEvent) -> list[AdtEvent]:
         }
     )
     return [event, other]
-
-
-def _row(
-    encounter_id: str,
-    folded: Folded,
-    *,
-    site: str | None,
-    bed_id: str | None,
-    event_count: int,
-    patient_id: str | None,
-) -> dict[str, object]:
-    """The spell's derived columns: its fold, where it is and since when."""
-    state, location = folded.state, folded.state.location
-    return {
-        "spell": encounter_id,
-        "site_code": site,
-        "patient_id": patient_id,
-        "nhs_number": state.nhs_number,
-        "patient_class": state.patient_class,
-        "status": state.status,
-        "bed_id": bed_id,
-        "location_text": location.text()[:200] if location else None,
-        "ed_area": state.ed_area,
-        "arrived_at": state.arrived_at,
-        "admitted_at": state.admitted_at,
-        "discharged_at": state.discharged_at,
-        "ed_arrived_at": state.ed_arrived_at,
-        "ed_departed_at": state.ed_departed_at,
-        "decision_to_admit_at": state.decision_to_admit_at,
-        "expected_discharge_at": state.expected_discharge_at,
-        "pending_discharge": state.pending_discharge,
-        "on_leave": state.on_leave,
-        "last_event_time": state.last_event_time,
-        "location_since": state.location_since or state.last_event_time,
-        "event_count": event_count,
-        "fold": dump(folded),
-    }

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.changes import JsonObject
 from app.db import table as table_of
 from app.occupancy.events import AdtEvent
+from app.occupancy.incremental import Folded, dump
 from app.occupancy.mapping import LocationMap, SourceMapping
 from app.occupancy.models import (
     Encounter,
@@ -341,3 +342,39 @@ class OccupancyRepository:
         await self.session.execute(
             update(Bed).values(occupant_encounter_id=None, occupied_since=None)
         )
+
+
+def spell_row(
+    encounter_id: str,
+    folded: Folded,
+    site: str | None,
+    bed_id: str | None,
+    event_count: int,
+    patient_id: str | None,
+) -> dict[str, object]:
+    """The spell's derived columns: its fold, where it is and since when."""
+    state, location = folded.state, folded.state.location
+    return {
+        "spell": encounter_id,
+        "site_code": site,
+        "patient_id": patient_id,
+        "nhs_number": state.nhs_number,
+        "patient_class": state.patient_class,
+        "status": state.status,
+        "bed_id": bed_id,
+        "location_text": location.text()[:200] if location else None,
+        "ed_area": state.ed_area,
+        "arrived_at": state.arrived_at,
+        "admitted_at": state.admitted_at,
+        "discharged_at": state.discharged_at,
+        "ed_arrived_at": state.ed_arrived_at,
+        "ed_departed_at": state.ed_departed_at,
+        "decision_to_admit_at": state.decision_to_admit_at,
+        "expected_discharge_at": state.expected_discharge_at,
+        "pending_discharge": state.pending_discharge,
+        "on_leave": state.on_leave,
+        "last_event_time": state.last_event_time,
+        "location_since": state.location_since or state.last_event_time,
+        "event_count": event_count,
+        "fold": dump(folded),
+    }
