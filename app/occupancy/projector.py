@@ -171,7 +171,7 @@ class OccupancyProjector:
         beds: dict[str, Bed],
     ) -> None:
         """Each spell into its bed (vacated ones first) and its row, in one statement."""
-        merges = await self.repo.merges()
+        merges = await self.repo.merges([f.state.patient_id or "" for f, _ in folds.values()])
         placed: list[str] = []
         rows: list[dict[str, object]] = []
         for encounter_id in encounter_ids:

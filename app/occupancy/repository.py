@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +31,23 @@ PLACES = text(
     " FROM units) AS units,"
     " (SELECT json_agg(json_build_array(code, org_code, kind) ORDER BY code) FROM sites) AS sites,"
     " (SELECT json_agg(mapping ORDER BY source) FROM location_maps) AS maps"
+)
+# Each id's chain of merges, one step at a time; a step onto an id already in the chain is
+# taken and is the last (the chain's end is then that id).
+MERGE_CHAINS = text(
+    """
+    WITH RECURSIVE chain(start, id, path, closed, depth) AS (
+        SELECT old_patient_id, new_patient_id, ARRAY[old_patient_id, new_patient_id]::text[],
+               new_patient_id = old_patient_id, 1
+        FROM patient_merges WHERE old_patient_id = ANY(CAST(:ids AS text[]))
+        UNION ALL
+        SELECT c.start, m.new_patient_id, c.path || m.new_patient_id::text,
+               m.new_patient_id = ANY(c.path), c.depth + 1
+        FROM chain c JOIN patient_merges m ON m.old_patient_id = c.id
+        WHERE NOT c.closed
+    )
+    SELECT DISTINCT ON (start) start, id FROM chain ORDER BY start, depth DESC
+    """
 )
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
@@ -170,22 +187,15 @@ class OccupancyRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def merges(self) -> dict[str, str]:
-        """Merged patient id → surviving id (followed to the end of a chain of merges)."""
-        rows = await self.session.execute(
-            select(PatientMerge.old_patient_id, PatientMerge.new_patient_id)
-        )
-        merged: dict[str, str] = {}
-        for old, new in rows:
-            merged[old] = new
-        resolved = {}
-        for old, new in merged.items():
-            seen = {old}
-            while new in merged and new not in seen:
-                seen.add(new)
-                new = merged[new]
-            resolved[old] = new
-        return resolved
+    async def merges(self, patient_ids: Collection[str]) -> dict[str, str]:
+        """Merged patient id → surviving id, for these ids only (a batch's patients, not every
+        merge ever made), followed to the end of a chain of merges; a chain that comes back on
+        itself ends at the first id seen twice."""
+        ids = sorted({patient_id for patient_id in patient_ids if patient_id})
+        if not ids:
+            return {}
+        rows = await self.session.execute(MERGE_CHAINS, {"ids": ids})
+        return {row.start: row.id for row in rows}
 
     async def rekey(self, old_encounter_id: str, new_encounter_id: str) -> None:
         """A45/A50: the visit's stored history continues under its new number."""
