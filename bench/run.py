@@ -37,7 +37,7 @@ async def main(
     latency_seconds: float = 30,
     fanout_sizes: tuple[int, ...] = FANOUT_SIZES,
     fanout_seconds: float = 15,
-    rebuild_total: int = REBUILD_EVENTS,
+    rebuild_total: int = 0,
 ) -> dict[str, Any]:
     settings = settings or Settings(environment="development", log_level="WARNING")
     stages = Stages()
@@ -346,8 +346,7 @@ if __name__ == "__main__":
                 latency_seconds=1,
                 fanout_sizes=(20,),
                 fanout_seconds=1,
-                rebuild_total=0,
             )
         )
     else:
-        asyncio.run(main(args.json, args.hl7, write=DOC))
+        asyncio.run(main(args.json, args.hl7, write=DOC, rebuild_total=REBUILD_EVENTS))

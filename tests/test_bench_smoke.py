@@ -19,6 +19,11 @@ async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: Async
     assert [row["events"] for row in results["ingest"]] == [2_000, 1_000]
     assert all(row["ours_per_second"] > 0 and row["ceiling_per_second"] > 0
                for row in results["ingest"])  # fmt: skip
+    (hl7,) = [row for row in results["ingest"] if row["kind"] == "HL7 v2 ADT"]
+    assert (hl7["spells_checked"], hl7["spells_differing"]) == (334, 0)  # 1,000 events / 3
+    rebuilt = results["rebuild"]  # both topics again from offset 0 (no top-up at this size)
+    assert (rebuilt["events"], rebuilt["spells_differing"]) == (3_000, 0)
+    assert rebuilt["spells_checked"] > 0
     assert results["restart"]["identical"] is True
     assert results["restart"]["occupied"] == 930  # 93 % of one 1,000-bed site
     together, apart = results["latency"]
