@@ -120,9 +120,10 @@ class OccupancyProjector:
         if not new and not rekeyed:
             return  # every one a redelivery: a no-op
         places = await self.places()
-        await self._exceptions(new, places)
+        mapped = [(raw, places.mapping.event(raw)) for raw in new]  # each event mapped once
+        await self._exceptions(mapped, places)
         by_spell: dict[str, list[AdtEvent]] = {}
-        for event in new:
+        for _, event in mapped:
             if event.encounter_key not in rekeyed:  # a re-keyed history is read back whole
                 by_spell.setdefault(event.encounter_key, []).append(event)
         await self.refold(sorted(by_spell.keys() | rekeyed), places, by_spell)
@@ -134,9 +135,9 @@ class OccupancyProjector:
         new: Mapping[str, list[AdtEvent]] | None = None,
     ) -> None:
         """Re-derive these spells and move their beds to match. A spell whose stored fold ends
-        before its ``new`` events is advanced from it (ADR 0008); any other is re-folded from
-        its stored history (a late or cancelling event, a new location mapping, a re-keyed
-        visit)."""
+        before its ``new`` events (in our codes: mapped) is advanced from it (ADR 0008); any
+        other is re-folded from its stored history (a late or cancelling event, a new location
+        mapping, a re-keyed visit)."""
         places = places or await self.places()
         encounters = await self.repo.lock_encounters(encounter_ids)
         folds = self._advanced(encounters, new or {}, places)
@@ -199,13 +200,12 @@ class OccupancyProjector:
         folds: dict[str, tuple[Folded, int]] = {}
         for encounter_id, events in new.items():
             row = encounters[encounter_id]
-            mapped = [places.mapping.event(e) for e in events]
             stored = load(row.fold)
             if stored is not None:
-                folded = advance(stored, mapped, places.economy, places.digest)
+                folded = advance(stored, events, places.economy, places.digest)
                 path = "advanced"
             elif not row.event_count:  # first seen in this batch: its events are its history
-                folded, path = fold_marked(mapped, places.economy, places.digest), "new"
+                folded, path = fold_marked(events, places.economy, places.digest), "new"
             else:
                 continue
             if folded is not None:
@@ -260,12 +260,12 @@ class OccupancyProjector:
         bed.occupied_since = since
         self.changes.touch(bed)
 
-    async def _exceptions(self, new: Iterable[AdtEvent], places: Places) -> None:
-        """Every new event that places an inpatient somewhere the bed master does not know —
-        in the sender's own code (what an integrator maps), with the message it came in."""
+    async def _exceptions(self, new: Iterable[tuple[AdtEvent, AdtEvent]], places: Places) -> None:
+        """Every new event (as sent, and mapped) that places an inpatient somewhere the bed
+        master does not know — in the sender's own code (what an integrator maps), with the
+        message it came in."""
         candidates: list[tuple[AdtEvent, Location, str | None]] = []
-        for raw in new:
-            event = places.mapping.event(raw)
+        for raw, event in new:
             location = event.location
             if raw.location is None or location is None or event.trigger not in PLACING:
                 continue
