@@ -21,6 +21,8 @@ def serve(
     """Run the API, websocket board and (unless FLOWCC_RUN_CONSUMERS=false) the consumers."""
     import uvicorn
 
+    from app.board.wire import PROTOCOL
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -29,6 +31,8 @@ def serve(
         workers=workers,
         log_config=None,
         ws_ping_interval=20,
+        # uvicorn's websockets-sansio protocol that also writes board frames pre-framed.
+        ws=PROTOCOL,
         # Board frames are encoded once and written to every client as they are; deflate would
         # compress each frame again per connection (ADR 0006).
         ws_per_message_deflate=False,

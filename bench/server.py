@@ -10,11 +10,14 @@ import os
 import subprocess
 import sys
 
+from app.board.wire import PROTOCOL
+
 
 def start(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[bytes]:
     return _spawn(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-         "--port", str(port), "--no-access-log", "--ws-per-message-deflate", "false", *options],
+         "--port", str(port), "--no-access-log", "--ws-per-message-deflate", "false",
+         "--ws", PROTOCOL, *options],
         env,
     )  # fmt: skip
 

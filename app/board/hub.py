@@ -27,6 +27,7 @@ from pydantic import JsonValue
 
 from app.board.present import with_summaries
 from app.board.protocol import ResyncFrame
+from app.board.wire import Encoded
 from app.changes import ENGINE_VIEW, Delta, JsonObject
 
 FRAMES = Counter("flowcc_board_frames_total", "Frames queued to board clients")
@@ -36,9 +37,10 @@ CLIENTS = Gauge("flowcc_board_clients", "Connected board clients")
 _client_ids = itertools.count(1)
 
 
-def encode(frame: JsonObject) -> str:
-    """A frame as the text sent on the socket (once per frame, not once per client)."""
-    return json.dumps(frame, separators=(",", ":"))
+def encode(frame: JsonObject) -> Encoded:
+    """A frame as the text sent on the socket (once per frame, not once per client; its
+    websocket framing is made once too: app/board/wire.py)."""
+    return Encoded(json.dumps(frame, separators=(",", ":")))
 
 
 def resync_frame(views: set[str]) -> str:

@@ -42,6 +42,9 @@ async def test_snapshot_then_a_delta_when_an_admission_arrives_on_kafka(
             assert delta["seq"] > snapshot["seq"]
             beds = {c["key"]: c["data"] for c in delta["changes"] if c["kind"] == "bed"}
             assert beds["RAN01:AMU:B03"]["occupied"] is True
+        # As under `flowcc serve`, the frames went to the socket pre-framed (app/board/wire.py),
+        # not through the ASGI send path.
+        assert await _gauge(base, "flowcc_board_preframed_writes_total") >= 2
 
 
 async def test_every_frame_of_every_view_is_the_published_protocol(

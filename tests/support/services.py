@@ -17,6 +17,7 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.board.wire import PROTOCOL
 from app.config import DbSettings, Settings
 
 
@@ -104,6 +105,8 @@ async def live_server(
             "false",  # as flowcc serve
             "--ws-max-size",
             "65536",
+            "--ws",
+            PROTOCOL,  # as flowcc serve: board frames pre-framed (app/board/wire.py)
         ],
         env=env,
     )

@@ -1,0 +1,76 @@
+"""Pre-framed board frames (app/board/wire.py): the bytes written once for every client are
+exactly the websocket text frame a client reads back as the frame's text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Protocol, Side, State
+
+from app.board.hub import BoardClient, BoardHub, encode
+from app.board.wire import Encoded, framed, preframed_sender
+from app.changes import Delta
+
+
+def _read_back(data: bytes) -> list[Frame]:
+    """What a real websockets client parses out of these bytes."""
+    client = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+    client.receive_data(data)
+    return [event for event in client.events_received() if isinstance(event, Frame)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "x" * 125,  # the longest 7-bit length
+        "y" * 126,  # 16-bit length
+        "z" * 65_535,
+        "w" * 65_536,  # 64-bit length
+        json.dumps({"bed": "RAN01:AMU:B03", "name": "Zoë Ørsted — 病床"}, ensure_ascii=False),
+    ],
+)
+def test_a_frame_framed_once_reads_back_as_its_text(text: str) -> None:
+    frames = _read_back(framed(text))
+    assert [(f.opcode, f.fin, bytes(f.data).decode()) for f in frames] == [
+        (Opcode.TEXT, True, text)
+    ]
+
+
+def test_frames_back_to_back_on_one_connection_read_back_in_order() -> None:
+    texts = ['{"type":"ping"}', "a" * 300, '{"type":"delta"}']
+    frames = _read_back(b"".join(framed(t) for t in texts))
+    assert [bytes(f.data).decode() for f in frames] == texts
+
+
+async def test_the_hub_frames_a_frame_once_for_all_its_clients() -> None:
+    hub = BoardHub()
+    clients = [BoardClient() for _ in range(3)]
+    for client in clients:
+        hub.connect(client)
+        hub.subscribe(client, "site:RAN01")
+    await hub.publish([Delta("site:RAN01", "bed", "RAN01:AMU:B03", {"occupied": True})])
+    sent = [client.queue.get_nowait() for client in clients]
+    assert all(isinstance(frame, Encoded) for frame in sent)
+    assert len({id(frame) for frame in sent}) == 1  # one object for every client ...
+    wire = sent[0].wire  # type: ignore[attr-defined]
+    assert sent[1].wire is wire  # type: ignore[attr-defined]  # ... framed once
+    assert [bytes(f.data).decode() for f in _read_back(wire)] == [sent[0]]
+
+
+def test_encoded_text_is_the_json_text() -> None:
+    frame = encode({"type": "delta", "seq": 1})
+    assert frame == '{"type":"delta","seq":1}'
+    assert json.loads(frame) == {"type": "delta", "seq": 1}
+
+
+def test_without_the_server_extension_frames_go_through_asgi() -> None:
+    assert preframed_sender({"type": "websocket", "extensions": {}}) is None
+    assert preframed_sender({"type": "websocket"}) is None
+
+    async def send(data: bytes) -> None: ...
+
+    scope = {"type": "websocket", "extensions": {"flowcc.preframed": {"send": send}}}
+    assert preframed_sender(scope) is send
