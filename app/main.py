@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fanout = await start_fanout(settings, flow, hub)
         evaluator_task = run_evaluator(flow)
         watcher = watch_economy(resources, hub, flow)
+        heartbeat = asyncio.create_task(hub.heartbeat_forever(), name="board-heartbeat")
         webhooks = asyncio.create_task(
             run_dispatcher(resources.sessionmaker, settings.webhook_allow), name="webhooks"
         )
@@ -98,9 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (watcher, webhooks, retention):
+            for task in (watcher, heartbeat, webhooks, retention):
                 task.cancel()
-            await asyncio.gather(watcher, webhooks, retention, return_exceptions=True)
+            await asyncio.gather(watcher, heartbeat, webhooks, retention, return_exceptions=True)
             if consumers is not None:
                 consumers.cancel()
                 await asyncio.gather(consumers, return_exceptions=True)

@@ -26,7 +26,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import JsonValue
 
 from app.board.present import with_summaries
-from app.board.protocol import ResyncFrame
+from app.board.protocol import PingFrame, ResyncFrame
 from app.board.wire import Encoded
 from app.changes import ENGINE_VIEW, Delta, JsonObject
 
@@ -35,6 +35,9 @@ RESYNCS = Counter("flowcc_board_resyncs_total", "Clients told to resync after fa
 CLIENTS = Gauge("flowcc_board_clients", "Connected board clients")
 
 _client_ids = itertools.count(1)
+# A client offered nothing for this long is pinged (a quiet socket is closed by some proxies, and
+# the client learns the server is alive). Checked every third of it, for all clients at once.
+HEARTBEAT_SECONDS = 15.0
 
 
 def encode(frame: JsonObject) -> Encoded:
@@ -53,12 +56,14 @@ class BoardClient:
     id: int = field(default_factory=lambda: next(_client_ids))
     views: set[str] = field(default_factory=set)
     queue: asyncio.Queue[str] = field(init=False)
+    last_offer: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.queue_size)
 
     def offer(self, frame: str) -> bool:
         """Queue an encoded frame; on overflow drop the backlog and ask for a resync instead."""
+        self.last_offer = time.monotonic()
         try:
             self.queue.put_nowait(frame)
             return True
@@ -106,6 +111,21 @@ class BoardHub:
         client.views.discard(view)
         self.subscribers[view].discard(client)
 
+    def heartbeat(self, idle_seconds: float = HEARTBEAT_SECONDS) -> int:
+        """Ping each client offered nothing for ``idle_seconds``; returns how many."""
+        now = time.monotonic()
+        idle = [c for c in self.clients if now - c.last_offer >= idle_seconds]
+        if idle:
+            ping = Encoded(PingFrame(type="ping", t=time.time()).model_dump_json())
+            for client in idle:
+                client.offer(ping)
+        return len(idle)
+
+    async def heartbeat_forever(self, idle_seconds: float = HEARTBEAT_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(idle_seconds / 3)
+            self.heartbeat(idle_seconds)
+
     def resync_all(self) -> None:
         """Tell every client to reload its views (the economy's structure changed)."""
         self.resync(None)
@@ -150,6 +170,7 @@ class BoardHub:
                     "changes": list(changes.values()),
                 }
             )
-            for client in list(self.subscribers.get(view, ())):
+            clients = list(self.subscribers.get(view, ()))
+            for client in clients:
                 client.offer(frame)
-                FRAMES.inc()
+            FRAMES.inc(len(clients))

@@ -9,16 +9,18 @@ own ``Frame.serialize``) and each client's sender writes those bytes to its conn
 
 The write needs the connection's transport, which ASGI does not expose: ``BoardWebSocketProtocol``
 (uvicorn's websockets-sansio protocol, chosen by ``flowcc serve`` with ``ws=``) offers it as a
-server extension in the scope, ``flowcc.preframed``, holding ``send(bytes)``. It honours the
-transport's flow control as uvicorn's own send does (waits while the buffer is above its high
-water mark) and refuses a closed connection. Under any other server (the ASGI test client, plain
-``uvicorn app.main:create_app``) the extension is absent and frames go through ``send_text``:
-the same bytes on the wire, only slower.
+server extension in the scope, ``flowcc.preframed`` (``Preframed``: write now, or wait for
+room). It honours the transport's flow control as uvicorn's own send does (waits while the
+buffer is above its high water mark) and refuses a closed connection. A frame written at once
+needs no timer; only a wait for room is bounded by the board's send timeout. Under any other
+server (the ASGI test client, plain ``uvicorn app.main:create_app``) the extension is absent
+and frames go through ``send_text``: the same bytes on the wire, only slower.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -30,10 +32,20 @@ from websockets.frames import Frame, Opcode
 EXTENSION = "flowcc.preframed"
 PROTOCOL = "app.board.wire:BoardWebSocketProtocol"  # uvicorn's ws= for `flowcc serve`
 PREFRAMED = Counter(
-    "flowcc_board_preframed_writes_total",
-    "Board frames written to a socket as pre-framed bytes (not through ASGI send)",
+    "flowcc_board_preframed_connections_total",
+    "Board connections offered pre-framed writes (frames not sent through ASGI)",
 )
 SendWire = Callable[[bytes], Awaitable[None]]
+WriteNow = Callable[[bytes], bool]
+
+
+@dataclass(frozen=True)
+class Preframed:
+    """The connection's pre-framed writes: ``write`` writes at once and returns True, or
+    returns False when the transport's buffer is full (then ``send`` waits for room)."""
+
+    write: WriteNow
+    send: SendWire
 
 
 class Encoded(str):
@@ -52,10 +64,11 @@ def framed(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
-def preframed_sender(scope: Mapping[str, Any]) -> SendWire | None:
-    """The connection's pre-framed write, when the server offers it."""
+def preframed_sender(scope: Mapping[str, Any]) -> Preframed | None:
+    """The connection's pre-framed writes, when the server offers them."""
     extension = (scope.get("extensions") or {}).get(EXTENSION)
-    return extension.get("send") if isinstance(extension, dict) else None
+    found = extension.get("writer") if isinstance(extension, dict) else None
+    return found if isinstance(found, Preframed) else None
 
 
 class BoardWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -67,14 +80,18 @@ class BoardWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.config.ws_per_message_deflate:
-            scope["extensions"][EXTENSION] = {"send": self.send_preframed}
+            writer = Preframed(write=self.write_preframed, send=self.send_preframed)
+            scope["extensions"][EXTENSION] = {"writer": writer}
+            PREFRAMED.inc()
 
-    async def send_preframed(self, data: bytes) -> None:
+    def write_preframed(self, data: bytes) -> bool:
         if not self.writable.is_set():  # the transport's buffer is above its high water mark
-            await self.writable.wait()
-        if self.disconnected or self.close_sent or not self.handshake_complete:
-            raise ClientDisconnected()
-        if self.transport.is_closing():
+            return False
+        if self.disconnected or self.close_sent or self.transport.is_closing():
             raise ClientDisconnected()
         self.transport.write(data)
-        PREFRAMED.inc()
+        return True
+
+    async def send_preframed(self, data: bytes) -> None:
+        while not self.write_preframed(data):
+            await self.writable.wait()

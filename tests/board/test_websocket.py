@@ -44,7 +44,7 @@ async def test_snapshot_then_a_delta_when_an_admission_arrives_on_kafka(
             assert beds["RAN01:AMU:B03"]["occupied"] is True
         # As under `flowcc serve`, the frames went to the socket pre-framed (app/board/wire.py),
         # not through the ASGI send path.
-        assert await _gauge(base, "flowcc_board_preframed_writes_total") >= 2
+        assert await _gauge(base, "flowcc_board_preframed_connections_total") == 1
 
 
 async def test_every_frame_of_every_view_is_the_published_protocol(

@@ -9,8 +9,8 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
-from app.board.hub import BoardClient, BoardHub, encode
-from app.board.wire import Encoded, framed, preframed_sender
+from app.board.hub import HEARTBEAT_SECONDS, BoardClient, BoardHub, encode
+from app.board.wire import EXTENSION, Encoded, Preframed, framed, preframed_sender
 from app.changes import Delta
 
 
@@ -69,8 +69,22 @@ def test_encoded_text_is_the_json_text() -> None:
 def test_without_the_server_extension_frames_go_through_asgi() -> None:
     assert preframed_sender({"type": "websocket", "extensions": {}}) is None
     assert preframed_sender({"type": "websocket"}) is None
+    assert preframed_sender({"type": "websocket", "extensions": {EXTENSION: {}}}) is None
 
     async def send(data: bytes) -> None: ...
 
-    scope = {"type": "websocket", "extensions": {"flowcc.preframed": {"send": send}}}
-    assert preframed_sender(scope) is send
+    writer = Preframed(write=lambda data: True, send=send)
+    assert preframed_sender({"extensions": {EXTENSION: {"writer": writer}}}) is writer
+
+
+def test_an_idle_client_is_pinged_and_a_busy_one_is_not() -> None:
+    hub = BoardHub()
+    idle, busy = BoardClient(), BoardClient()
+    for client in (idle, busy):
+        hub.connect(client)
+    idle.last_offer -= HEARTBEAT_SECONDS + 1
+    busy.last_offer -= HEARTBEAT_SECONDS - 5
+    assert hub.heartbeat() == 1
+    assert [json.loads(idle.queue.get_nowait())["type"]] == ["ping"]
+    assert busy.queue.empty()
+    assert hub.heartbeat() == 0  # the ping itself was an offer: not pinged again at once
