@@ -48,16 +48,21 @@ class IngestRepository:
         return {(row.topic, row.partition): row.next_offset for row in rows}
 
     async def save_offsets(self, group_id: str, offsets: dict[tuple[str, int], int]) -> None:
-        for (topic, partition), next_offset in offsets.items():
-            statement = insert(ConsumerOffset).values(
-                group_id=group_id, topic=topic, partition=partition, next_offset=next_offset
+        """Every partition's next offset in one statement (a batch spans up to every partition
+        of its topics: one upsert each was a round trip each)."""
+        if not offsets:
+            return
+        rows = [
+            {"group_id": group_id, "topic": topic, "partition": partition, "next_offset": offset}
+            for (topic, partition), offset in sorted(offsets.items())
+        ]
+        statement = insert(ConsumerOffset).values(rows)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["group_id", "topic", "partition"],
+                set_={"next_offset": statement.excluded.next_offset},
             )
-            await self.session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["group_id", "topic", "partition"],
-                    set_={"next_offset": statement.excluded.next_offset},
-                )
-            )
+        )
 
     async def reset(self) -> None:
         await self.session.execute(delete(ConsumerOffset))
