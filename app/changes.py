@@ -4,8 +4,10 @@ the flow engine each subscribe to committed changes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
 
 from pydantic import JsonValue
 
@@ -44,5 +46,21 @@ CAREHOMES = "carehomes"  # care-home vacancies changed (social-care views)
 
 
 def touch(site: str) -> Delta:
-    """An internal note that a site's facts changed (consumed by the engine, never sent)."""
+    """An internal note that a site's facts changed (consumed by the engine, never sent): the
+    engine re-reads the site."""
     return Delta(ENGINE_VIEW, "touch", site)
+
+
+# A spell's columns the engine's figures read (app/flow/live.py), as the projector committed them.
+SPELL_COLUMNS = ("site_code", "status", "ed_area", "ed_arrived_at", "ed_departed_at",
+                 "decision_to_admit_at", "admitted_at", "discharged_at")  # fmt: skip
+
+
+def spell_changed(spell_id: str, columns: Mapping[str, object] | None) -> Delta:
+    """An internal note of a spell as committed (None: deleted), for the engine's memory."""
+    data: JsonObject = {"gone": True} if columns is None else {
+        name: value.isoformat() if isinstance(value, datetime) else cast("JsonValue", value)
+        for name, value in columns.items()
+        if name in SPELL_COLUMNS
+    }  # fmt: skip
+    return Delta(ENGINE_VIEW, "spell", spell_id, data)

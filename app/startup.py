@@ -11,7 +11,7 @@ import yaml
 
 from app.board.fanout import Fanout
 from app.board.hub import BoardHub
-from app.changes import to_all
+from app.changes import ALL_SITES, ENGINE_VIEW, to_all
 from app.clock import Clock, ManualClock, OffsetClock, SystemClock
 from app.config import Settings
 from app.deps import Resources
@@ -136,7 +136,13 @@ def as_runtime(evaluator: Evaluator) -> EscalationRuntime:
 async def start_fanout(settings: Settings, evaluator: Evaluator, hub: BoardHub) -> Fanout:
     """Join the other API processes (ADR 0005): their committed deltas reach this evaluator and
     hub; this process leads (writes OPEL and samples) if no other process does."""
-    fanout = Fanout(settings.db.url, local(hub, evaluator), hub.resync)
+
+    def resync(views: list[str] | None) -> None:
+        hub.resync(views)
+        if views is None or ENGINE_VIEW in views:  # changes may have been missed: re-read
+            evaluator.touch([ALL_SITES])
+
+    fanout = Fanout(settings.db.url, local(hub, evaluator), resync)
     await fanout.start()
     evaluator.is_leader = lambda: fanout.leader
     evaluator.remote = fanout.send

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, text
+from sqlalchemy import case, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +18,11 @@ class AmbulanceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record_steps(self, events: Sequence[AmbulanceEvent]) -> None:
+    async def record_steps(self, events: Sequence[AmbulanceEvent]) -> set[str]:
         """Many steps in one statement: each incident's steps are merged first (in occurrence
-        order, as one by one would) and the merged row is upserted with the same rules."""
+        order, as one by one would) and the merged row is upserted with the same rules.
+        Returns the sites the journeys were bound for before and after (a diverted vehicle
+        leaves one site's figures for another's)."""
         # Values of any type: one row of column values for the bulk upsert (SQLAlchemy's type).
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
@@ -38,8 +40,11 @@ class AmbulanceRepository:
             row["vehicle"] = event.vehicle or row["vehicle"]
             row["last_event_at"] = event.occurred_at
         if not merged:
-            return
+            return set()
         table = table_of(AmbulanceJourney)
+        keys = tuple_(table.c.incident_id, table.c.patient).in_(list(merged))
+        before = await self.session.execute(select(table.c.destination_site).where(keys))
+        sites = {site for (site,) in before if site}
         statement = insert(table)
         incoming = statement.excluded
         newer = incoming.last_event_at >= table.c.last_event_at
@@ -50,7 +55,7 @@ class AmbulanceRepository:
                 else_=func.coalesce(table.c[name], incoming[name]),
             )
 
-        await self.session.execute(
+        after = await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=["incident_id", "patient"],
                 set_={
@@ -63,14 +68,15 @@ class AmbulanceRepository:
                     "vehicle": latest("vehicle"),
                     "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
                 },
-            ),
+            ).returning(table.c.destination_site),
             list(merged.values()),
         )
+        return sites | {site for (site,) in after if site}
 
-    async def record_step(self, event: AmbulanceEvent) -> None:
+    async def record_step(self, event: AmbulanceEvent) -> set[str]:
         """One step: a step reported twice keeps its first time (LEAST); category,
         destination and vehicle come from the event that occurred last."""
-        await self.record_steps([event])
+        return await self.record_steps([event])
 
     async def reset(self) -> None:
         """Forget everything (the demo's fresh start)."""

@@ -26,7 +26,7 @@ from app.catalogue import (
     numbers,
     system_numbers,
 )
-from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
+from app.changes import ALL_SITES, CAREHOMES, Delta
 from app.changes import touch as touch_delta
 from app.clock import LONDON, Clock, local_midnight
 from app.discharge.service import discharges_view
@@ -35,6 +35,7 @@ from app.escalation.repository import EscalationRepository
 from app.escalation.schemas import OpelView
 from app.escalation.scoring import assess, roll_up
 from app.escalation.service import apply_assessment, opel_view
+from app.flow.keeper import FactsKeeper, grace
 from app.flow.metrics import compute_site
 from app.flow.repository import FlowRepository
 from app.flow.schemas import SiteFlow
@@ -57,6 +58,8 @@ class EvaluatorConfig:
     hours_lost_after: float = 30.0
     sample_every: timedelta = timedelta(minutes=5)
     ref_key: str = "flowcc"  # keys the opaque references of people on the discharge views
+    reconcile_every: timedelta = timedelta(minutes=1)  # memory against the database
+    reconcile_grace: float = 0.5  # seconds before a difference is looked at again
 
 
 @dataclass
@@ -95,13 +98,20 @@ class Evaluator:
         self.is_leader: Callable[[], bool] = lambda: True
         self.remote: Publish | None = None
         self._progress = asyncio.Condition()
+        self.keeper = FactsKeeper()  # the sites' facts in memory (issue #17, lever 3)
+        self.reconciled_at: datetime | None = None
 
     # ------------------------------------------------------------------ inputs
 
     async def committed(self, deltas: list[Delta]) -> None:
-        """Subscribed to committed changes (beside the board's hub): note which sites to
-        re-evaluate."""
-        self.touch(d.key for d in deltas if d.view == ENGINE_VIEW)
+        """Subscribed to committed changes (beside the board's hub): spells and bed counts
+        update the memory (app/flow/keeper.py); a touch has the site re-read."""
+        now = self.clock.now()
+        touched, moved = self.keeper.apply(deltas, now, local_midnight(now))
+        if touched:
+            self.touch(touched)
+        if moved:
+            self.mark(moved)
 
     @property
     def system_scope(self) -> str:
@@ -123,6 +133,13 @@ class Evaluator:
             await self.remote([touch_delta(site) for site in sites])
 
     def touch(self, sites: Iterable[str]) -> None:
+        """Re-read these sites (their memory may be out of date) and re-evaluate them."""
+        sites = list(sites)
+        self.keeper.live.forget(s for s in self.sites if ALL_SITES in sites or s in sites)
+        self.mark(sites)
+
+    def mark(self, sites: Iterable[str]) -> None:
+        """Re-evaluate these sites (and the discharge views)."""
         for site in sites:
             if site == ALL_SITES:
                 self.dirty |= set(self.sites)
@@ -145,6 +162,7 @@ class Evaluator:
                 self.config.system_scope, CADENCE_METRIC
             )
         self.sites = {site.code: site.opel_weight for site in sites}
+        self.keeper.reset(self.sites)  # each site read at its first evaluation
         self.local_authorities = [la.code for la in las]
         views = {v(la) for la in self.local_authorities for v in (_discharges, _carehomes)}
         await self.refresh(set(self.sites) | views)
@@ -178,6 +196,11 @@ class Evaluator:
         number = self._begun
         try:
             now = self.clock.now()
+            if (
+                self.reconciled_at is None
+                or now - self.reconciled_at >= self.config.reconcile_every
+            ):
+                await self.reconcile()
             due = self.dirty | {s for s, at in self.state.due.items() if at and at <= now}
             self.dirty = set()
             if self._sample_due(now):
@@ -199,6 +222,26 @@ class Evaluator:
         async with self._progress:
             await self._progress.wait_for(lambda: self._finished >= target)
 
+    async def reconcile(self) -> int:
+        """Compare every site's facts in memory with a full recomputation from the database;
+        log, count and re-read any that differ (app/flow/keeper.py). Returns how many did."""
+        now = self.clock.now()
+        self.reconciled_at = now
+        found = await self._differing(set(self.sites), now)
+        if found:  # a change committed but not yet delivered is not drift: look again
+            await grace(self.config.reconcile_grace)
+            again = await self._differing(set(found), self.clock.now())
+            found = {site: fields for site, fields in again.items() if site in found}
+        self.keeper.drifted(found)
+        self.keeper.live.prune(now, local_midnight(now))
+        self.mark(found)
+        return len(found)
+
+    async def _differing(self, sites: set[str], now: datetime) -> dict[str, list[str]]:
+        midnight, today = local_midnight(now), now.astimezone(LONDON).date()
+        async with self.sessionmaker() as session, session.begin():
+            return await self.keeper.differing(FlowRepository(session), sites, now, midnight, today)
+
     def _seconds_to_next_due(self) -> float:
         if self.dirty:
             return 0.0
@@ -206,8 +249,14 @@ class Evaluator:
         upcoming = [at for at in self.state.due.values() if at is not None]
         if self.sampled_at is not None:
             upcoming.append(self.sampled_at + self.config.sample_every)
+        if self.reconciled_at is not None:
+            upcoming.append(self.reconciled_at + self.config.reconcile_every)
         soonest = min(upcoming, default=now + timedelta(seconds=MAX_IDLE_SECONDS))
         return max(0.0, min(MAX_IDLE_SECONDS, (soonest - now).total_seconds()))
+
+    def _reconcile_due(self, now: datetime) -> bool:
+        at = self.reconciled_at
+        return at is None or now - at >= self.config.reconcile_every
 
     def _sample_due(self, now: datetime) -> bool:
         return self.sampled_at is None or now - self.sampled_at >= self.config.sample_every
@@ -295,8 +344,8 @@ class Evaluator:
         flow, changed = FlowRepository(session), set()
         midnight = local_midnight(now)
         for site in sorted(sites):
-            facts = await flow.site_facts(
-                site, now=now, midnight=midnight, today=now.astimezone(LONDON).date()
+            facts = await self.keeper.facts(
+                flow, site, now, midnight, now.astimezone(LONDON).date()
             )
             computed = compute_site(
                 facts, now=now, midnight=midnight, hours_lost_after=self.config.hours_lost_after

@@ -23,7 +23,7 @@ from app.catalogue import (
     SiteMetrics,
 )
 from app.clock import calendar_days, local_noon, next_local_midnight
-from app.flow.repository import SiteFacts
+from app.flow.facts import SiteFacts
 
 HANDOVER_BANDS = (15, 30, 45, 60)  # minutes (domain.md §2.3)
 MAJORS_RESUS = ("majors", "resus")  # the OPEL parameter's ED areas (domain.md §1.3 #4)

@@ -1,46 +1,32 @@
-"""All SQL of the flow engine: the raw facts of one site at one instant."""
+"""All SQL of the flow engine: the raw facts of one site at one instant (app/flow/facts.py), and
+what its incremental memory loads (app/flow/live.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.models import AmbulanceJourney
+from app.changes import SPELL_COLUMNS
 from app.clock import next_local_midnight
 from app.discharge.models import DischargePlan
+from app.flow.facts import (
+    ED_HORIZON,
+    GA_CARE,
+    NOT_NCTR,
+    QUEUE_HORIZON,
+    DischargeFacts,
+    QueuedJourney,
+    SiteFacts,
+    by_area,
+)
+from app.flow.live import Journey, SiteMemory, SpellFacts, UnitInfo
 from app.occupancy.models import Encounter
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed, Site, Unit
-
-# A vehicle still "waiting" a day after arrival is a lost handover message, not a queue.
-QUEUE_HORIZON = timedelta(hours=24)
-# A patient "in ED" two days after arrival is a lost discharge or admission message: counted
-# apart (in_department_stale), never in the department's figures.
-ED_HORIZON = timedelta(hours=48)
-NOT_NCTR = ("not_ready", "discharged", "cancelled")
-GA_CARE = "general_and_acute"
-
-
-@dataclass(frozen=True)
-class SiteFacts:
-    unit_counts: dict[str, int]
-    ed_spaces: int
-    ed_waiting: Sequence[tuple[datetime, datetime | None]]  # (arrival, decision to admit)
-    ed_areas: dict[str, int]  # patients in ED by area (resus, majors, ...)
-    ed_area_spaces: dict[str, int]
-    ed_stale: int
-    ed_arrivals: Sequence[datetime]  # arrivals within the last hour
-    ed_departures: Sequence[tuple[datetime, datetime]]  # (arrival, departure) since midnight
-    queue: Sequence[AmbulanceJourney]
-    en_route: int
-    handovers: Sequence[tuple[datetime, datetime, datetime | None]]  # arrived, handover, clear
-    nctr: Sequence[tuple[str | None, str | None, str | None, datetime]]  # pathway, reason, LA
-    discharged_today: Sequence[datetime]
-    expected_today: int
 
 
 class FlowRepository:
@@ -68,11 +54,12 @@ class FlowRepository:
         for unit in units:
             for area, spaces in (unit.areas or {}).items() if unit.kind == "ed" else ():
                 area_spaces[area] = area_spaces.get(area, 0) + spaces
+        discharge = await self.discharge_facts(site, now=now, today=today, since=midnight)
         return SiteFacts(
             unit_counts=totals,
             ed_spaces=sum(u.spaces for u in units if u.kind == "ed"),
             ed_waiting=[(a, d) for a, d, _ in waiting],
-            ed_areas=_by_area(area for _, _, area in waiting),
+            ed_areas=by_area(area for _, _, area in waiting),
             ed_area_spaces=area_spaces,
             ed_stale=stale,
             ed_arrivals=await self._ed_arrivals(site, since=now - timedelta(hours=1)),
@@ -80,9 +67,50 @@ class FlowRepository:
             queue=await self._queue(site, now=now),
             en_route=await self._en_route(site, now=now),
             handovers=await self._handovers(site, since=midnight),
-            nctr=await self._nctr(site, now=now),
+            nctr=discharge.nctr,
             discharged_today=await self._discharged(site, since=midnight),
-            expected_today=await self._expected(site, today=today, since=midnight),
+            expected_today=discharge.expected_today,
+        )
+
+    async def discharge_facts(
+        self, site: str, *, now: datetime, today: date, since: datetime
+    ) -> DischargeFacts:
+        """The figures that join discharge plans with spells and beds (read per evaluation)."""
+        return DischargeFacts(
+            nctr=await self._nctr(site, now=now),
+            expected_today=await self._expected(site, today=today, since=since),
+        )
+
+    async def site_memory(self, site: str, *, now: datetime, midnight: datetime) -> SiteMemory:
+        """What the incremental engine holds for a site (app/flow/live.py), read afresh: its
+        units and their bed counts, the spells and journeys that can count in a figure."""
+        units = {
+            u.id: UnitInfo(u.id, u.kind, u.care, u.spaces, dict(u.areas or {}))
+            for u in (
+                await self.session.execute(select(Unit).where(Unit.site_code == site))
+            ).scalars()
+        }
+        counts = await OccupancyRepository(self.session).unit_counts(sorted(units))
+        e = Encounter
+        spells = select(*(getattr(e, c) for c in ("id", *SPELL_COLUMNS))).where(
+            e.site_code == site,
+            (e.status == "ed")
+            | (e.ed_arrived_at > now - timedelta(hours=1))
+            | (e.ed_departed_at >= midnight)
+            | (e.discharged_at >= midnight),
+        )
+        j = AmbulanceJourney
+        horizon = now - QUEUE_HORIZON
+        journeys = select(j.incident_id, j.patient, j.vehicle, j.category, j.conveying_at,
+                          j.arrived_at, j.handover_at, j.clear_at).where(
+            j.destination_site == site,
+            (j.arrived_at > horizon) | (j.conveying_at > horizon) | (j.handover_at >= midnight),
+        )  # fmt: skip
+        return SiteMemory(
+            units=units,
+            counts=counts,
+            spells={row.id: SpellFacts(*row) for row in await self.session.execute(spells)},
+            journeys=[Journey(*row) for row in await self.session.execute(journeys)],
         )
 
     async def _ed_waiting(
@@ -117,18 +145,19 @@ class FlowRepository:
         )
         return [(a, d) for a, d in (await self.session.execute(query)).all() if a and d]
 
-    async def _queue(self, site: str, *, now: datetime) -> Sequence[AmbulanceJourney]:
+    async def _queue(self, site: str, *, now: datetime) -> Sequence[QueuedJourney]:
+        j = AmbulanceJourney
         query = (
-            select(AmbulanceJourney)
+            select(j.incident_id, j.vehicle, j.category, j.arrived_at)
             .where(
-                AmbulanceJourney.destination_site == site,
-                AmbulanceJourney.arrived_at > now - QUEUE_HORIZON,
-                AmbulanceJourney.handover_at.is_(None),
-                AmbulanceJourney.clear_at.is_(None),
+                j.destination_site == site,
+                j.arrived_at > now - QUEUE_HORIZON,
+                j.handover_at.is_(None),
+                j.clear_at.is_(None),
             )
-            .order_by(AmbulanceJourney.arrived_at, AmbulanceJourney.incident_id)
+            .order_by(j.arrived_at, j.incident_id, j.patient)
         )
-        return (await self.session.execute(query)).scalars().all()
+        return [QueuedJourney(*row) for row in await self.session.execute(query)]
 
     async def _en_route(self, site: str, *, now: datetime) -> int:
         query = select(func.count()).where(
@@ -211,29 +240,3 @@ class FlowRepository:
             )
         )
         return int((await self.session.execute(query)).scalar_one())
-
-
-AREA_NAMES = (("resus", "resus"), ("res", "resus"), ("maj", "majors"), ("min", "minors"),
-              ("sdec", "sdec"), ("utc", "utc"), ("urgent", "utc"), ("paed", "paediatrics"),
-              ("triage", "triage"), ("rat", "triage"))  # fmt: skip
-
-
-def ed_area(text: str | None) -> str:
-    """A sender's ED area code as the economy names areas: RES/RESUS → resus, MAJ or
-    "05-NON COVID MAJORS" → majors, MIN → minors, RAT/TRIAGE → triage ..."""
-    if not text:
-        return "unknown"
-    lowered = text.lower()
-    for word in lowered.replace("-", " ").split():
-        for prefix, name in AREA_NAMES:
-            if word.startswith(prefix):
-                return name
-    return lowered[:40]
-
-
-def _by_area(areas: Iterable[str | None]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for area in areas:
-        name = ed_area(area)
-        counts[name] = counts.get(name, 0) + 1
-    return counts

@@ -135,8 +135,8 @@ async def unknown_reference(session: AsyncSession, kind: str, events: Sequence[A
 async def _ambulance(session: AsyncSession, events: list[AmbulanceEvent]) -> set[str]:
     if problem := await unknown_reference(session, "ambulance", events):
         raise InvalidValue(problem)
-    await AmbulanceRepository(session).record_steps(events)
-    return {event.destination_site or ALL_SITES for event in events}
+    sites = await AmbulanceRepository(session).record_steps(events)
+    return sites | {event.destination_site or ALL_SITES for event in events}
 
 
 async def _carehome(session: AsyncSession, reports: list[CareHomeReport]) -> set[str]:

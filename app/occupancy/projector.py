@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from app.changes import Delta, touch
+from app.changes import SPELL_COLUMNS, Delta, spell_changed
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.fold import EncounterState
@@ -49,7 +49,7 @@ RE_KEYING = frozenset({"A45", "A50"})
 class ChangeSet:
     units: set[str] = field(default_factory=set)
     beds: set[str] = field(default_factory=set)
-    sites: set[str] = field(default_factory=set)  # whose ED/discharge figures may have moved
+    spells: set[str] = field(default_factory=set)  # written or deleted: the engine reads them
 
     def touch(self, bed: Bed) -> None:
         self.beds.add(bed.id)
@@ -185,8 +185,7 @@ class OccupancyProjector:
             rows.append(spell_row(encounter_id, folded, site, bed_id, event_count, patient_id))
             if bed_id or not state.holds_bed:
                 placed.append(encounter_id)
-            if site:
-                self.changes.sites.add(site)
+        self.changes.spells.update(encounter_ids)
         await self.repo.save_encounters(rows)
         await self.repo.resolve_exceptions(placed)
 
@@ -332,10 +331,11 @@ class OccupancyProjector:
         """The batch's deltas, read back from the database once (a record whose SAVEPOINT was
         rolled back may have touched a bed: reading back keeps the board exact)."""
         changes, self.changes = self.changes, ChangeSet()
-        deltas = [touch(site) for site in sorted(changes.sites)]
+        await self.repo.session.flush()
+        spells = await self.repo.spell_columns(sorted(changes.spells), SPELL_COLUMNS)
+        deltas = [spell_changed(s, spells.get(s)) for s in sorted(changes.spells)]
         if not changes.units:
             return deltas
-        await self.repo.session.flush()
         counts = await self.repo.unit_counts(sorted(changes.units))
         for unit_id, unit_counts in counts.items():
             site = unit_id.split(":", 1)[0]

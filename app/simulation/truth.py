@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.clock import local_midnight
-from app.flow.repository import ED_HORIZON, QUEUE_HORIZON, ed_area
+from app.flow.facts import ED_HORIZON, QUEUE_HORIZON, ed_area
 
 FOUR_HOURS = timedelta(hours=4)
 

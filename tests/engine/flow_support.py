@@ -8,6 +8,7 @@ from datetime import timedelta
 from itertools import count
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ambulance.events import AmbulanceEvent, Step
@@ -121,8 +122,8 @@ class World:
             occurred_at=fields.pop("at", self.clock.now()),
         )
         async with self.sessionmaker() as session, session.begin():
-            await AmbulanceRepository(session).record_step(event)
-        self.engine.touch([site])
+            sites = await AmbulanceRepository(session).record_step(event)
+        self.engine.touch(sites | {site})  # as the consumer: where it was and is bound
 
     async def discharge_status(self, spell: str, status: str, **fields: Any) -> None:
         event = DischargeStatusEvent(
@@ -165,9 +166,12 @@ class World:
         await self.engine.committed(deltas)
 
     async def settle(self) -> list[Delta]:
-        """Let the engine evaluate what is due; return what it published."""
-        before = len(self.published)
-        await self.engine.run_once()
+        """Let the engine evaluate what is due; return what it published. Every time, its
+        facts in memory must equal a full recomputation from the database (issue #17)."""
+        before, drift = len(self.published), drifted()
+        await self.engine.run_once()  # (itself reconciling, once a minute of the clock)
+        assert await self.engine.reconcile() == 0, "the engine's memory drifted"
+        assert drifted() == drift, "the engine's memory drifted (found by its own check)"
         return self.published[before:]
 
     async def advance(self, **delta: float) -> list[Delta]:
@@ -176,6 +180,17 @@ class World:
 
     def metrics(self, site: str) -> dict[str, Any]:
         return self.engine.state.metrics[site].model_dump()
+
+
+def drifted() -> float:
+    """Every site's differences between the engine's memory and the database, ever found."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "flowcc_engine_drift"
+        for sample in metric.samples
+        if sample.name == "flowcc_engine_drift_total"
+    )
 
 
 async def make_world(engine: AsyncEngine) -> World:
@@ -189,7 +204,9 @@ async def make_world(engine: AsyncEngine) -> World:
         published.extend(deltas)
 
     config = EvaluatorConfig(
-        profile=load_profile("deploy/escalation/opel-default.yaml"), system_scope=SYSTEM
+        profile=load_profile("deploy/escalation/opel-default.yaml"),
+        system_scope=SYSTEM,
+        reconcile_grace=0,  # nothing else writes: a difference is drift at once
     )
     flow = Evaluator(sessionmaker, publish, clock, config)
     await flow.start()
