@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
+from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.carehomes.service import carehomes_view
 from app.catalogue import (
     CADENCE_METRIC,
-    OPEL_SAMPLES,
     SiteMetrics,
-    authority_numbers,
     numbers,
-    system_numbers,
 )
-from app.changes import ALL_SITES, CAREHOMES, Delta
+from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.changes import touch as touch_delta
 from app.clock import LONDON, Clock, local_midnight
 from app.discharge.service import discharges_view
@@ -35,18 +33,21 @@ from app.escalation.repository import EscalationRepository
 from app.escalation.schemas import OpelView
 from app.escalation.scoring import assess, roll_up
 from app.escalation.service import apply_assessment, opel_view
-from app.flow.keeper import FactsKeeper, grace
+from app.flow.keeper import FactsKeeper
 from app.flow.metrics import compute_site
 from app.flow.repository import FlowRepository
+from app.flow.sampling import Sampling, record
 from app.flow.schemas import SiteFlow
 from app.logging import get_logger
 from app.topology.repository import TopologyRepository
-from app.webhooks.service import enqueue
 
 if TYPE_CHECKING:
     from pydantic.main import IncEx
 
 log = get_logger(__name__)
+LIST_READS = Counter(
+    "flowcc_engine_discharge_list_reads_total", "Local authorities' discharge lists read"
+)
 Publish = Callable[[list[Delta]], Awaitable[None]]
 MAX_IDLE_SECONDS = 1.0  # an offset clock may be moved: look at least this often
 
@@ -99,6 +100,7 @@ class Evaluator:
         self.remote: Publish | None = None
         self._progress = asyncio.Condition()
         self.keeper = FactsKeeper()  # the sites' facts in memory (issue #17, lever 3)
+        self._maybe_planned: set[str] = set()  # spells changed since the last evaluation
         self.reconciled_at: datetime | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -111,7 +113,13 @@ class Evaluator:
         if touched:
             self.touch(touched)
         if moved:
-            self.mark(moved)
+            self.mark(moved, discharges=False)
+        # A spell moves a discharge list only if it has a discharge plan: looked up (one
+        # statement) at the evaluation, rather than every authority's list re-read per batch.
+        self._maybe_planned |= {
+            d.key for d in deltas if d.view == ENGINE_VIEW and d.kind == "spell"
+        }
+        self._wake.set()
 
     @property
     def system_scope(self) -> str:
@@ -138,15 +146,15 @@ class Evaluator:
         self.keeper.live.forget(s for s in self.sites if ALL_SITES in sites or s in sites)
         self.mark(sites)
 
-    def mark(self, sites: Iterable[str]) -> None:
-        """Re-evaluate these sites (and the discharge views)."""
+    def mark(self, sites: Iterable[str], *, discharges: bool = True) -> None:
+        """Re-evaluate these sites (and, unless told otherwise, the discharge views)."""
         for site in sites:
             if site == ALL_SITES:
                 self.dirty |= set(self.sites)
             elif site in self.sites:
                 self.dirty.add(site)
-            # Any ADT, discharge or care-home change may move someone on a discharge list.
-            self.dirty |= {_discharges(la) for la in self.local_authorities}
+            if discharges:  # an ambulance, discharge or care-home change may move someone
+                self.dirty |= {_discharges(la) for la in self.local_authorities}
             if site == CAREHOMES:
                 self.dirty |= {_carehomes(la) for la in self.local_authorities}
         self._wake.set()
@@ -205,7 +213,7 @@ class Evaluator:
             self.dirty = set()
             if self._sample_due(now):
                 due |= set(self.sites)  # a sample is of every site as of now
-            elif not due:
+            elif not due and not self._maybe_planned:
                 return False
             await self.refresh(due)
             return True
@@ -225,25 +233,15 @@ class Evaluator:
     async def reconcile(self) -> int:
         """Compare every site's facts in memory with a full recomputation from the database;
         log, count and re-read any that differ (app/flow/keeper.py). Returns how many did."""
-        now = self.clock.now()
-        self.reconciled_at = now
-        found = await self._differing(set(self.sites), now)
-        if found:  # a change committed but not yet delivered is not drift: look again
-            await grace(self.config.reconcile_grace)
-            again = await self._differing(set(found), self.clock.now())
-            found = {site: fields for site, fields in again.items() if site in found}
-        self.keeper.drifted(found)
-        self.keeper.live.prune(now, local_midnight(now))
+        self.reconciled_at = self.clock.now()
+        found = await self.keeper.reconcile(
+            self.sessionmaker, set(self.sites), self.clock, self.config.reconcile_grace
+        )
         self.mark(found)
         return len(found)
 
-    async def _differing(self, sites: set[str], now: datetime) -> dict[str, list[str]]:
-        midnight, today = local_midnight(now), now.astimezone(LONDON).date()
-        async with self.sessionmaker() as session, session.begin():
-            return await self.keeper.differing(FlowRepository(session), sites, now, midnight, today)
-
     def _seconds_to_next_due(self) -> float:
-        if self.dirty:
+        if self.dirty or self._maybe_planned:
             return 0.0
         now = self.clock.now()
         upcoming = [at for at in self.state.due.values() if at is not None]
@@ -270,6 +268,10 @@ class Evaluator:
         sites = keys & set(self.sites)
         lead = self.is_leader()
         async with self.sessionmaker() as session, session.begin():
+            if self._maybe_planned:
+                spells, self._maybe_planned = self._maybe_planned, set()
+                if await FlowRepository(session).any_planned(sorted(spells)):
+                    keys = keys | {_discharges(la) for la in self.local_authorities}
             views = await self._discharge_views(session, keys, now)
             escalation = EscalationRepository(session)
             changed_levels = await self._evaluate_sites(session, escalation, sites, now, lead)
@@ -279,39 +281,18 @@ class Evaluator:
             opel = {scope: opel_view(state) for scope, state in states.items()}
             sample_all = self._sample_due(now)
             if lead:
-                await self._record(session, escalation, changed_levels, opel, now, sample_all)
+                await record(
+                    session,
+                    escalation,
+                    Sampling(self.state.metrics, self.sites, self.local_authorities,
+                             self.config.system_scope, sampled_here=self._sampled_here),
+                    changed_levels, opel, now, sample_all,
+                )  # fmt: skip
             if sample_all:
                 self.sampled_at, self._sampled_here = now, lead
         await self.publish(self._deltas(now, opel) + views)
         if changed_levels and self.remote is not None:  # the followers re-read the levels
             await self.remote([touch_delta(ALL_SITES)])
-
-    async def _record(
-        self,
-        session: AsyncSession,
-        escalation: EscalationRepository,
-        changed: set[str],
-        opel: dict[str, OpelView | None],
-        now: datetime,
-        sample_all: bool,
-    ) -> None:
-        """The leader's writes after an evaluation, in the evaluation's transaction: a webhook
-        for each level that moved, and metric samples (of every scope when a sample is due)."""
-        for scope in sorted(changed):
-            view = opel.get(scope)
-            await enqueue(
-                session, "opel.changed", scope, view.model_dump(mode="json") if view else {}
-            )
-        # Until this process has taken its first sample on the cadence, a level that moves is
-        # not sampled: it may be a passing state of a catch-up (after a rebuild or a demo reset
-        # the backlog is applied in seconds, and a sample is stamped with the time it is taken).
-        on_change = changed if self._sampled_here else set()
-        for scope in sorted(set(opel) if sample_all else on_change):
-            escalation.add_samples(scope, self._samples(scope, opel.get(scope)), now)
-        if sample_all:  # a local authority's: from its people in every site's beds
-            sites = [numbers(m) for site, m in self.state.metrics.items() if site in self.sites]
-            for la in self.local_authorities:
-                escalation.add_samples(la, authority_numbers(sites, la), now)
 
     async def _discharge_views(
         self, session: AsyncSession, keys: set[str], now: datetime
@@ -321,6 +302,7 @@ class Evaluator:
             view = _discharges(la)
             if view not in keys:
                 continue
+            LIST_READS.inc()
             data, self.state.due[view] = await discharges_view(
                 session, la, now=now, ref_key=self.config.ref_key
             )
@@ -379,20 +361,6 @@ class Evaluator:
         return moved
 
     # ------------------------------------------------------------------ outputs
-
-    def _samples(self, scope: str, opel: OpelView | None) -> dict[str, float]:
-        metrics = self.state.metrics.get(scope)
-        values = numbers(metrics) if metrics is not None else {}
-        if scope == self.config.system_scope:  # the whole system's, from its sites'
-            values = system_numbers(
-                numbers(m) for s, m in self.state.metrics.items() if s in self.sites
-            )
-        if opel is not None:
-            for name, key in OPEL_SAMPLES.items():
-                value = getattr(opel, key)
-                if isinstance(value, int | float):
-                    values[name] = float(value)
-        return values
 
     def _deltas(self, now: datetime, opel: dict[str, OpelView | None]) -> list[Delta]:
         """A site's metrics go to its board (the board adds the system summary: app/board)."""

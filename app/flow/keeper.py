@@ -22,8 +22,10 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.changes import ENGINE_VIEW, Delta
+from app.clock import LONDON, Clock, local_midnight
 from app.flow.facts import DischargeFacts, SiteFacts
 from app.flow.live import LiveFacts, SpellFacts, same
 from app.flow.repository import FlowRepository
@@ -113,13 +115,30 @@ class FactsKeeper:
                 found[site] = fields
         return found
 
-    def drifted(self, found: dict[str, list[str]]) -> None:
+    async def reconcile(
+        self, sessionmaker: async_sessionmaker[AsyncSession], sites: set[str], clock: Clock,
+        grace: float,
+    ) -> set[str]:  # fmt: skip
+        """Memory against the database for every site; returns the sites that drifted (logged,
+        counted and to be re-read). A difference is looked at again after ``grace`` seconds: a
+        change committed but not yet delivered is not drift."""
+        now = clock.now()
+        found = await self._differing(sessionmaker, sites, now)
+        if found and grace > 0:
+            await asyncio.sleep(grace)
+        if found:
+            again = await self._differing(sessionmaker, set(found), clock.now())
+            found = {site: fields for site, fields in again.items() if site in found}
         for site, fields in sorted(found.items()):
             DRIFT.labels(site).inc()
             log.warning("engine_drift", site=site, facts=fields)
         self.live.forget(found)
+        self.live.prune(now, local_midnight(now))
+        return set(found)
 
-
-async def grace(seconds: float) -> None:
-    if seconds > 0:
-        await asyncio.sleep(seconds)
+    async def _differing(
+        self, sessionmaker: async_sessionmaker[AsyncSession], sites: set[str], now: datetime
+    ) -> dict[str, list[str]]:
+        midnight, today = local_midnight(now), now.astimezone(LONDON).date()
+        async with sessionmaker() as session, session.begin():
+            return await self.differing(FlowRepository(session), sites, now, midnight, today)

@@ -72,6 +72,11 @@ class FlowRepository:
             expected_today=discharge.expected_today,
         )
 
+    async def any_planned(self, spell_ids: Sequence[str]) -> bool:
+        """Has any of these spells a discharge plan (can it be on a discharge list)?"""
+        query = select(DischargePlan.spell_id).where(DischargePlan.spell_id.in_(spell_ids)).limit(1)
+        return bool(spell_ids) and (await self.session.execute(query)).first() is not None
+
     async def discharge_facts(
         self, site: str, *, now: datetime, today: date, since: datetime
     ) -> DischargeFacts:

@@ -107,6 +107,10 @@ async def test_memory_equals_a_full_recomputation_after_every_batch(
         assert all(s.counts(hour_ago, midnight) for s in memory.spells.values())
 
 
+def _list_reads() -> float:
+    return REGISTRY.get_sample_value("flowcc_engine_discharge_list_reads_total") or 0.0
+
+
 def _drift(site: str) -> float:
     return REGISTRY.get_sample_value("flowcc_engine_drift_total", {"site": site}) or 0.0
 
@@ -195,3 +199,28 @@ async def test_a_diverted_ambulance_leaves_the_first_sites_queue_at_once(
     await world.settle()
     assert world.metrics("T1")["ambulance"]["waiting"] == 0
     assert world.metrics("T2")["ambulance"]["waiting"] == 1
+
+
+async def test_a_planned_spells_adt_moves_the_discharge_list_and_others_do_not_read_it(
+    clean_db: AsyncEngine,
+) -> None:
+    """A spell's ADT re-reads the discharge lists only if the spell has a discharge plan."""
+    world = await make_world(clean_db)
+    await world.admit("p", "T1", "B01")
+    await world.admit("q", "T1", "B02")
+    await world.discharge_status(
+        "p", "ready", pathway="P1", local_authority="LA1",
+        discharge_ready_at=world.clock.now() - timedelta(hours=1),
+    )  # fmt: skip
+    await world.settle()
+    assert len(world.view("discharges:LA1")["pending"]) == 1
+    reads = _list_reads()
+    await world.adt(
+        "A02", "q", "T1", patient_class="I", location=Location(ward="W1", bed="B03", site="T1")
+    )
+    await world.settle()
+    assert _list_reads() == reads  # q has no plan: no list read
+    await world.adt("A03", "p", "T1", patient_class="I")
+    await world.settle()
+    assert _list_reads() == reads + 1
+    assert world.view("discharges:LA1")["pending"] == []  # p went home
