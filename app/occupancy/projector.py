@@ -49,7 +49,8 @@ RE_KEYING = frozenset({"A45", "A50"})
 class ChangeSet:
     units: set[str] = field(default_factory=set)
     beds: set[str] = field(default_factory=set)
-    spells: set[str] = field(default_factory=set)  # written or deleted: the engine reads them
+    # Each spell written (its columns the engine reads) or deleted (None), as it will commit.
+    spells: dict[str, dict[str, object] | None] = field(default_factory=dict)
 
     def touch(self, bed: Bed) -> None:
         self.beds.add(bed.id)
@@ -80,6 +81,18 @@ class OccupancyProjector:
         await self.apply_all([event])
 
     async def apply_all(self, events: list[AdtEvent]) -> None:
+        """Apply these events. Raising, they leave the batch's spell images as they were (the
+        caller's SAVEPOINT rolls their writes back: app/ingest, consumers/batch.py); the beds
+        are flushed here, so anything the database refuses is refused inside this call."""
+        images = dict(self.changes.spells)
+        try:
+            await self._apply_all(events)
+            await self.repo.session.flush()
+        except BaseException:
+            self.changes.spells = images
+            raise
+
+    async def _apply_all(self, events: list[AdtEvent]) -> None:
         spell_events: list[AdtEvent] = []
         rekeyed: set[str] = set()
         for event in await self._by_policy(events):
@@ -158,7 +171,9 @@ class OccupancyProjector:
         )
         freed = self._vacate(beds, targets)
         await self._write(encounter_ids, encounters, folds, targets, beds)
-        await self.repo.delete_encounters([e for e in encounter_ids if not folds[e][1]])
+        emptied = [e for e in encounter_ids if not folds[e][1]]
+        await self.repo.delete_encounters(emptied)
+        self.changes.spells.update(dict.fromkeys(emptied))
         await self._give_back(
             beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
         )
@@ -185,7 +200,8 @@ class OccupancyProjector:
             rows.append(spell_row(encounter_id, folded, site, bed_id, event_count, patient_id))
             if bed_id or not state.holds_bed:
                 placed.append(encounter_id)
-        self.changes.spells.update(encounter_ids)
+        for row in rows:
+            self.changes.spells[str(row["spell"])] = {k: row[k] for k in SPELL_COLUMNS}
         await self.repo.save_encounters(rows)
         await self.repo.resolve_exceptions(placed)
 
@@ -331,11 +347,10 @@ class OccupancyProjector:
         """The batch's deltas, read back from the database once (a record whose SAVEPOINT was
         rolled back may have touched a bed: reading back keeps the board exact)."""
         changes, self.changes = self.changes, ChangeSet()
-        await self.repo.session.flush()
-        spells = await self.repo.spell_columns(sorted(changes.spells), SPELL_COLUMNS)
-        deltas = [spell_changed(s, spells.get(s)) for s in sorted(changes.spells)]
+        deltas = [spell_changed(s, image) for s, image in sorted(changes.spells.items())]
         if not changes.units:
             return deltas
+        await self.repo.session.flush()
         counts = await self.repo.unit_counts(sorted(changes.units))
         for unit_id, unit_counts in counts.items():
             site = unit_id.split(":", 1)[0]

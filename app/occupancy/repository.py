@@ -129,21 +129,6 @@ class OccupancyRepository:
         )
         await self.session.execute(statement, list(rows))
 
-    async def spell_columns(
-        self, encounter_ids: Sequence[str], columns: Sequence[str]
-    ) -> dict[str, dict[str, object]]:
-        """These columns of these spells, as they stand in this transaction (absent: deleted)."""
-        if not encounter_ids:
-            return {}
-        table = table_of(Encounter)
-        query = select(table.c.id, *(table.c[name] for name in columns)).where(
-            table.c.id.in_(list(encounter_ids))
-        )
-        return {
-            row.id: {name: row._mapping[name] for name in columns}
-            for row in await self.session.execute(query)
-        }
-
     async def histories(self, encounter_ids: Sequence[str]) -> dict[str, list[AdtEvent]]:
         query = select(EncounterEvent.encounter_id, EncounterEvent.payload).where(
             EncounterEvent.encounter_id.in_(encounter_ids)
