@@ -29,6 +29,12 @@ class Base(DeclarativeBase):
 
 
 def create_engine(settings: DbSettings) -> AsyncEngine:
+    """The connection pool. Every domain's models are registered first: a mapper's foreign
+    key to another domain's table resolves wherever the database is used (a command that
+    imports only what it needs found ``encounters.bed_id`` pointing at an unknown ``beds``)."""
+    from app.models import import_all_models
+
+    import_all_models()
     return create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
