@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select, text, tuple_
+from sqlalchemy import ColumnClause, Table, case, func, literal_column, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,9 +42,6 @@ class AmbulanceRepository:
         if not merged:
             return set()
         table = table_of(AmbulanceJourney)
-        keys = tuple_(table.c.incident_id, table.c.patient).in_(list(merged))
-        before = await self.session.execute(select(table.c.destination_site).where(keys))
-        sites = {site for (site,) in before if site}
         statement = insert(table)
         incoming = statement.excluded
         newer = incoming.last_event_at >= table.c.last_event_at
@@ -68,10 +65,10 @@ class AmbulanceRepository:
                     "vehicle": latest("vehicle"),
                     "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
                 },
-            ).returning(table.c.destination_site),
+            ).returning(table.c.destination_site, _before(table)),
             list(merged.values()),
         )
-        return sites | {site for (site,) in after if site}
+        return {site for row in after for site in row if site}
 
     async def record_step(self, event: AmbulanceEvent) -> set[str]:
         """One step: a step reported twice keeps its first time (LEAST); category,
@@ -81,3 +78,14 @@ class AmbulanceRepository:
     async def reset(self) -> None:
         """Forget everything (the demo's fresh start)."""
         await self.session.execute(text("TRUNCATE ambulance_journeys"))
+
+
+def _before(table: Table) -> ColumnClause[Any]:
+    """A journey's destination before this statement: a sub-select in RETURNING reads the
+    statement's snapshot, which does not see the statement's own writes (so a diversion is
+    known in the same round trip, no read before the upsert)."""
+    name = table.name
+    return literal_column(
+        f"(SELECT b.destination_site FROM {name} AS b WHERE b.incident_id = {name}.incident_id"
+        f" AND b.patient = {name}.patient)"
+    )
