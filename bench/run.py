@@ -230,7 +230,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "- Latency: everything shares 2 cores (the 1,000-client harness ~60 % of one, the",
         "  broker, PostgreSQL, the board process). With the engine switched off (an",
-        "  experiment, 2026-12-01) the service's share fell to p50 ~120 ms: the engine's",
+        "  experiment during issue #17) the service's share fell to p50 ~120 ms: the engine's",
         "  re-reads of each touched site had been half of it; the incremental engine (ADR",
         "  0009) takes them out. What remains: a consumer batch under this load is ~17-40",
         "  records taking ~60-110 ms (15 PostgreSQL round trips, each waiting its turn for a",

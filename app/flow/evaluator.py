@@ -116,10 +116,10 @@ class Evaluator:
             self.mark(moved, discharges=False)
         # A spell moves a discharge list only if it has a discharge plan: looked up (one
         # statement) at the evaluation, rather than every authority's list re-read per batch.
-        self._maybe_planned |= {
-            d.key for d in deltas if d.view == ENGINE_VIEW and d.kind == "spell"
-        }
-        self._wake.set()
+        spells = {d.key for d in deltas if d.view == ENGINE_VIEW and d.kind == "spell"}
+        if spells:
+            self._maybe_planned |= spells
+            self._wake.set()
 
     @property
     def system_scope(self) -> str:

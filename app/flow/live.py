@@ -147,11 +147,13 @@ class LiveFacts:
         return moved
 
     def apply_units(self, unit_id: str, counts: Mapping[str, int]) -> str | None:
-        for site, memory in self.sites.items():
-            if unit_id in memory.units:
-                memory.counts[unit_id] = dict(counts)
-                return site
-        return None
+        """A unit's bed counts as committed; returns its site (units are ``SITE:CODE``)."""
+        site = unit_id.split(":", 1)[0]
+        memory = self.sites.get(site)
+        if memory is None or unit_id not in memory.units:
+            return None
+        memory.counts[unit_id] = dict(counts)
+        return site
 
     def prune(self, now: datetime, midnight: datetime) -> None:
         """Drop spells that can no longer count (memory stays the size of the live sites)."""
