@@ -204,10 +204,7 @@ class Evaluator:
         number = self._begun
         try:
             now = self.clock.now()
-            if (
-                self.reconciled_at is None
-                or now - self.reconciled_at >= self.config.reconcile_every
-            ):
+            if self._reconcile_due(now):
                 await self.reconcile()
             due = self.dirty | {s for s, at in self.state.due.items() if at and at <= now}
             self.dirty = set()

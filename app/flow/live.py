@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import JsonValue
-
 from app.changes import SPELL_COLUMNS
 from app.flow.facts import (
     ED_HORIZON,
@@ -49,10 +47,6 @@ class SpellFacts:
     decision_to_admit_at: datetime | None
     admitted_at: datetime | None
     discharged_at: datetime | None
-
-    def as_json(self) -> dict[str, JsonValue]:
-        values = {name: getattr(self, name) for name in SPELL_COLUMNS}
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
     @classmethod
     def from_json(cls, spell_id: str, data: Mapping[str, Any]) -> SpellFacts:
