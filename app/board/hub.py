@@ -21,11 +21,11 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import cast
 
 from prometheus_client import Counter, Gauge
-from pydantic import JsonValue
 
-from app.board.present import with_summaries
+from app.board.present import merged_patches, metrics_patch, with_summaries
 from app.board.protocol import PingFrame, ResyncFrame
 from app.board.wire import Encoded
 from app.changes import ENGINE_VIEW, Delta, JsonObject
@@ -83,7 +83,9 @@ class BoardHub:
         self.tick = tick_seconds
         # Per view, the latest change of each (kind, key), in the order they last changed:
         # changes carry absolute values, so a later one within a tick supersedes an earlier one.
-        self._pending: dict[str, dict[tuple[str, str], JsonValue]] = defaultdict(dict)
+        self._pending: dict[str, dict[tuple[str, str], JsonObject]] = defaultdict(dict)
+        # Per (view, site), the metrics last published: the next carry what changed since.
+        self._metrics: dict[tuple[str, str], JsonObject] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_flush = float("-inf")
 
@@ -143,8 +145,8 @@ class BoardHub:
         for delta in with_summaries(deltas):
             if delta.view != ENGINE_VIEW:
                 changes = self._pending[delta.view]
-                changes.pop((delta.kind, delta.key), None)
-                changes[(delta.kind, delta.key)] = delta.message()
+                held = changes.pop((delta.kind, delta.key), None)
+                changes[(delta.kind, delta.key)] = self._change(delta, held)
         if not self._pending or self._timer is not None:
             return  # nothing for the boards, or a frame is already due at the tick
         loop = asyncio.get_running_loop()
@@ -174,3 +176,20 @@ class BoardHub:
             for client in clients:
                 client.offer(frame)
             FRAMES.inc(len(clients))
+
+    def _change(self, delta: Delta, held: JsonObject | None) -> JsonObject:
+        """A change as the view's clients get it; ``held``: the same (kind, key)'s change not
+        sent yet. A site's metrics go whole the first time, then as a ``metrics_patch`` of what
+        changed since the previous metrics published (what a client holds: from the frames,
+        or from a snapshot of the engine's state, never older than the last published). Two
+        before a frame go as one: patches merged, or a whole one still whole."""
+        if delta.kind != "metrics":
+            return delta.message()
+        before = self._metrics.get((delta.view, delta.key))
+        self._metrics[(delta.view, delta.key)] = delta.data
+        if before is None or (held is not None and held["kind"] == "metrics"):
+            return delta.message()
+        patch = metrics_patch(before, delta.data)
+        if held is not None:
+            patch = merged_patches(cast("JsonObject", held["data"]), patch)
+        return {"kind": "metrics_patch", "key": delta.key, "data": patch}

@@ -8,17 +8,19 @@ A delta's change is discriminated by its ``kind``, which fixes the shape of its 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic.json_schema import JsonSchemaMode
 
 from app.auth.schemas import Permissions, Principal
 from app.board.schemas import SiteSummary, SiteView, SystemView
 from app.carehomes.schemas import CareHomesView
+from app.catalogue import AmbulanceMetrics, BedsMetrics, DischargeMetrics, EdMetrics
 from app.discharge.schemas import DischargesView
 from app.escalation.schemas import OpelView
+from app.fields import Timestamp
 from app.flow.schemas import SiteFlow
 from app.occupancy.schemas import BedView, UnitCounts
 
@@ -46,6 +48,46 @@ class MetricsChange(_Change):
     data: SiteFlow
 
 
+def _changed_fields(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with every field optional: a patch holds only the fields that changed."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, Field(None, description=info.description))
+        for name, info in model.model_fields.items()
+    }
+    return create_model(f"{model.__name__}Changes", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+if TYPE_CHECKING:  # the same fields, every one optional (built from the catalogue below)
+    BedsChanges = BedsMetrics
+    EdChanges = EdMetrics
+    AmbulanceChanges = AmbulanceMetrics
+    DischargeChanges = DischargeMetrics
+else:
+    BedsChanges = _changed_fields(BedsMetrics)
+    EdChanges = _changed_fields(EdMetrics)
+    AmbulanceChanges = _changed_fields(AmbulanceMetrics)
+    DischargeChanges = _changed_fields(DischargeMetrics)
+
+
+class SiteFlowPatch(BaseModel):
+    """What changed in a site's metrics since the view's previous ``metrics`` or
+    ``metrics_patch``: of each group only the fields that changed (each replacing the client's
+    value of that field), ``opel`` whole if it changed; a member left out did not change."""
+
+    model_config = ConfigDict(extra="forbid")
+    as_of: Timestamp
+    beds: BedsChanges | None = None
+    ed: EdChanges | None = None
+    ambulance: AmbulanceChanges | None = None
+    discharges: DischargeChanges | None = None
+    opel: OpelView | None = Field(None, description="Whole, if it changed (null: no OPEL)")
+
+
+class MetricsPatchChange(_Change):
+    kind: Literal["metrics_patch"]
+    data: SiteFlowPatch
+
+
 class SiteSummaryChange(_Change):
     kind: Literal["site_summary"]
     data: SiteSummary
@@ -67,7 +109,8 @@ class CareHomesChange(_Change):
 
 
 Change = Annotated[
-    UnitChange | BedChange | MetricsChange | SiteSummaryChange | SystemOpelChange
+    UnitChange | BedChange | MetricsChange | MetricsPatchChange | SiteSummaryChange
+    | SystemOpelChange
     | DischargesChange | CareHomesChange,
     Field(discriminator="kind"),
 ]  # fmt: skip

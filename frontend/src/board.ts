@@ -2,7 +2,7 @@
 // resync on a gap or when the server says we fell behind, heartbeats, reconnect with backoff.
 
 // Frames and messages are the service's (src/openapi.ts, generated; docs/board-protocol.md).
-import type { BoardFrame as Frame, Change, ClientMessage, ViewData } from "./model";
+import { NeedsSnapshot, type BoardFrame as Frame, type Change, type ClientMessage, type ViewData } from "./model";
 
 export type { Change };
 export type ViewState = { seq: number; data: ViewData; updatedAt: number };
@@ -59,6 +59,19 @@ export class BoardClient {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
+  /** The view with these changes, or null when they need what it does not hold: then the view
+   * is reloaded (a new snapshot), as on a gap. */
+  private applied(view: string, data: ViewData, changes: Change[]): ViewData | null {
+    try {
+      return this.apply(view, data, changes);
+    } catch (error) {
+      if (!(error instanceof NeedsSnapshot)) throw error;
+      this.views.delete(view);
+      this.send({ type: "resync", view });
+      return null;
+    }
+  }
+
   private handle(frame: Frame): void {
     switch (frame.type) {
       case "ready":
@@ -70,13 +83,16 @@ export class BoardClient {
         const state = { seq: frame.seq, data: this.apply(frame.view, frame.data, []), updatedAt: Date.now() };
         // Deltas that arrived before the snapshot: keep those newer than it (they are absolute
         // values, so applying one the snapshot already includes is harmless).
-        for (const delta of this.pending.get(frame.view) ?? []) {
+        const early = this.pending.get(frame.view) ?? [];
+        this.pending.delete(frame.view);
+        for (const delta of early) {
           if (delta.seq > state.seq) {
-            state.data = this.apply(frame.view, state.data, delta.changes);
+            const data = this.applied(frame.view, state.data, delta.changes);
+            if (data === null) return;
+            state.data = data;
             state.seq = delta.seq;
           }
         }
-        this.pending.delete(frame.view);
         this.views.set(frame.view, state);
         this.onChange(frame.view, state);
         break;
@@ -96,11 +112,9 @@ export class BoardClient {
           this.send({ type: "resync", view: frame.view });
           return;
         }
-        const next = {
-          seq: frame.seq,
-          data: this.apply(frame.view, state.data, frame.changes),
-          updatedAt: Date.now(),
-        };
+        const data = this.applied(frame.view, state.data, frame.changes);
+        if (data === null) return;
+        const next = { seq: frame.seq, data, updatedAt: Date.now() };
         this.views.set(frame.view, next);
         this.onChange(frame.view, next);
         break;

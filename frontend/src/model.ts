@@ -29,6 +29,27 @@ export type Match = Schemas["MatchOut"];
 export type Home = Schemas["HomeOut"];
 export type ViewData = SiteView | SystemView | DischargesView | CareHomesView;
 
+export type MetricsPatch = Schemas["SiteFlowPatch"];
+
+/** A change that needs what the client does not hold (a patch of metrics it never had): the
+ * view must be reloaded. */
+export class NeedsSnapshot extends Error {}
+
+const PATCHED_GROUPS = ["beds", "ed", "ambulance", "discharges"] as const;
+
+/** Metrics with a patch applied: each group's changed fields replace the held ones; a member
+ * the patch leaves out did not change (docs/board-protocol.md). */
+export function patchMetrics(held: SiteMetrics | null | undefined, patch: MetricsPatch, received: number): SiteMetrics {
+  if (!held) throw new NeedsSnapshot("a metrics patch without the metrics it patches");
+  const next: any = { ...held, as_of: patch.as_of, received_at: received };
+  for (const group of PATCHED_GROUPS) {
+    const fields = patch[group];
+    if (fields) next[group] = { ...held[group], ...fields };
+  }
+  if ("opel" in patch) next.opel = patch.opel ?? null;
+  return next;
+}
+
 export function applyChanges(_view: string, data: ViewData, changes: Change[]): ViewData {
   // The whole of a discharge or care-home view replaces what is held.
   const whole = changes.filter((c) => c.kind === "discharges" || c.kind === "carehomes").pop();
@@ -49,6 +70,7 @@ export function applyChanges(_view: string, data: ViewData, changes: Change[]): 
   const received = Date.now();
   for (const change of changes) {
     if (change.kind === "metrics") next.metrics = { ...change.data, received_at: received };
+    else if (change.kind === "metrics_patch") next.metrics = patchMetrics(next.metrics, change.data, received);
     else if (change.kind === "site_summary")
       next.summaries = { ...next.summaries, [change.key]: { ...change.data, received_at: received } };
     else if (change.kind === "system_opel") next.system_opel = change.data;

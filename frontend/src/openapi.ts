@@ -694,6 +694,69 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** AmbulanceMetricsChanges */
+        AmbulanceMetricsChanges: {
+            /**
+             * En Route
+             * @default null
+             */
+            en_route?: number;
+            /**
+             * Handover Mean Minutes
+             * @default null
+             */
+            handover_mean_minutes?: number | null;
+            /**
+             * Handover P90 Minutes
+             * @default null
+             */
+            handover_p90_minutes?: number | null;
+            /**
+             * Handover To Clear Mean Minutes
+             * @default null
+             */
+            handover_to_clear_mean_minutes?: number | null;
+            /**
+             * Handovers Over
+             * @default null
+             */
+            handovers_over?: {
+                [key: string]: number;
+            };
+            /**
+             * Handovers Today
+             * @default null
+             */
+            handovers_today?: number;
+            /**
+             * Hours Lost
+             * @default null
+             */
+            hours_lost?: number;
+            /**
+             * Hours Lost After Minutes
+             * @default null
+             */
+            hours_lost_after_minutes?: number;
+            /**
+             * Queue
+             * @default null
+             */
+            queue?: components["schemas"]["QueuedAmbulance"][];
+            /**
+             * Waiting
+             * @default null
+             */
+            waiting?: number;
+            /**
+             * Waiting Over
+             * @description By band in minutes: 15, 30, 45, 60
+             * @default null
+             */
+            waiting_over?: {
+                [key: string]: number;
+            };
+        };
         /** ApiKeyCreated */
         ApiKeyCreated: {
             /**
@@ -926,6 +989,62 @@ export interface components {
              * @description Virtual-ward patients (not in a bed)
              */
             virtual_occupied: number;
+        };
+        /** BedsMetricsChanges */
+        BedsMetricsChanges: {
+            /**
+             * Closed
+             * @default null
+             */
+            closed?: number;
+            /**
+             * Core Beds
+             * @default null
+             */
+            core_beds?: number;
+            /**
+             * Escalation Open
+             * @default null
+             */
+            escalation_open?: number;
+            /**
+             * Escalation Pct
+             * @default null
+             */
+            escalation_pct?: number | null;
+            /**
+             * Free
+             * @default null
+             */
+            free?: number;
+            /**
+             * Occupancy Pct
+             * @description Occupied of open G&A beds
+             * @default null
+             */
+            occupancy_pct?: number | null;
+            /**
+             * Occupied
+             * @default null
+             */
+            occupied?: number;
+            /**
+             * Open
+             * @description Open beds: core beds not closed, and escalation beds open
+             * @default null
+             */
+            open?: number;
+            /**
+             * Unavailable
+             * @default null
+             */
+            unavailable?: number;
+            /**
+             * Virtual Occupied
+             * @description Virtual-ward patients (not in a bed)
+             * @default null
+             */
+            virtual_occupied?: number;
         };
         BoardFrame: components["schemas"]["ReadyFrame"] | components["schemas"]["SnapshotFrame"] | components["schemas"]["DeltaFrame"] | components["schemas"]["ResyncFrame"] | components["schemas"]["PingFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["ErrorFrame"];
         /** CareHomesChange */
@@ -1174,7 +1293,7 @@ export interface components {
          */
         DeltaFrame: {
             /** Changes */
-            changes: (components["schemas"]["UnitChange"] | components["schemas"]["BedChange"] | components["schemas"]["MetricsChange"] | components["schemas"]["SiteSummaryChange"] | components["schemas"]["SystemOpelChange"] | components["schemas"]["DischargesChange"] | components["schemas"]["CareHomesChange"])[];
+            changes: (components["schemas"]["UnitChange"] | components["schemas"]["BedChange"] | components["schemas"]["MetricsChange"] | components["schemas"]["MetricsPatchChange"] | components["schemas"]["SiteSummaryChange"] | components["schemas"]["SystemOpelChange"] | components["schemas"]["DischargesChange"] | components["schemas"]["CareHomesChange"])[];
             /** Seq */
             seq: number;
             /**
@@ -1238,6 +1357,73 @@ export interface components {
             nctr_denominator: string;
             /** Nctr Pct */
             nctr_pct: number | null;
+        };
+        /** DischargeMetricsChanges */
+        DischargeMetricsChanges: {
+            /**
+             * Before Noon Pct
+             * @default null
+             */
+            before_noon_pct?: number | null;
+            /**
+             * By Local Authority
+             * @default null
+             */
+            by_local_authority?: {
+                [key: string]: number;
+            };
+            /**
+             * By Pathway
+             * @default null
+             */
+            by_pathway?: {
+                [key: string]: number;
+            };
+            /**
+             * By Reason
+             * @default null
+             */
+            by_reason?: {
+                [key: string]: number;
+            };
+            /**
+             * Days Delayed
+             * @default null
+             */
+            days_delayed?: {
+                [key: string]: number;
+            };
+            /**
+             * Discharged Today
+             * @default null
+             */
+            discharged_today?: number;
+            /**
+             * Expected Today
+             * @default null
+             */
+            expected_today?: number;
+            /**
+             * Longest Days Delayed
+             * @default null
+             */
+            longest_days_delayed?: number | null;
+            /**
+             * Nctr
+             * @description People with no criteria to reside, still in a bed
+             * @default null
+             */
+            nctr?: number;
+            /**
+             * Nctr Denominator
+             * @default null
+             */
+            nctr_denominator?: string;
+            /**
+             * Nctr Pct
+             * @default null
+             */
+            nctr_pct?: number | null;
         };
         /** DischargesChange */
         DischargesChange: {
@@ -1336,6 +1522,119 @@ export interface components {
             over_4h: number;
             /** Spaces */
             spaces: number;
+        };
+        /** EdMetricsChanges */
+        EdMetricsChanges: {
+            /**
+             * Arrivals Last Hour
+             * @default null
+             */
+            arrivals_last_hour?: number;
+            /**
+             * Breaches Today
+             * @default null
+             */
+            breaches_today?: number;
+            /**
+             * By Area
+             * @default null
+             */
+            by_area?: {
+                [key: string]: number;
+            };
+            /**
+             * Departed Today
+             * @default null
+             */
+            departed_today?: number;
+            /**
+             * Dta Over 12H
+             * @default null
+             */
+            dta_over_12h?: number;
+            /**
+             * Dta Over 4H
+             * @default null
+             */
+            dta_over_4h?: number;
+            /**
+             * Dta Waiting
+             * @description Decided to admit, still in ED
+             * @default null
+             */
+            dta_waiting?: number;
+            /**
+             * Four Hour Definition
+             * @default null
+             */
+            four_hour_definition?: string;
+            /**
+             * Four Hour Pct
+             * @default null
+             */
+            four_hour_pct?: number | null;
+            /**
+             * In Department
+             * @default null
+             */
+            in_department?: number;
+            /**
+             * In Department Stale
+             * @description Still shown but not heard of for 24 h
+             * @default null
+             */
+            in_department_stale?: number;
+            /**
+             * Longest Arrived At
+             * @default null
+             */
+            longest_arrived_at?: string | null;
+            /**
+             * Longest Dta At
+             * @default null
+             */
+            longest_dta_at?: string | null;
+            /**
+             * Majors Resus
+             * @default null
+             */
+            majors_resus?: number;
+            /**
+             * Majors Resus Occupancy Pct
+             * @default null
+             */
+            majors_resus_occupancy_pct?: number | null;
+            /**
+             * Majors Resus Spaces
+             * @default null
+             */
+            majors_resus_spaces?: number;
+            /**
+             * Occupancy Pct
+             * @default null
+             */
+            occupancy_pct?: number | null;
+            /**
+             * Over 12H
+             * @default null
+             */
+            over_12h?: number;
+            /**
+             * Over 12H Pct
+             * @description Of today's leavers and those still in: > 12 h
+             * @default null
+             */
+            over_12h_pct?: number | null;
+            /**
+             * Over 4H
+             * @default null
+             */
+            over_4h?: number;
+            /**
+             * Spaces
+             * @default null
+             */
+            spaces?: number;
         };
         /**
          * ErrorBody
@@ -1787,6 +2086,17 @@ export interface components {
              */
             kind: "metrics";
         };
+        /** MetricsPatchChange */
+        MetricsPatchChange: {
+            data: components["schemas"]["SiteFlowPatch"];
+            /** Key */
+            key: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "metrics_patch";
+        };
         /** OpelProfile */
         OpelProfile: {
             /** Drop After Minutes */
@@ -2097,6 +2407,33 @@ export interface components {
             discharges: components["schemas"]["DischargeMetrics"];
             ed: components["schemas"]["EdMetrics"];
             opel: components["schemas"]["OpelView"] | null;
+        };
+        /**
+         * SiteFlowPatch
+         * @description What changed in a site's metrics since the view's previous ``metrics`` or
+         *     ``metrics_patch``: of each group only the fields that changed (each replacing the client's
+         *     value of that field), ``opel`` whole if it changed; a member left out did not change.
+         */
+        SiteFlowPatch: {
+            /** @default null */
+            ambulance?: components["schemas"]["AmbulanceMetricsChanges"] | null;
+            /**
+             * As Of
+             * Format: date-time
+             * @example 2026-11-30T09:00:00+00:00
+             */
+            as_of: string;
+            /** @default null */
+            beds?: components["schemas"]["BedsMetricsChanges"] | null;
+            /** @default null */
+            discharges?: components["schemas"]["DischargeMetricsChanges"] | null;
+            /** @default null */
+            ed?: components["schemas"]["EdMetricsChanges"] | null;
+            /**
+             * @description Whole, if it changed (null: no OPEL)
+             * @default null
+             */
+            opel?: components["schemas"]["OpelView"] | null;
         };
         /** SiteOut */
         SiteOut: {

@@ -47,8 +47,9 @@ async def _until_bed_and_metrics(ws: ClientConnection, occupied: int) -> None:
         for change in delta["changes"]:
             if change["kind"] == "bed" and change["key"] == BED:
                 seen_bed = change["data"]["occupied"] is True
-            if change["kind"] == "metrics" and change["data"]["beds"]["occupied"] == occupied:
-                seen_metrics = True
+            data = change["data"]  # a site's metrics whole, or what changed in them
+            if change["kind"] in ("metrics", "metrics_patch") and "beds" in data:
+                seen_metrics = seen_metrics or data["beds"].get("occupied") == occupied
 
 
 async def _leader(base: str) -> float:

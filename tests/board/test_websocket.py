@@ -51,8 +51,9 @@ async def test_every_frame_of_every_view_is_the_published_protocol(
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
     """Snapshots of all four kinds of view, and deltas of every kind an admission causes (a bed,
-    a unit's counts, a site's metrics, its system summary), validate against the schema the
-    frontend's types are generated from; and the ready frame carries the role's permissions."""
+    a unit's counts, what changed in the site's metrics — sent whole at the engine's start —,
+    its system summary), validate against the schema the frontend's types are generated from;
+    and the ready frame carries the role's permissions."""
     app_settings = isolated_kafka(settings)
     views = ["system", "site:RAN01", "discharges:E06000901", "carehomes:E06000901"]
     async with live_server(app_settings) as base, connect(f"ws://{base}/ws") as ws:
@@ -66,7 +67,7 @@ async def test_every_frame_of_every_view_is_the_published_protocol(
         kinds: set[str] = set()
         admit(app_settings, "B03", "V9")
         async with asyncio.timeout(30):
-            while not {"bed", "unit", "metrics", "site_summary"} <= kinds:
+            while not {"bed", "unit", "metrics_patch", "site_summary"} <= kinds:
                 kinds |= {change["kind"] for change in (await next_of(ws, "delta"))["changes"]}
 
 
