@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import MetaData, Table
+from sqlalchemy import ColumnElement, MetaData, Table, TableValuedAlias, any_, bindparam, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 
 from app.config import DbSettings
 
@@ -51,3 +53,35 @@ def table(model: type[Any]) -> Table:
     """A mapped class's Core table: bulk writes go through Core (executemany, one cached
     statement) rather than the ORM's per-row bookkeeping."""
     return cast(Table, model.__table__)
+
+
+def any_of(
+    column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """``column = ANY(:values)``: one array parameter, so the statement's text is the same
+    whatever the number of values. (An ``IN`` list is rendered with one parameter per value:
+    every new length was a new statement for the connection to prepare — a round trip —, a
+    quarter of a consumer batch's statements.)"""
+    element = column.expression
+    return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
+
+
+def unnested(
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    types: Mapping[str, Any] | None = None,
+) -> TableValuedAlias:
+    """``unnest(:a, :b, ...)``: rows as one array parameter per column (typed as the table's
+    column unless ``types`` says otherwise), for ``INSERT ... SELECT`` — the same statement
+    whatever the number of rows (a VALUES list is a new statement for every length)."""
+    types = types or {}
+    arrays = [
+        bindparam(
+            None,
+            [row[name] for row in rows],
+            type_=ARRAY(types[name] if name in types else table.c[name].type),
+        )
+        for name in names
+    ]
+    return func.unnest(*arrays).table_valued(*names).render_derived()

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import any_of
 from app.db import table as table_of
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.models import DischargeEvent, DischargePlan
@@ -99,7 +100,7 @@ class DischargeRepository:
             insert(DischargeEvent).on_conflict_do_nothing(index_elements=["event_id"]), rows
         )
         spells = sorted({e.spell_key for e in events})
-        query = select(DischargeEvent).where(DischargeEvent.spell_id.in_(spells))
+        query = select(DischargeEvent).where(any_of(DischargeEvent.spell_id, spells))
         history: dict[str, list[DischargeEvent]] = {}
         for stored in (await self.session.execute(query)).scalars():
             history.setdefault(stored.spell_id, []).append(stored)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ambulance.models import AmbulanceJourney
 from app.changes import SPELL_COLUMNS
 from app.clock import next_local_midnight
+from app.db import any_of
 from app.discharge.models import DischargePlan
 from app.flow.facts import (
     ED_HORIZON,
@@ -74,7 +75,8 @@ class FlowRepository:
 
     async def any_planned(self, spell_ids: Sequence[str]) -> bool:
         """Has any of these spells a discharge plan (can it be on a discharge list)?"""
-        query = select(DischargePlan.spell_id).where(DischargePlan.spell_id.in_(spell_ids)).limit(1)
+        query = select(DischargePlan.spell_id).where(any_of(DischargePlan.spell_id, spell_ids))
+        query = query.limit(1)
         return bool(spell_ids) and (await self.session.execute(query)).first() is not None
 
     async def discharge_facts(

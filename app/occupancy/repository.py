@@ -6,11 +6,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, bindparam, cast, delete, func, select, text, update
+from sqlalchemy import Text, bindparam, cast, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes import JsonObject
+from app.db import any_of, unnested
 from app.db import table as table_of
 from app.occupancy.events import AdtEvent
 from app.occupancy.incremental import Folded, dump
@@ -89,15 +90,17 @@ class OccupancyRepository:
             for key, e in events.items()
         ]
         table = table_of(EncounterEvent)
+        names = ["encounter_id", "dedupe_key", "trigger", "event_time", "payload_json"]
+        # JSON made by pydantic's serializer, cast by PostgreSQL (not dumped twice in Python)
+        given = unnested(table, rows, names, {"payload_json": Text()})
+        values = select(*(given.c[n] for n in names[:-1]), cast(given.c.payload_json, JSONB))
         statement = (
             insert(table)
-            # JSON made by pydantic's serializer, cast by PostgreSQL (not dumped twice in Python)
-            .values(payload=cast(bindparam("payload_json", type_=Text), JSONB))
+            .from_select([*names[:-1], "payload"], values)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(table.c.dedupe_key)
         )
-        result = await self.session.execute(statement, rows)
-        return set(result.scalars().all())
+        return set((await self.session.execute(statement)).scalars().all())
 
     async def lock_encounters(self, encounter_ids: Sequence[str]) -> dict[str, StoredSpell]:
         """What each spell's fold starts from: its row, created if new, locked in id order for
@@ -106,14 +109,14 @@ class OccupancyRepository:
         if not encounter_ids:
             return {}
         table = table_of(Encounter)
-        upsert = insert(table)
+        ids = unnested(table, [{"id": eid} for eid in sorted(encounter_ids)], ["id"])
+        upsert = insert(table).from_select(["id", "status"], select(ids.c.id, literal("unknown")))
         statement = upsert.on_conflict_do_update(
             index_elements=[table.c.id], set_={"id": upsert.excluded.id}
         ).returning(table.c.id, table.c.site_code, table.c.event_count, table.c.fold)
-        rows = [{"id": eid, "status": "unknown"} for eid in sorted(encounter_ids)]
         return {
             row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold)
-            for row in await self.session.execute(statement, rows)
+            for row in await self.session.execute(statement)
         }
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
@@ -131,7 +134,7 @@ class OccupancyRepository:
 
     async def histories(self, encounter_ids: Sequence[str]) -> dict[str, list[AdtEvent]]:
         query = select(EncounterEvent.encounter_id, EncounterEvent.payload).where(
-            EncounterEvent.encounter_id.in_(encounter_ids)
+            any_of(EncounterEvent.encounter_id, encounter_ids)
         )
         histories: dict[str, list[AdtEvent]] = {eid: [] for eid in encounter_ids}
         for encounter_id, payload in await self.session.execute(query):
@@ -147,7 +150,7 @@ class OccupancyRepository:
             return {}
         query = (
             select(Bed)
-            .where(Bed.id.in_(wanted) | Bed.occupant_encounter_id.in_(list(held_by)))
+            .where(any_of(Bed.id, wanted) | any_of(Bed.occupant_encounter_id, held_by))
             .order_by(Bed.id)
             .with_for_update()
         )
@@ -160,8 +163,8 @@ class OccupancyRepository:
         do) and since when, among encounters not being re-folded right now."""
         query = (
             select(Encounter.bed_id, Encounter.id, Encounter.location_since)
-            .where(Encounter.bed_id.in_(bed_ids))
-            .where(Encounter.id.not_in(list(excluding)))
+            .where(any_of(Encounter.bed_id, bed_ids))
+            .where(~any_of(Encounter.id, excluding))
             .where(Encounter.status == "admitted")
             .order_by(Encounter.bed_id, Encounter.location_since.desc().nulls_last(), Encounter.id)
         )
@@ -285,7 +288,7 @@ class OccupancyRepository:
     async def existing_beds(self, bed_ids: Sequence[str]) -> set[str]:
         if not bed_ids:
             return set()
-        query = select(Bed.id).where(Bed.id.in_(sorted(set(bed_ids))))
+        query = select(Bed.id).where(any_of(Bed.id, sorted(set(bed_ids))))
         return set((await self.session.scalars(query)).all())
 
     async def resolve_exceptions(self, encounter_ids: Sequence[str]) -> None:
@@ -294,7 +297,7 @@ class OccupancyRepository:
             await self.session.execute(
                 update(LocationException)
                 .where(
-                    LocationException.encounter_id.in_(encounter_ids),
+                    any_of(LocationException.encounter_id, encounter_ids),
                     LocationException.resolved_at.is_(None),
                     LocationException.trigger != "fold",
                 )
@@ -332,7 +335,7 @@ class OccupancyRepository:
                 func.count().filter((Bed.kind == "escalation") & OPEN).label("escalation_open"),
                 func.count().filter((Bed.kind == "virtual") & occupied).label("virtual_occupied"),
             )
-            .where(Bed.unit_id.in_(unit_ids))
+            .where(any_of(Bed.unit_id, unit_ids))
             .group_by(Bed.unit_id)
         )
         rows = (await self.session.execute(query)).mappings().all()
@@ -341,7 +344,7 @@ class OccupancyRepository:
         }
 
     async def beds(self, bed_ids: Sequence[str]) -> Sequence[Bed]:
-        query = select(Bed).where(Bed.id.in_(bed_ids)).execution_options(populate_existing=True)
+        query = select(Bed).where(any_of(Bed.id, bed_ids)).execution_options(populate_existing=True)
         return (await self.session.execute(query)).scalars().all()
 
     async def reset(self) -> None:
