@@ -322,10 +322,8 @@ class Evaluator:
     ) -> set[str]:
         flow, changed = FlowRepository(session), set()
         midnight = local_midnight(now)
-        for site in sorted(sites):
-            facts = await self.keeper.facts(
-                flow, site, now, midnight, now.astimezone(LONDON).date()
-            )
+        today = now.astimezone(LONDON).date()
+        for site, facts in (await self.keeper.facts(flow, sites, now, midnight, today)).items():
             computed = compute_site(
                 facts, now=now, midnight=midnight, hours_lost_after=self.config.hours_lost_after
             )

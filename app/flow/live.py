@@ -8,8 +8,9 @@ ambulance journeys that can count in a handover figure (re-read when an ambulanc
 the site). Time windows are applied when the facts are taken, with the evaluation's ``now`` —
 so a patient crossing an hour, or midnight passing, is exact without any delta.
 
-The discharge-plan figures (NCTR, expected discharges) are still read per evaluation (two
-statements): they join plans, spells and beds, and plans change through their own feed.
+The discharge-plan figures (NCTR, expected discharges) are still read per evaluation (one
+statement for all the sites evaluated): they join plans, spells and beds, and plans change
+through their own feed.
 
 Pure: no I/O. The evaluator fills it (app/flow/evaluator.py), and a periodic reconciliation
 compares its facts with a full recomputation from the database (FlowRepository.site_facts).

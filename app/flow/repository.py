@@ -5,8 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    DateTime,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.models import AmbulanceJourney
@@ -28,6 +42,50 @@ from app.flow.live import Journey, SiteMemory, SpellFacts, UnitInfo
 from app.occupancy.models import Encounter
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed, Site, Unit
+
+
+def _discharge_figures() -> CompoundSelect[Any]:
+    """NCTR (the plans of patients with no criteria to reside, in G&A bed-master beds) and the
+    count of expected discharges, for the sites in ``:sites`` — one statement (built once)."""
+    e, p = Encounter, DischargePlan
+    sites = e.site_code == any_(bindparam("sites", type_=ARRAY(String)))
+    nctr = (
+        select(e.site_code.label("site"), literal("nctr").label("figure"),
+               p.pathway.label("pathway"), p.delay_reason.label("reason"),
+               p.local_authority.label("la"), p.discharge_ready_at.label("ready"),
+               literal(1, BigInteger).label("n"))
+        .join(e, e.id == p.spell_id)
+        # The population of the denominator: patients in G&A bed-master beds.
+        .join(Bed, Bed.id == e.bed_id)
+        .join(Unit, Unit.id == Bed.unit_id)
+        .where(sites, e.status == "admitted", Bed.kind.in_(("core", "escalation")),
+               Unit.care == GA_CARE, p.status.not_in(NOT_NCTR),
+               p.discharge_ready_at <= bindparam("now"))
+    )  # fmt: skip
+    # Spells planned to go home today, still in or already gone today: an expected date of
+    # discharge of today (the discharge team's, else the PAS's PV2-9), or a pending discharge
+    # (A16) notified for a spell still in.
+    since = bindparam("since", type_=DateTime(timezone=True))
+    in_or_gone_today = (e.status == "admitted") | (e.discharged_at >= since)
+    planned = p.expected_discharge_date == bindparam("today", type_=String)
+    pas_edd = (e.expected_discharge_at >= since) & (
+        e.expected_discharge_at < bindparam("tomorrow", type_=DateTime(timezone=True))
+    )
+    pending = (e.status == "admitted") & e.pending_discharge
+    expected = (
+        select(e.site_code, literal("expected"), null(), null(), null(),
+               null().cast(DateTime(timezone=True)), func.count())
+        .select_from(e)
+        .outerjoin(p, p.spell_id == e.id)
+        .where(sites, in_or_gone_today,
+               func.coalesce(planned, False)
+               | (p.expected_discharge_date.is_(None) & pas_edd) | pending)
+        .group_by(e.site_code)
+    )  # fmt: skip
+    return union_all(nctr, expected)
+
+
+DISCHARGE_FIGURES = _discharge_figures()
 
 
 class FlowRepository:
@@ -55,7 +113,7 @@ class FlowRepository:
         for unit in units:
             for area, spaces in (unit.areas or {}).items() if unit.kind == "ed" else ():
                 area_spaces[area] = area_spaces.get(area, 0) + spaces
-        discharge = await self.discharge_facts(site, now=now, today=today, since=midnight)
+        discharge = (await self.discharge_facts([site], now=now, today=today, since=midnight))[site]
         return SiteFacts(
             unit_counts=totals,
             ed_spaces=sum(u.spaces for u in units if u.kind == "ed"),
@@ -80,13 +138,20 @@ class FlowRepository:
         return bool(spell_ids) and (await self.session.execute(query)).first() is not None
 
     async def discharge_facts(
-        self, site: str, *, now: datetime, today: date, since: datetime
-    ) -> DischargeFacts:
-        """The figures that join discharge plans with spells and beds (read per evaluation)."""
-        return DischargeFacts(
-            nctr=await self._nctr(site, now=now),
-            expected_today=await self._expected(site, today=today, since=since),
-        )
+        self, sites: Sequence[str], *, now: datetime, today: date, since: datetime
+    ) -> dict[str, DischargeFacts]:
+        """Per site, the figures that join discharge plans with spells and beds (read per
+        evaluation): every site's in one statement."""
+        params = {"sites": list(sites), "now": now, "today": today.isoformat(), "since": since,
+                  "tomorrow": next_local_midnight(since)}  # fmt: skip
+        nctr: dict[str, list[tuple[str | None, str | None, str | None, datetime]]] = {}
+        expected: dict[str, int] = {}
+        for row in await self.session.execute(DISCHARGE_FIGURES, params):
+            if row.figure == "nctr" and row.ready is not None:
+                nctr.setdefault(row.site, []).append((row.pathway, row.reason, row.la, row.ready))
+            elif row.figure == "expected":
+                expected[row.site] = int(row.n)
+        return {site: DischargeFacts(nctr.get(site, []), expected.get(site, 0)) for site in sites}
 
     async def site_memory(self, site: str, *, now: datetime, midnight: datetime) -> SiteMemory:
         """What the incremental engine holds for a site (app/flow/live.py), read afresh: its
@@ -189,32 +254,6 @@ class FlowRepository:
         rows = (await self.session.execute(query)).all()
         return [(a, h, c) for a, h, c in rows if a and h]
 
-    async def _nctr(
-        self, site: str, *, now: datetime
-    ) -> Sequence[tuple[str | None, str | None, str | None, datetime]]:
-        query = (
-            select(
-                DischargePlan.pathway,
-                DischargePlan.delay_reason,
-                DischargePlan.local_authority,
-                DischargePlan.discharge_ready_at,
-            )
-            .join(Encounter, Encounter.id == DischargePlan.spell_id)
-            # The population of the denominator: patients in G&A bed-master beds.
-            .join(Bed, Bed.id == Encounter.bed_id)
-            .join(Unit, Unit.id == Bed.unit_id)
-            .where(
-                Encounter.site_code == site,
-                Encounter.status == "admitted",
-                Bed.kind.in_(("core", "escalation")),
-                Unit.care == GA_CARE,
-                DischargePlan.status.not_in(NOT_NCTR),
-                DischargePlan.discharge_ready_at <= now,
-            )
-        )
-        rows = (await self.session.execute(query)).all()
-        return [(p, r, la, ready) for p, r, la, ready in rows if ready]
-
     async def _discharged(self, site: str, *, since: datetime) -> Sequence[datetime]:
         query = select(Encounter.discharged_at).where(
             Encounter.site_code == site,
@@ -222,28 +261,3 @@ class FlowRepository:
             Encounter.admitted_at.is_not(None),
         )
         return [row for row in (await self.session.execute(query)).scalars() if row]
-
-    async def _expected(self, site: str, *, today: date, since: datetime) -> int:
-        """Spells planned to go home today, still in or already gone today: an expected date of
-        discharge of today (the discharge team's, else the PAS's PV2-9), or a pending discharge
-        (A16) notified for a spell still in."""
-        in_or_gone_today = (Encounter.status == "admitted") | (Encounter.discharged_at >= since)
-        tomorrow = next_local_midnight(since)
-        planned = DischargePlan.expected_discharge_date == today.isoformat()
-        pas_edd = (Encounter.expected_discharge_at >= since) & (
-            Encounter.expected_discharge_at < tomorrow
-        )
-        pending = (Encounter.status == "admitted") & Encounter.pending_discharge
-        query = (
-            select(func.count())
-            .select_from(Encounter)
-            .outerjoin(DischargePlan, DischargePlan.spell_id == Encounter.id)
-            .where(
-                Encounter.site_code == site,
-                in_or_gone_today,
-                func.coalesce(planned, False)
-                | (DischargePlan.expected_discharge_date.is_(None) & pas_edd)
-                | pending,
-            )
-        )
-        return int((await self.session.execute(query)).scalar_one())

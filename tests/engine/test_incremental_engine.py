@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.ambulance.events import AmbulanceEvent
 from app.ambulance.repository import AmbulanceRepository
 from app.changes import spell_changed
-from app.clock import local_midnight
+from app.clock import LONDON, local_midnight
 from app.flow.keeper import FactsKeeper
 from app.flow.live import SiteMemory, SpellFacts, UnitInfo
 from app.flow.repository import FlowRepository
@@ -271,3 +271,24 @@ def _admission(world: World, visit: str, bed: str) -> AdtEvent:
         patient_id=f"P-{visit}", patient_class="I",
         location=Location(ward="W1", bed=bed, site="T1"),
     )  # fmt: skip
+
+
+async def test_sites_evaluated_together_each_get_their_own_discharge_figures(
+    clean_db: AsyncEngine,
+) -> None:
+    """The discharge figures of every site evaluated are read in one statement: each site's
+    NCTR patients and expected discharges stay its own."""
+    world = await make_world(clean_db)
+    today = world.clock.now().astimezone(LONDON).date().isoformat()
+    ready = world.clock.now() - timedelta(days=2)
+    for visit, site, bed in (("a", "T1", "B01"), ("b", "T2", "B01"), ("c", "T2", "B02")):
+        await world.admit(visit, site, bed, at=world.clock.now() - timedelta(days=5))
+        await world.discharge_status(
+            visit, "ready", pathway="P1", local_authority="LA1", discharge_ready_at=ready
+        )
+    await world.discharge_status("c", "ready", expected_discharge_date=today)
+    world.engine.touch(["*"])  # both sites in one evaluation
+    await world.settle()
+    one, two = world.metrics("T1")["discharges"], world.metrics("T2")["discharges"]
+    assert (one["nctr"], one["expected_today"]) == (1, 0)
+    assert (two["nctr"], two["expected_today"]) == (2, 1)
