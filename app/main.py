@@ -72,7 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kafka = KafkaGateway(settings.kafka)
         resources = Resources(settings, engine, create_sessionmaker(engine), kafka)
         app.state.resources = resources
-        app.state.hub = hub = BoardHub(tick_seconds=settings.board_tick_seconds)
+        app.state.hub = hub = BoardHub(
+            tick_seconds=settings.board_tick_seconds,
+            writes_per_second=settings.board_writes_per_second,
+        )
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_evaluator(resources, hub, economy)
         app.state.snapshots = SnapshotBuilds(reader(resources.sessionmaker, flow), hub.sequence)

@@ -1,12 +1,15 @@
 """In-process fan-out of committed deltas to websocket clients.
 
-Deltas are coalesced per view on a short tick: a view whose last frame went more than a tick
-ago sends at once; otherwise what arrives within the tick goes out as ONE frame when it ends —
+Deltas are coalesced on a short interval: if the last frames went more than an interval ago
+they go at once; otherwise what arrives within it goes out as ONE frame per view when it ends —
 so a burst (a consumer catching up, the engine re-evaluating many sites) costs each client a
-bounded number of frames per second. Each frame is stamped with that view's next sequence
-number and encoded to JSON once for all its subscribers. Each client has a bounded queue: a
-client that falls behind has its queue dropped and is told to resync (reload a snapshot) —
-memory never grows without bound and a slow client never delays the others.
+bounded number of frames per second. The interval is shaped by load: the time the process's
+budget of socket writes per second takes to write one frame to every client, at most the tick
+(10 boards: a frame per commit, within a millisecond; 1,000 boards: at most one per tick).
+Each frame is stamped with that view's next sequence number and encoded to JSON once for all its
+subscribers. Each client has a bounded queue: a client that falls behind has its queue dropped
+and is told to resync (reload a snapshot) — memory never grows without bound and a slow client
+never delays the others.
 
 Frames are the protocol's (app/board/protocol.py). A delta frame is assembled here from deltas
 already dumped to JSON where they were made (re-validating every change on the hot path would
@@ -76,11 +79,12 @@ class BoardClient:
 
 
 class BoardHub:
-    def __init__(self, tick_seconds: float = 0.0) -> None:
+    def __init__(self, tick_seconds: float = 0.0, writes_per_second: float = 0.0) -> None:
         self.seq: dict[str, int] = defaultdict(int)
         self.subscribers: dict[str, set[BoardClient]] = defaultdict(set)
         self.clients: set[BoardClient] = set()
         self.tick = tick_seconds
+        self.writes_per_second = writes_per_second  # 0: the whole tick, whatever the load
         # Per view, the latest change of each (kind, key), in the order they last changed:
         # changes carry absolute values, so a later one within a tick supersedes an earlier one.
         self._pending: dict[str, dict[tuple[str, str], JsonObject]] = defaultdict(dict)
@@ -150,11 +154,17 @@ class BoardHub:
         if not self._pending or self._timer is not None:
             return  # nothing for the boards, or a frame is already due at the tick
         loop = asyncio.get_running_loop()
-        wait = self._last_flush + self.tick - loop.time()
+        wait = self._last_flush + self.interval() - loop.time()
         if wait <= 0:
             self.flush()
         else:
             self._timer = loop.call_later(wait, self.flush)
+
+    def interval(self) -> float:
+        """The least time between frames: a frame to every client within the write budget."""
+        if not self.writes_per_second:
+            return self.tick
+        return min(self.tick, len(self.clients) / self.writes_per_second)
 
     def flush(self) -> None:
         """Send every view's pending deltas as one frame each."""

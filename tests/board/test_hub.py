@@ -83,3 +83,31 @@ async def test_a_change_superseded_within_the_tick_is_sent_once_with_its_latest_
         ("A:W:B2", {"occupied": True}),
         ("A:W:B1", {"occupied": False}),
     ]
+
+
+async def test_the_interval_between_frames_is_shaped_by_the_clients_to_write_to() -> None:
+    """Frames go as soon as one to every client fits in the write budget, the tick at most:
+    10 clients at 1,000 writes a second wait 10 ms, not the 0.5 s tick; 1,000 wait the tick."""
+    hub = BoardHub(tick_seconds=0.5, writes_per_second=1000)
+    watcher = BoardClient()
+    hub.connect(watcher)
+    hub.subscribe(watcher, "site:A")
+    for _ in range(9):
+        hub.connect(BoardClient())
+    assert hub.interval() == 0.01
+    await hub.publish([_bed(1)])
+    await hub.publish([_bed(2)])  # within the interval: waits for it
+    assert len(_frames(watcher)) == 1
+    await asyncio.sleep(0.1)
+    assert len(_frames(watcher)) == 1  # long before the tick
+    for _ in range(990):
+        hub.connect(BoardClient())
+    assert hub.interval() == 0.5
+    await asyncio.sleep(0.5)  # quiet for a tick: the next frame goes at once
+    await hub.publish([_bed(3)])
+    await hub.publish([_bed(4)])
+    assert len(_frames(watcher)) == 1
+    await asyncio.sleep(0.2)
+    assert _frames(watcher) == []  # the tick has not passed
+    await asyncio.sleep(0.5)
+    assert len(_frames(watcher)) == 1
