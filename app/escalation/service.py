@@ -15,18 +15,21 @@ from app.escalation.schemas import DeclaredOut, OpelView, ReadingOut
 from app.escalation.scoring import Assessment, LevelState, step
 
 
-async def apply_assessment(
+def apply_assessment(
     repo: EscalationRepository,
+    states: dict[str, OpelState],
     profile: OpelProfile,
     scope: str,
     assessment: Assessment,
     now: datetime,
 ) -> tuple[bool, datetime | None]:
-    """Store the latest assessment. Returns whether the computed level changed, and when a
-    pending drop would take effect if nothing else changes (hysteresis)."""
-    state = await repo.state(scope, lock=True)
+    """Store the latest assessment in the scope's state (``states``: every scope's, read
+    locked in this transaction; a new scope's is added). Returns whether the computed level
+    changed, and when a pending drop would take effect if nothing else changes
+    (hysteresis)."""
+    state = states.get(scope)
     if state is None:
-        state = OpelState(scope=scope, readings=[])
+        state = states[scope] = OpelState(scope=scope, readings=[])
         repo.add(state)
     moved = step(
         profile, LevelState(state.computed_level, state.below_since), assessment.level, now

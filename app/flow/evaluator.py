@@ -28,6 +28,7 @@ from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.changes import touch as touch_delta
 from app.clock import LONDON, Clock, local_midnight
 from app.discharge.service import discharges_view
+from app.escalation.models import OpelState
 from app.escalation.profile import OpelProfile
 from app.escalation.repository import EscalationRepository
 from app.escalation.schemas import OpelView
@@ -271,10 +272,11 @@ class Evaluator:
                     keys = keys | {_discharges(la) for la in self.local_authorities}
             views = await self._discharge_views(session, keys, now)
             escalation = EscalationRepository(session)
-            changed_levels = await self._evaluate_sites(session, escalation, sites, now, lead)
-            if lead and await self._evaluate_system(escalation, now):
+            # Every scope's OPEL state in one read; the leader writes them, so locks them.
+            states = await escalation.states(lock=lead)
+            changed_levels = await self._evaluate_sites(session, states, sites, now, lead)
+            if lead and self._evaluate_system(escalation, states, now):
                 changed_levels.add(self.config.system_scope)
-            states = await escalation.states()
             opel = {scope: opel_view(state) for scope, state in states.items()}
             sample_all = self._sample_due(now)
             if lead:
@@ -315,12 +317,13 @@ class Evaluator:
     async def _evaluate_sites(
         self,
         session: AsyncSession,
-        escalation: EscalationRepository,
+        states: dict[str, OpelState],
         sites: set[str],
         now: datetime,
         lead: bool,
     ) -> set[str]:
         flow, changed = FlowRepository(session), set()
+        escalation = EscalationRepository(session)
         midnight = local_midnight(now)
         today = now.astimezone(LONDON).date()
         for site, facts in (await self.keeper.facts(flow, sites, now, midnight, today)).items():
@@ -332,8 +335,8 @@ class Evaluator:
             if not lead:
                 continue  # the leader assesses and writes the level; this process reads it
             assessment = assess(self.config.profile, numbers(computed.metrics))
-            moved, drop_at = await apply_assessment(
-                escalation, self.config.profile, site, assessment, now
+            moved, drop_at = apply_assessment(
+                escalation, states, self.config.profile, site, assessment, now
             )
             if moved:
                 changed.add(site)
@@ -341,16 +344,17 @@ class Evaluator:
                 self.state.due[site] = drop_at
         return changed
 
-    async def _evaluate_system(self, escalation: EscalationRepository, now: datetime) -> bool:
-        states = await escalation.states()
+    def _evaluate_system(
+        self, escalation: EscalationRepository, states: dict[str, OpelState], now: datetime
+    ) -> bool:
         scores = [
             (site, states[site].score if site in states else None, weight)
             for site, weight in sorted(self.sites.items())
         ]
         assessment = roll_up(self.config.profile, scores)
         scope = self.config.system_scope
-        moved, drop_at = await apply_assessment(
-            escalation, self.config.profile, scope, assessment, now
+        moved, drop_at = apply_assessment(
+            escalation, states, self.config.profile, scope, assessment, now
         )
         self.state.due[scope] = drop_at
         return moved
