@@ -41,14 +41,14 @@ Deliver = Callable[[list[Delta]], Awaitable[None]]
 
 
 def pack(origin: str, deltas: list[Delta]) -> list[str]:
-    """JSON payloads of at most PAYLOAD_LIMIT bytes each, in order."""
+    """JSON payloads of at most PAYLOAD_LIMIT bytes each, in order (each delta encoded once)."""
     payloads: list[str] = []
-    batch: list[list[Any]] = []
+    batch: list[str] = []
     resync: list[str] = []
     size = 0
     for delta in deltas:
-        item = [delta.view, delta.kind, delta.key, delta.data]
-        length = len(json.dumps(item, default=str).encode()) + 1
+        item = json.dumps([delta.view, delta.kind, delta.key, delta.data], default=str)
+        length = len(item.encode()) + 1
         if length > PAYLOAD_LIMIT - 200:
             resync.append(delta.view)
             continue
@@ -62,8 +62,14 @@ def pack(origin: str, deltas: list[Delta]) -> list[str]:
     return payloads
 
 
-def _payload(origin: str, batch: list[list[Any]], resync: list[str]) -> str:
-    return json.dumps({"o": origin, "d": batch, "r": resync}, default=str)
+def _payload(origin: str, items: list[str], resync: list[str]) -> str:
+    """``{"o": origin, "d": [delta, ...], "r": [view, ...]}``, the origin first (a process
+    knows its own payloads by their first bytes)."""
+    return f'{_origin_prefix(origin)},"d":[{",".join(items)}],"r":{json.dumps(resync)}}}'
+
+
+def _origin_prefix(origin: str) -> str:
+    return '{"o":' + json.dumps(origin)
 
 
 def unpack(payload: str) -> tuple[str, list[Delta], list[str]]:
@@ -87,10 +93,15 @@ class Fanout:
         self.deliver, self.resync = deliver, resync
         self.listen = listen
         self.origin = uuid.uuid4().hex
+        self._mine = _origin_prefix(self.origin)
         self.leader = False
         self._connection: asyncpg.Connection[Any] | None = None
         self._lock = asyncio.Lock()  # one query at a time on the connection
         self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        # Payloads to send, in commit order: a consumer hands its batch's deltas over and goes
+        # on with its next batch (one round trip fewer on its path); one NOTIFY statement
+        # sends whatever has gathered.
+        self._outbox: asyncio.Queue[list[str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -98,9 +109,14 @@ class Fanout:
         self._tasks = [
             asyncio.create_task(self._drain(), name="fanout-inbox"),
             asyncio.create_task(self._watch(), name="fanout-watch"),
+            asyncio.create_task(self._send_forever(), name="fanout-outbox"),
         ]
 
     async def close(self) -> None:
+        """Send what is queued (for a few seconds at most), then stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._outbox.join()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -110,11 +126,28 @@ class Fanout:
         self._set_leader(False)
 
     async def send(self, deltas: list[Delta]) -> None:
-        """Hand committed deltas to every other process (never raises: a lost payload only
-        delays the other processes' boards until their next resync)."""
-        if not deltas:
-            return
-        payloads = pack(self.origin, deltas)
+        """Hand committed deltas to every other process: queued here, in order, and sent by
+        the outbox task (never raises: a lost payload only delays the other processes' boards
+        until their next resync)."""
+        if deltas:
+            self._outbox.put_nowait(pack(self.origin, deltas))
+
+    async def _send_forever(self) -> None:
+        while True:
+            payloads = await self._outbox.get()
+            taken = 1
+            while not self._outbox.empty():  # whatever gathered meanwhile: one statement
+                payloads += self._outbox.get_nowait()
+                taken += 1
+            try:
+                await self._notify(payloads)
+            except Exception:  # the outbox must outlive anything one send meets
+                log.exception("fanout_send_failed", payloads=len(payloads))
+            finally:
+                for _ in range(taken):
+                    self._outbox.task_done()
+
+    async def _notify(self, payloads: list[str]) -> None:
         try:
             async with self._lock:
                 if self._connection is None or self._connection.is_closed():
@@ -137,7 +170,9 @@ class Fanout:
             await self._try_lead()
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
-        self._inbox.put_nowait(str(payload))
+        text = str(payload)
+        if not text.startswith(self._mine):  # its own come back too: not decoded to be dropped
+            self._inbox.put_nowait(text)
 
     async def _drain(self) -> None:
         while True:

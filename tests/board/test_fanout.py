@@ -3,6 +3,7 @@ Kafka; an admission consumed by one reaches the board clients of both."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.board.fanout import PAYLOAD_LIMIT, pack, unpack
+from app.board.fanout import PAYLOAD_LIMIT, Fanout, pack, unpack
 from app.changes import Delta
 from app.config import Settings
 from tests.support.board import admit, login, next_of
@@ -29,6 +30,36 @@ def test_payloads_stay_under_the_notify_limit_and_keep_order() -> None:
     assert {origin for origin, _, _ in unpacked} == {"me"}
     assert [d for _, batch, _ in unpacked for d in batch] == deltas
     assert [view for _, _, resync in unpacked for view in resync] == ["carehomes"]  # too big
+
+
+async def test_sends_arrive_in_order_and_a_process_never_takes_its_own_back(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """A consumer hands its deltas over without waiting for the NOTIFY; what it handed over
+    reaches the other process in order (gathered into fewer statements), all of it even when
+    the sender closes at once; and a process ignores its own payloads."""
+    got: dict[str, list[Delta]] = {"a": [], "b": []}
+
+    def into(name: str) -> Any:
+        async def deliver(deltas: list[Delta]) -> None:
+            got[name] += deltas
+
+        return deliver
+
+    a = Fanout(settings.db.url, into("a"), lambda views: None)
+    b = Fanout(settings.db.url, into("b"), lambda views: None)
+    await a.start()
+    await b.start()
+    sent = [Delta("site:T1", "bed", f"T1:W1:B{n:02d}", {"n": n}) for n in range(60)]
+    for delta in sent:
+        await a.send([delta])
+    await a.close()  # sends what is queued first
+    async with asyncio.timeout(20):
+        while len(got["b"]) < len(sent):
+            await asyncio.sleep(0.05)
+    await b.close()
+    assert got["b"] == sent
+    assert got["a"] == []
 
 
 async def _board(base: str, view: str) -> tuple[ClientConnection, dict[str, Any]]:
