@@ -13,7 +13,8 @@ pytestmark = pytest.mark.usefixtures("clean_db")
 
 async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: AsyncEngine) -> None:
     results = await run.main(
-        2_000, 1_000, write=None, sites=1, settings=settings, clients=10, latency_seconds=1,
+        2_000, 1_000, write=None, sites=1, settings=settings, clients=10, few_clients=20,
+        latency_seconds=1,
         fanout_sizes=(20,), fanout_seconds=1,
     )  # fmt: skip
     assert [row["events"] for row in results["ingest"]] == [2_000, 1_000]
@@ -26,8 +27,10 @@ async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: Async
     assert rebuilt["spells_checked"] > 0
     assert results["restart"]["identical"] is True
     assert results["restart"]["occupied"] == 930  # 93 % of one 1,000-bed site
-    together, apart = results["latency"]
+    together, apart, few = results["latency"]
     assert (together["consumers"], apart["consumers"]) == ("in the board process", "own process")
+    assert (together["clients"], few["clients"]) == (10, 20)
+    assert few["consumers"] == together["consumers"]
     assert together["measured"] > 0  # frames carrying the produced events arrived
     assert apart["measured"] > 0  # ... also from a consumer-only process, over NOTIFY
     (spread,) = results["fanout"]
