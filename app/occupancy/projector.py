@@ -23,7 +23,6 @@ from app.occupancy.events import AdtEvent, Location
 from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.fold import EncounterState
 from app.occupancy.incremental import Folded, advance, fold_marked, load
-from app.occupancy.models import LocationException
 from app.occupancy.places import Places
 from app.occupancy.repository import OccupancyRepository, StoredSpell, spell_row
 from app.occupancy.schemas import BedView, UnitCounts
@@ -87,9 +86,11 @@ class OccupancyProjector:
         images = dict(self.changes.spells)
         try:
             await self._apply_all(events)
+            await self.repo.write_exceptions()
             await self.repo.session.flush()
         except BaseException:
             self.changes.spells = images
+            self.repo.discard_exceptions()
             raise
 
     async def _apply_all(self, events: list[AdtEvent]) -> None:
@@ -177,6 +178,7 @@ class OccupancyProjector:
         await self._give_back(
             beds, [b for b in freed if beds[b].occupant_encounter_id is None], encounter_ids
         )
+        await self.repo.write_exceptions()
 
     async def _write(
         self,
@@ -293,29 +295,25 @@ class OccupancyProjector:
                 continue
             assert raw.location is not None
             self.repo.add_exception(
-                LocationException(
-                    encounter_id=raw.encounter_key,
-                    source=raw.source,
-                    message_id=raw.message_id[:200],
-                    site_code=location.site or None,
-                    location_text=raw.location.text()[:200] or "(none)",
-                    trigger=raw.trigger,
-                    event_time=raw.event_time,
-                    detail="no bed in the location" if bed is None else "not in the bed master",
-                )
+                encounter_id=raw.encounter_key,
+                source=raw.source,
+                message_id=raw.message_id[:200],
+                site_code=location.site or None,
+                location_text=raw.location.text()[:200] or "(none)",
+                trigger=raw.trigger,
+                event_time=raw.event_time,
+                detail="no bed in the location" if bed is None else "not in the bed master",
             )
 
     def _exception_row(self, encounter_id: str, state: EncounterState, detail: str) -> None:
         location = state.location or Location()
         self.repo.add_exception(
-            LocationException(
-                encounter_id=encounter_id,
-                site_code=location.site or None,
-                location_text=location.text()[:200] or "(none)",
-                trigger="fold",
-                event_time=state.last_event_time,
-                detail=detail,
-            )
+            encounter_id=encounter_id,
+            site_code=location.site or None,
+            location_text=location.text()[:200] or "(none)",
+            trigger="fold",
+            event_time=state.last_event_time,
+            detail=detail,
         )
 
     async def _bed_status(self, event: AdtEvent) -> None:
@@ -327,16 +325,14 @@ class OccupancyProjector:
         bed = (await self.repo.lock_beds(bed_ids=[bed_id], held_by=[])).get(bed_id or "")
         if bed is None or status not in BED_STATUS_CODES:
             self.repo.add_exception(
-                LocationException(
-                    encounter_id="",
-                    source=event.source,
-                    message_id=event.message_id[:200],
-                    site_code=(location.site if location else None) or None,
-                    location_text=(event.location.text() if event.location else "") or "(none)",
-                    trigger="A20",
-                    event_time=event.event_time,
-                    detail=f"A20 for an unknown bed or status {event.bed_status!r}",
-                )
+                encounter_id="",
+                source=event.source,
+                message_id=event.message_id[:200],
+                site_code=(location.site if location else None) or None,
+                location_text=(event.location.text() if event.location else "") or "(none)",
+                trigger="A20",
+                event_time=event.event_time,
+                detail=f"A20 for an unknown bed or status {event.bed_status!r}",
             )
             return
         # O and U describe occupancy, which comes from ADT; as a bed status they mean "open".

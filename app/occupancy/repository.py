@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
@@ -50,6 +51,8 @@ MERGE_CHAINS = text(
     SELECT DISTINCT ON (start) start, id FROM chain ORDER BY start, depth DESC
     """
 )
+EXCEPTION_COLUMNS = ["encounter_id", "source", "message_id", "site_code", "location_text",
+                     "trigger", "event_time", "detail"]  # fmt: skip
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
 
@@ -66,6 +69,7 @@ class StoredSpell:
 class OccupancyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._exceptions: list[dict[str, Any]] = []
 
     async def mark_processed_many(self, source: str, message_ids: Sequence[str]) -> set[str]:
         """The ids seen for the first time (one statement for a whole batch)."""
@@ -292,7 +296,9 @@ class OccupancyRepository:
         return set((await self.session.scalars(query)).all())
 
     async def resolve_exceptions(self, encounter_ids: Sequence[str]) -> None:
-        """Spells now placed: their open location exceptions are resolved."""
+        """Spells now placed: their open location exceptions are resolved — those of this batch
+        too (written first), so one batch ends as the same events in several would."""
+        await self.write_exceptions()
         if encounter_ids:
             await self.session.execute(
                 update(LocationException)
@@ -313,8 +319,23 @@ class OccupancyRepository:
         )
         return (await self.session.execute(query)).scalars().all()
 
-    def add_exception(self, exception: LocationException) -> None:
-        self.session.add(exception)
+    def add_exception(self, **row: Any) -> None:
+        """A location exception's row (its columns by name), written with the others of the
+        batch in one statement before exceptions are next resolved, and at the end of the
+        batch's events (``write_exceptions``)."""
+        self._exceptions.append(dict.fromkeys(EXCEPTION_COLUMNS) | row)
+
+    async def write_exceptions(self) -> None:
+        rows, self._exceptions = self._exceptions, []
+        if rows:
+            table = table_of(LocationException)
+            given = unnested(table, rows, EXCEPTION_COLUMNS)
+            values = select(*(given.c[name] for name in EXCEPTION_COLUMNS))
+            await self.session.execute(insert(table).from_select(EXCEPTION_COLUMNS, values))
+
+    def discard_exceptions(self) -> None:
+        """The rows of events whose writes were rolled back."""
+        self._exceptions = []
 
     async def unit_counts(self, unit_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Bed counts for the given units only (each event touches only what it changed)."""
