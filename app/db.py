@@ -67,21 +67,20 @@ def any_of(
 
 
 def unnested(
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    names: Sequence[str],
-    types: Mapping[str, Any] | None = None,
+    table: Table, names: Sequence[str], types: Mapping[str, Any] | None = None
 ) -> TableValuedAlias:
-    """``unnest(:a, :b, ...)``: rows as one array parameter per column (typed as the table's
-    column unless ``types`` says otherwise), for ``INSERT ... SELECT`` — the same statement
-    whatever the number of rows (a VALUES list is a new statement for every length)."""
+    """``unnest(:a, :b, ...)``: rows as one array parameter per column, each named as its
+    column and typed as it (unless ``types`` says otherwise), for ``INSERT ... SELECT`` — the
+    same statement whatever the number of rows (a VALUES list is a new statement for every
+    length), so it is built once. Its parameters: ``as_arrays(rows, names)``."""
     types = types or {}
     arrays = [
-        bindparam(
-            None,
-            [row[name] for row in rows],
-            type_=ARRAY(types[name] if name in types else table.c[name].type),
-        )
+        bindparam(name, type_=ARRAY(types[name] if name in types else table.c[name].type))
         for name in names
     ]
     return func.unnest(*arrays).table_valued(*names).render_derived()
+
+
+def as_arrays(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """The parameters of an ``unnested`` statement: each column's values, row by row."""
+    return {name: [row[name] for row in rows] for name in names}

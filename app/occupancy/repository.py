@@ -1,4 +1,5 @@
-"""All SQL for encounters, their event history, beds' occupants and unit bed counts."""
+"""All SQL for encounters, their event history, beds' occupants and unit bed counts (the
+statements every batch runs are built once, in app/occupancy/statements.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, func, literal, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes import JsonObject
-from app.db import any_of, unnested
+from app.db import any_of, as_arrays
 from app.db import table as table_of
 from app.occupancy.events import AdtEvent
 from app.occupancy.incremental import Folded, dump
@@ -26,35 +27,17 @@ from app.occupancy.models import (
 )
 from app.occupancy.places import EconomyPlaces, Places, with_default_sites
 from app.occupancy.schemas import LocationCodeRead
+from app.occupancy.statements import (
+    ADD_EVENTS,
+    ADD_EXCEPTIONS,
+    EVENT_COLUMNS,
+    EXCEPTION_COLUMNS,
+    LOCK_ENCOUNTERS,
+    MERGE_CHAINS,
+    PLACES,
+    UNIT_COUNTS,
+)
 from app.topology.models import Bed
-
-PLACES = text(
-    "SELECT (SELECT json_agg(json_build_array(site_code, code, kind) ORDER BY site_code, code)"
-    " FROM units) AS units,"
-    " (SELECT json_agg(json_build_array(code, org_code, kind) ORDER BY code) FROM sites) AS sites,"
-    " (SELECT json_agg(mapping ORDER BY source) FROM location_maps) AS maps"
-)
-# Each id's chain of merges, one step at a time; a step onto an id already in the chain is
-# taken and is the last (the chain's end is then that id).
-MERGE_CHAINS = text(
-    """
-    WITH RECURSIVE chain(start, id, path, closed, depth) AS (
-        SELECT old_patient_id, new_patient_id, ARRAY[old_patient_id, new_patient_id]::text[],
-               new_patient_id = old_patient_id, 1
-        FROM patient_merges WHERE old_patient_id = ANY(CAST(:ids AS text[]))
-        UNION ALL
-        SELECT c.start, m.new_patient_id, c.path || m.new_patient_id::text,
-               m.new_patient_id = ANY(c.path), c.depth + 1
-        FROM chain c JOIN patient_merges m ON m.old_patient_id = c.id
-        WHERE NOT c.closed
-    )
-    SELECT DISTINCT ON (start) start, id FROM chain ORDER BY start, depth DESC
-    """
-)
-EXCEPTION_COLUMNS = ["encounter_id", "source", "message_id", "site_code", "location_text",
-                     "trigger", "event_time", "detail"]  # fmt: skip
-OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
-GA = Bed.kind.in_(("core", "escalation"))
 
 
 @dataclass(frozen=True)
@@ -93,18 +76,8 @@ class OccupancyRepository:
             }
             for key, e in events.items()
         ]
-        table = table_of(EncounterEvent)
-        names = ["encounter_id", "dedupe_key", "trigger", "event_time", "payload_json"]
-        # JSON made by pydantic's serializer, cast by PostgreSQL (not dumped twice in Python)
-        given = unnested(table, rows, names, {"payload_json": Text()})
-        values = select(*(given.c[n] for n in names[:-1]), cast(given.c.payload_json, JSONB))
-        statement = (
-            insert(table)
-            .from_select([*names[:-1], "payload"], values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(table.c.dedupe_key)
-        )
-        return set((await self.session.execute(statement)).scalars().all())
+        result = await self.session.execute(ADD_EVENTS, as_arrays(rows, EVENT_COLUMNS))
+        return set(result.scalars().all())
 
     async def lock_encounters(self, encounter_ids: Sequence[str]) -> dict[str, StoredSpell]:
         """What each spell's fold starts from: its row, created if new, locked in id order for
@@ -112,16 +85,8 @@ class OccupancyRepository:
         given; Core, not the ORM: a batch writes hundreds of spells)."""
         if not encounter_ids:
             return {}
-        table = table_of(Encounter)
-        ids = unnested(table, [{"id": eid} for eid in sorted(encounter_ids)], ["id"])
-        upsert = insert(table).from_select(["id", "status"], select(ids.c.id, literal("unknown")))
-        statement = upsert.on_conflict_do_update(
-            index_elements=[table.c.id], set_={"id": upsert.excluded.id}
-        ).returning(table.c.id, table.c.site_code, table.c.event_count, table.c.fold)
-        return {
-            row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold)
-            for row in await self.session.execute(statement)
-        }
+        rows = await self.session.execute(LOCK_ENCOUNTERS, {"id": sorted(encounter_ids)})
+        return {row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold) for row in rows}
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Each spell's derived columns (``spell``: its id), one statement for the batch."""
@@ -328,10 +293,7 @@ class OccupancyRepository:
     async def write_exceptions(self) -> None:
         rows, self._exceptions = self._exceptions, []
         if rows:
-            table = table_of(LocationException)
-            given = unnested(table, rows, EXCEPTION_COLUMNS)
-            values = select(*(given.c[name] for name in EXCEPTION_COLUMNS))
-            await self.session.execute(insert(table).from_select(EXCEPTION_COLUMNS, values))
+            await self.session.execute(ADD_EXCEPTIONS, as_arrays(rows, EXCEPTION_COLUMNS))
 
     def discard_exceptions(self) -> None:
         """The rows of events whose writes were rolled back."""
@@ -339,27 +301,7 @@ class OccupancyRepository:
 
     async def unit_counts(self, unit_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Bed counts for the given units only (each event touches only what it changed)."""
-        occupied = Bed.occupant_encounter_id.is_not(None)
-        query = (
-            select(
-                Bed.unit_id,
-                func.count().filter(Bed.kind == "core").label("core_beds"),
-                func.count().filter(GA & OPEN).label("open_beds"),
-                func.count().filter(GA & occupied).label("occupied"),
-                func.count().filter(GA & OPEN & ~occupied & (Bed.status == "U")).label("free"),
-                func.count()
-                .filter(GA & ~occupied & (Bed.status != "U") & (Bed.status != "C"))
-                .label("unavailable"),
-                func.count()
-                .filter((Bed.kind == "core") & (Bed.status == "C") & ~occupied)
-                .label("closed"),
-                func.count().filter((Bed.kind == "escalation") & OPEN).label("escalation_open"),
-                func.count().filter((Bed.kind == "virtual") & occupied).label("virtual_occupied"),
-            )
-            .where(any_of(Bed.unit_id, unit_ids))
-            .group_by(Bed.unit_id)
-        )
-        rows = (await self.session.execute(query)).mappings().all()
+        rows = (await self.session.execute(UNIT_COUNTS, {"units": list(unit_ids)})).mappings()
         return {
             row["unit_id"]: {k: int(v) for k, v in row.items() if k != "unit_id"} for row in rows
         }
