@@ -62,8 +62,16 @@ def any_of(
     whatever the number of values. (An ``IN`` list is rendered with one parameter per value:
     every new length was a new statement for the connection to prepare — a round trip —, a
     quarter of a consumer batch's statements.)"""
+    return any_param(column, None, list(values))
+
+
+def any_param(
+    column: ColumnElement[Any] | QueryableAttribute[Any], name: str | None, value: Any = None
+) -> ColumnElement[bool]:
+    """``column = ANY(:name)`` with an array parameter typed as the column: for a statement
+    built once, its values given when it runs (``any_of`` gives them now)."""
     element = column.expression
-    return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
+    return element == any_(bindparam(name, value, type_=ARRAY(element.type)))
 
 
 def unnested(

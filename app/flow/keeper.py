@@ -98,6 +98,8 @@ class FactsKeeper:
         """Each site's facts: from memory (re-read first where stale), with the discharge
         figures of them all read in one statement."""
         wanted = sorted(sites)
+        if not wanted:
+            return {}  # a discharge-list evaluation alone: no site facts to read
         await self.read(flow, wanted, now, midnight)
         discharge = await flow.discharge_facts(wanted, now=now, today=today, since=midnight)
         return {site: self.live.facts(site, now, midnight, discharge[site]) for site in wanted}

@@ -12,7 +12,6 @@ from sqlalchemy import (
     CompoundSelect,
     DateTime,
     String,
-    any_,
     bindparam,
     func,
     literal,
@@ -20,13 +19,12 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.models import AmbulanceJourney
 from app.changes import SPELL_COLUMNS
 from app.clock import next_local_midnight
-from app.db import any_of
+from app.db import any_of, any_param
 from app.discharge.models import DischargePlan
 from app.flow.facts import (
     ED_HORIZON,
@@ -48,7 +46,7 @@ def _discharge_figures() -> CompoundSelect[Any]:
     """NCTR (the plans of patients with no criteria to reside, in G&A bed-master beds) and the
     count of expected discharges, for the sites in ``:sites`` — one statement (built once)."""
     e, p = Encounter, DischargePlan
-    sites = e.site_code == any_(bindparam("sites", type_=ARRAY(String)))
+    sites = any_param(e.site_code, "sites")
     nctr = (
         select(e.site_code.label("site"), literal("nctr").label("figure"),
                p.pathway.label("pathway"), p.delay_reason.label("reason"),

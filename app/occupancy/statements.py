@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, any_, bindparam, cast, func, literal, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy import Text, cast, func, literal, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
+from app.db import any_param, unnested
 from app.db import table as table_of
-from app.db import unnested
 from app.occupancy.models import Encounter, EncounterEvent, LocationException
 from app.topology.models import Bed
 
@@ -88,7 +88,7 @@ def _statements() -> tuple[Any, Any, Any, Any]:
             func.count().filter((Bed.kind == "escalation") & OPEN).label("escalation_open"),
             func.count().filter((Bed.kind == "virtual") & occupied).label("virtual_occupied"),
         )
-        .where(Bed.unit_id == any_(bindparam("units", type_=ARRAY(Bed.unit_id.type))))
+        .where(any_param(Bed.unit_id, "units"))
         .group_by(Bed.unit_id)
     )
     return add_events, lock_encounters, add_exceptions, unit_counts
