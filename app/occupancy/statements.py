@@ -28,7 +28,7 @@ MERGE_CHAINS = text(
     WITH RECURSIVE chain(start, id, path, closed, depth) AS (
         SELECT old_patient_id, new_patient_id, ARRAY[old_patient_id, new_patient_id]::text[],
                new_patient_id = old_patient_id, 1
-        FROM patient_merges WHERE old_patient_id = ANY(CAST(:ids AS text[]))
+        FROM patient_merges WHERE old_patient_id IN (SELECT unnest(CAST(:ids AS text[])))
         UNION ALL
         SELECT c.start, m.new_patient_id, c.path || m.new_patient_id::text,
                m.new_patient_id = ANY(c.path), c.depth + 1
