@@ -114,11 +114,12 @@ def advance(
     return Folded(state, mark, folded.source)
 
 
-def dump(folded: Folded) -> JsonObject | None:
-    """What the encounter row keeps (only a plain fold is worth keeping)."""
+def dump(folded: Folded) -> str | None:
+    """What the encounter row keeps, as JSON text (PostgreSQL casts it; only a plain fold is
+    worth keeping)."""
     if folded.mark is None:
         return None
-    return ADAPTER.dump_python(folded, mode="json")  # type: ignore[no-any-return]
+    return ADAPTER.dump_json(folded).decode()
 
 
 def load(stored: JsonObject | None) -> Folded | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,8 @@ from app.occupancy.statements import (
     LOCK_ENCOUNTERS,
     MERGE_CHAINS,
     PLACES,
+    SAVE_ENCOUNTERS,
+    SPELL_ROW_COLUMNS,
     UNIT_COUNTS,
 )
 from app.topology.models import Bed
@@ -89,17 +91,9 @@ class OccupancyRepository:
         return {row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold) for row in rows}
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Each spell's derived columns (``spell``: its id), one statement for the batch."""
-        if not rows:
-            return
-        table = table_of(Encounter)
-        columns = [name for name in rows[0] if name != "spell"]
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("spell"))
-            .values({name: bindparam(name) for name in columns})
-        )
-        await self.session.execute(statement, list(rows))
+        """Each spell's derived columns (``spell_row``), one statement for the batch."""
+        if rows:
+            await self.session.execute(SAVE_ENCOUNTERS, as_arrays(rows, SPELL_ROW_COLUMNS))
 
     async def histories(self, encounter_ids: Sequence[str]) -> dict[str, list[AdtEvent]]:
         query = select(EncounterEvent.encounter_id, EncounterEvent.payload).where(

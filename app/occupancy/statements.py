@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, cast, func, literal, select, text
+from sqlalchemy import Text, cast, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from app.db import any_param, unnested
@@ -41,11 +41,17 @@ MERGE_CHAINS = text(
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
 EVENT_COLUMNS = ["encounter_id", "dedupe_key", "trigger", "event_time", "payload_json"]
+# A spell's derived columns (app/occupancy/repository.py spell_row), ``spell`` its id.
+SPELL_ROW_COLUMNS = ["spell", "site_code", "patient_id", "nhs_number", "patient_class", "status",
+                     "bed_id", "location_text", "ed_area", "arrived_at", "admitted_at",
+                     "discharged_at", "ed_arrived_at", "ed_departed_at", "decision_to_admit_at",
+                     "expected_discharge_at", "pending_discharge", "on_leave", "last_event_time",
+                     "location_since", "event_count", "fold"]  # fmt: skip
 EXCEPTION_COLUMNS = ["encounter_id", "source", "message_id", "site_code", "location_text",
                      "trigger", "event_time", "detail"]  # fmt: skip
 
 
-def _statements() -> tuple[Any, Any, Any, Any]:
+def _statements() -> tuple[Any, Any, Any, Any, Any]:
     """The statements a batch makes every time, built once (building one was ~0.4 ms of Python
     a call; a built one's cache key is kept)."""
     events = table_of(EncounterEvent)
@@ -66,6 +72,17 @@ def _statements() -> tuple[Any, Any, Any, Any]:
     lock_encounters = upsert.on_conflict_do_update(
         index_elements=[spells.c.id], set_={"id": upsert.excluded.id}
     ).returning(spells.c.id, spells.c.site_code, spells.c.event_count, spells.c.fold)
+    # every spell of the batch in one statement (executemany was one UPDATE per row: 18 ms of
+    # a 500-record batch), the fold's JSON cast by PostgreSQL
+    given_spells = unnested(spells, SPELL_ROW_COLUMNS, {"spell": spells.c.id.type, "fold": Text()})
+    save_encounters = (
+        update(spells)
+        .where(spells.c.id == given_spells.c.spell)
+        .values(
+            {name: given_spells.c[name] for name in SPELL_ROW_COLUMNS[1:-1]}
+            | {"fold": cast(given_spells.c.fold, JSONB)}
+        )
+    )
     exceptions = table_of(LocationException)
     rows = unnested(exceptions, EXCEPTION_COLUMNS)
     add_exceptions = insert(exceptions).from_select(
@@ -91,7 +108,7 @@ def _statements() -> tuple[Any, Any, Any, Any]:
         .where(any_param(Bed.unit_id, "units"))
         .group_by(Bed.unit_id)
     )
-    return add_events, lock_encounters, add_exceptions, unit_counts
+    return add_events, lock_encounters, save_encounters, add_exceptions, unit_counts
 
 
-ADD_EVENTS, LOCK_ENCOUNTERS, ADD_EXCEPTIONS, UNIT_COUNTS = _statements()
+ADD_EVENTS, LOCK_ENCOUNTERS, SAVE_ENCOUNTERS, ADD_EXCEPTIONS, UNIT_COUNTS = _statements()
