@@ -6,7 +6,7 @@ deadlock); map each history's locations into our codes (app/occupancy/mapping.py
 it in memory (app/occupancy/fold.py); then move bed occupancy to match, vacating before
 occupying so two patients swapping beds in one batch resolve cleanly. Every new event whose
 place is not in the bed master is listed as a location exception — one per message, whatever
-batch it came in. ``deltas()`` reads back what changed once per batch. Never commits: the
+batch it came in. ``deltas()`` gives what changed, once per batch. Never commits: the
 consumer runner owns the transaction.
 """
 
@@ -47,12 +47,12 @@ RE_KEYING = frozenset({"A45", "A50"})
 @dataclass
 class ChangeSet:
     units: set[str] = field(default_factory=set)
-    beds: set[str] = field(default_factory=set)
+    beds: dict[str, Bed] = field(default_factory=dict)
     # Each spell written (its columns the engine reads) or deleted (None), as it will commit.
     spells: dict[str, dict[str, object] | None] = field(default_factory=dict)
 
     def touch(self, bed: Bed) -> None:
-        self.beds.add(bed.id)
+        self.beds[bed.id] = bed
         self.units.add(bed.unit_id)
 
 
@@ -340,8 +340,9 @@ class OccupancyProjector:
         self.changes.touch(bed)
 
     async def deltas(self) -> list[Delta]:
-        """The batch's deltas, read back from the database once (a record whose SAVEPOINT was
-        rolled back may have touched a bed: reading back keeps the board exact)."""
+        """The batch's deltas. Its beds are the rows this transaction locked and wrote; those an
+        attempt rolled back to its SAVEPOINT has expired are read back (so the board shows
+        exactly what commits), the others need no round trip."""
         changes, self.changes = self.changes, ChangeSet()
         deltas = [spell_changed(s, image) for s, image in sorted(changes.spells.items())]
         if not changes.units:
@@ -352,7 +353,7 @@ class OccupancyProjector:
             site = unit_id.split(":", 1)[0]
             for view in (f"site:{site}", "system"):
                 deltas.append(Delta(view, "unit", unit_id, UnitCounts(**unit_counts).model_dump()))
-        for bed in await self.repo.beds(sorted(changes.beds)):
+        for bed in await self.repo.as_written(changes.beds):
             data = bed_view(bed).model_dump()
             deltas.append(Delta(f"site:{bed.site_code}", "bed", bed.id, data))
         return deltas

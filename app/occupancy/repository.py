@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -300,9 +300,19 @@ class OccupancyRepository:
             row["unit_id"]: {k: int(v) for k, v in row.items() if k != "unit_id"} for row in rows
         }
 
-    async def beds(self, bed_ids: Sequence[str]) -> Sequence[Bed]:
-        query = select(Bed).where(any_of(Bed.id, bed_ids)).execution_options(populate_existing=True)
-        return (await self.session.execute(query)).scalars().all()
+    async def as_written(self, beds: Mapping[str, Bed]) -> list[Bed]:
+        """These beds (by id) as this transaction leaves them: the objects themselves, which
+        it locked and wrote, unless an attempt rolled back to its SAVEPOINT expired them —
+        then read again."""
+        if not any(_stale(bed) for bed in beds.values()):
+            return [beds[bed_id] for bed_id in sorted(beds)]
+        query = (
+            select(Bed)
+            .where(any_of(Bed.id, sorted(beds)))
+            .order_by(Bed.id)
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(query)).scalars())
 
     async def reset(self) -> None:
         """Forget every spell and empty every bed (the demo's fresh start)."""
@@ -348,3 +358,8 @@ def spell_row(
         "event_count": event_count,
         "fold": dump(folded),
     }
+
+
+def _stale(bed: Bed) -> bool:
+    state = inspect(bed)
+    return bool(state.expired or state.expired_attributes)

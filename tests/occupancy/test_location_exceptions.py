@@ -15,6 +15,7 @@ from app.occupancy.events import AdtEvent, Location
 from app.occupancy.models import LocationException
 from app.occupancy.projector import OccupancyProjector
 from app.occupancy.repository import OccupancyRepository
+from app.topology.models import Bed
 from tests.engine.flow_support import World, make_world
 
 
@@ -89,3 +90,52 @@ async def test_the_rows_of_an_attempt_rolled_back_are_never_written(clean_db: As
         async with session.begin_nested():
             await projector.apply_all([_event(world, 0, "A01", "kept", "X96")])
     assert [row[0] for row in await _exceptions(world)] == ["TEST:kept"]
+
+
+class _FailsAfterTheBeds(OccupancyRepository):
+    """The real repository, with a bug met after the beds are moved (in memory or flushed)."""
+
+    failing = False
+
+    async def write_exceptions(self) -> None:
+        if self.failing:
+            raise KeyError("a bug")
+        await super().write_exceptions()
+
+
+async def _bed_rows(session: Any) -> dict[str, tuple[Any, ...]]:
+    rows = await session.execute(
+        select(Bed.id, Bed.occupant_encounter_id.is_not(None), Bed.occupied_since)
+    )
+    return {row[0]: (row[1], row[2].isoformat() if row[2] else None) for row in rows}
+
+
+async def test_the_beds_published_after_an_attempt_rolled_back_are_the_beds_committed(
+    clean_db: AsyncEngine,
+) -> None:
+    """An attempt that moved beds and then raised is rolled back to its SAVEPOINT; the batch's
+    bed deltas are then what commits — not what the rolled-back attempt left in memory."""
+    world = await make_world(clean_db)
+    await _apply(world, [_event(world, 0, "A01", "held", "B03")])  # a bed the attempt vacates
+    async with world.sessionmaker() as session, session.begin():
+        repository = _FailsAfterTheBeds(session)
+        projector = OccupancyProjector(repository)
+        repository.failing = True
+        with contextlib.suppress(KeyError):
+            async with session.begin_nested():
+                await projector.apply_all(
+                    [_event(world, 1, "A01", "lost", "B01"), _event(world, 2, "A02", "held", "B04")]
+                )
+        repository.failing = False
+        async with session.begin_nested():
+            await projector.apply_all([_event(world, 3, "A01", "kept", "B02")])
+        deltas = await projector.deltas()
+    published = {
+        d.key: (d.data["occupied"], d.data["occupied_since"]) for d in deltas if d.kind == "bed"
+    }
+    async with world.sessionmaker() as session:
+        committed = await _bed_rows(session)
+    assert {"T1:W1:B01", "T1:W1:B02", "T1:W1:B03", "T1:W1:B04"} <= published.keys()
+    assert published == {bed: committed[bed] for bed in published}
+    assert published["T1:W1:B01"][0] is False  # the attempt's admission: gone with it
+    assert published["T1:W1:B03"][0] is True  # the attempt's move: gone with it
