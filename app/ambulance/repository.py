@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnClause, Table, case, func, literal_column, text
+from sqlalchemy import ColumnClause, Table, case, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ambulance.events import STEP_COLUMNS, AmbulanceEvent
 from app.ambulance.models import AmbulanceJourney
+from app.db import as_arrays, unnested
 from app.db import table as table_of
 
 
@@ -41,33 +42,7 @@ class AmbulanceRepository:
             row["last_event_at"] = event.occurred_at
         if not merged:
             return set()
-        table = table_of(AmbulanceJourney)
-        statement = insert(table)
-        incoming = statement.excluded
-        newer = incoming.last_event_at >= table.c.last_event_at
-
-        def latest(name: str) -> Any:
-            return case(
-                (newer, func.coalesce(incoming[name], table.c[name])),
-                else_=func.coalesce(table.c[name], incoming[name]),
-            )
-
-        after = await self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["incident_id", "patient"],
-                set_={
-                    **{
-                        column: func.least(table.c[column], incoming[column])
-                        for column in STEP_COLUMNS.values()
-                    },
-                    "category": latest("category"),
-                    "destination_site": latest("destination_site"),
-                    "vehicle": latest("vehicle"),
-                    "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
-                },
-            ).returning(table.c.destination_site, _before(table)),
-            list(merged.values()),
-        )
+        after = await self.session.execute(RECORD_STEPS, as_arrays(list(merged.values()), _COLUMNS))
         return {site for row in after for site in row if site}
 
     async def record_step(self, event: AmbulanceEvent) -> set[str]:
@@ -80,6 +55,41 @@ class AmbulanceRepository:
         await self.session.execute(text("TRUNCATE ambulance_journeys"))
 
 
+_COLUMNS = ["incident_id", "patient", "vehicle", "destination_site", *STEP_COLUMNS.values(),
+            "category", "last_event_at"]  # fmt: skip
+
+
+def _record_steps() -> Any:
+    """The merged rows upserted, built once, whatever the batch's size (arrays, one per
+    column: building it was ~10 % of a JSON batch's Python, and a VALUES list of each new
+    length was a new statement to prepare)."""
+    table = table_of(AmbulanceJourney)
+    rows = unnested(table, _COLUMNS)
+    statement = insert(table).from_select(_COLUMNS, select(*(rows.c[name] for name in _COLUMNS)))
+    incoming = statement.excluded
+    newer = incoming.last_event_at >= table.c.last_event_at
+
+    def latest(name: str) -> Any:
+        return case(
+            (newer, func.coalesce(incoming[name], table.c[name])),
+            else_=func.coalesce(table.c[name], incoming[name]),
+        )
+
+    return statement.on_conflict_do_update(
+        index_elements=["incident_id", "patient"],
+        set_={
+            **{
+                column: func.least(table.c[column], incoming[column])
+                for column in STEP_COLUMNS.values()
+            },
+            "category": latest("category"),
+            "destination_site": latest("destination_site"),
+            "vehicle": latest("vehicle"),
+            "last_event_at": func.greatest(table.c.last_event_at, incoming.last_event_at),
+        },
+    ).returning(table.c.destination_site, _before(table))
+
+
 def _before(table: Table) -> ColumnClause[Any]:
     """A journey's destination before this statement: a sub-select in RETURNING reads the
     statement's snapshot, which does not see the statement's own writes (so a diversion is
@@ -89,3 +99,6 @@ def _before(table: Table) -> ColumnClause[Any]:
         f"(SELECT b.destination_site FROM {name} AS b WHERE b.incident_id = {name}.incident_id"
         f" AND b.patient = {name}.patient)"
     )
+
+
+RECORD_STEPS = _record_steps()

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes import JsonObject
 from app.db import any_of, as_arrays
-from app.db import table as table_of
 from app.occupancy.events import AdtEvent
 from app.occupancy.incremental import Folded, dump
 from app.occupancy.mapping import LocationMap, SourceMapping
@@ -23,7 +22,6 @@ from app.occupancy.models import (
     EncounterEvent,
     LocationException,
     PatientMerge,
-    ProcessedMessage,
 )
 from app.occupancy.places import EconomyPlaces, Places, with_default_sites
 from app.occupancy.schemas import LocationCodeRead
@@ -33,6 +31,7 @@ from app.occupancy.statements import (
     EVENT_COLUMNS,
     EXCEPTION_COLUMNS,
     LOCK_ENCOUNTERS,
+    MARK_PROCESSED,
     MERGE_CHAINS,
     PLACES,
     SAVE_ENCOUNTERS,
@@ -60,10 +59,8 @@ class OccupancyRepository:
         """The ids seen for the first time (one statement for a whole batch)."""
         if not message_ids:
             return set()
-        table = table_of(ProcessedMessage)
-        statement = insert(table).on_conflict_do_nothing().returning(table.c.message_id)
-        rows = [{"source": source, "message_id": m} for m in dict.fromkeys(message_ids)]
-        return set((await self.session.execute(statement, rows)).scalars())
+        values = {"source": source, "message_id": list(dict.fromkeys(message_ids))}
+        return set((await self.session.execute(MARK_PROCESSED, values)).scalars())
 
     async def add_events(self, events: Mapping[str, AdtEvent]) -> set[str]:
         """Store events (by dedupe key) in their encounters' histories; returns the keys that

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, cast, func, literal, select, text, update
+from sqlalchemy import Text, bindparam, cast, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from app.db import any_param, unnested
 from app.db import table as table_of
-from app.occupancy.models import Encounter, EncounterEvent, LocationException
+from app.occupancy.models import Encounter, EncounterEvent, LocationException, ProcessedMessage
 from app.topology.models import Bed
 
 PLACES = text(
@@ -38,6 +38,22 @@ MERGE_CHAINS = text(
     SELECT DISTINCT ON (start) start, id FROM chain ORDER BY start, depth DESC
     """
 )
+
+
+def _mark_processed() -> Any:
+    """A batch's message ids of one source, those new returned."""
+    table = table_of(ProcessedMessage)
+    ids = unnested(table, ["message_id"])
+    source = bindparam("source", type_=table.c.source.type)
+    return (
+        insert(table)
+        .from_select(["source", "message_id"], select(source, ids.c.message_id))
+        .on_conflict_do_nothing()
+        .returning(table.c.message_id)
+    )
+
+
+MARK_PROCESSED = _mark_processed()
 OPEN = (Bed.status != "C") | Bed.occupant_encounter_id.is_not(None)
 GA = Bed.kind.in_(("core", "escalation"))
 EVENT_COLUMNS = ["encounter_id", "dedupe_key", "trigger", "event_time", "payload_json"]

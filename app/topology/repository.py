@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import any_of
 from app.db import table as table_of
 from app.topology.models import (
     Bed,
@@ -116,7 +117,7 @@ class TopologyRepository:
         """Which of these are sites of the economy (active ones)."""
         if not codes:
             return set()
-        query = select(Site.code).where(Site.code.in_(list(codes)), Site.active)
+        query = select(Site.code).where(any_of(Site.code, codes), Site.active)
         return set((await self.session.scalars(query)).all())
 
     async def site(self, code: str) -> Site | None:
