@@ -66,7 +66,7 @@ class ConsumerRunner:
         sessionmaker: async_sessionmaker[AsyncSession],
         handlers: dict[str, HandlerFactory],
         publish: Publish,
-        max_batch: int = 500,
+        max_batch: int | None = None,
         poll_timeout_ms: int = 100,
         on_progress: Callable[[], None] | None = None,
     ) -> None:
@@ -75,7 +75,7 @@ class ConsumerRunner:
         self.applier = BatchApplier(
             group_id=kafka.group_id, sessionmaker=sessionmaker, handlers=handlers, publish=publish
         )
-        self.max_batch = max_batch
+        self.max_batch = max_batch or kafka.max_poll_records
         self.poll_timeout_ms = poll_timeout_ms
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=1)
         self._stop = threading.Event()

@@ -1,8 +1,8 @@
 """Topic → handler. A handler is made per batch: ``decode`` each record (a bad one raises and is
-dead-lettered at once), ``flush`` applies the batch inside the caller's transaction, and
-``finish`` returns the deltas to publish after commit. If ``flush`` is refused by the database
-the runner rolls it back and re-applies record by record (``take_pending``/``apply_events``) to
-isolate the bad one."""
+dead-lettered at once), ``apply_events`` applies the batch's events (``take_pending``) inside the
+caller's transaction, and ``finish`` returns the deltas to publish after commit. If the database
+refuses a batch, the runner rolls it back and applies its halves, down to the bad records
+(consumers/batch.py)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,6 @@ from app.topology.repository import TopologyRepository
 class BatchHandler(Protocol):
     def decode(self, record: Any) -> None: ...
 
-    async def flush(self) -> None: ...
-
     def take_pending(self) -> list[tuple[Any, list[Any]]]: ...
 
     async def apply_events(self, events: list[Any]) -> None: ...
@@ -53,9 +51,6 @@ class _Pending:
     def take_pending(self) -> list[tuple[Any, list[Any]]]:
         pending, self.pending = self.pending, []
         return pending
-
-    async def flush(self) -> None:
-        await self.apply_events([event for _, events in self.pending for event in events])
 
     async def apply_events(self, events: list[Any]) -> None:
         raise NotImplementedError

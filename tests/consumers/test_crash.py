@@ -62,6 +62,9 @@ async def test_kill_nine_at_random_points_loses_and_doubles_nothing(
         "KAFKA_GROUP_ID": kafka.group_id,
         "KAFKA_GROUP_INSTANCE_ID": "crash-test-consumer",
         "FLOWCC_LOG_LEVEL": "WARNING",
+        # Batches of at most 500 (the default takes 5,000): ten kills need many commits to
+        # strike between while the stream lasts.
+        "KAFKA_MAX_POLL_RECORDS": "500",
     }
 
     def start() -> subprocess.Popen[bytes]:

@@ -10,6 +10,7 @@ import json
 import re
 import tracemalloc
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,10 +27,12 @@ from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.ingest.models import DeadLetter
 from app.ingest.routing import AdtHandler, HandlerFactory, build_handlers, decode_for_kind
 from app.ingest.status import STUCK, STUCK_AFTER, ConsumerStatus
+from app.occupancy.models import Encounter
 from app.simulation.hl7 import hl7_time
 from app.topology.models import Bed
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
+from consumers.batch import BatchApplier
 from consumers.supervisor import supervise
 from tests.factories import T0, hl7
 from tests.support import bearer
@@ -251,6 +254,53 @@ async def test_a_projection_crash_dead_letters_its_record_and_the_rest_apply(
     assert beds["RAN01:AMU:B13"] == "RAN:VN:VA"
     assert beds["RAN01:AMU:B14"] is None
     assert beds["RAN01:AMU:B15"] == "RAN:VN:VB"
+
+
+class _CountedCrashingAdt(_CrashingAdt):
+    attempts = 0
+
+    async def apply_events(self, events: list[Any]) -> None:
+        type(self).attempts += 1
+        await super().apply_events(events)
+
+
+async def test_a_refused_batch_is_halved_down_to_its_bad_records(
+    economy: Settings, clean_db: AsyncEngine
+) -> None:
+    """Two records a projection bug meets, in a batch of 64: both dead-lettered, the other 62
+    applied in order — in at most 25 attempts (halving), not 65 (one by one)."""
+    topic = economy.kafka.topic(topics.ADT_HL7V2)
+    visits = [f"V{n:02d}" for n in range(64)]
+    visits[9] = visits[50] = "VCRASH"
+    records = [
+        SimpleNamespace(
+            topic=topic, partition=0, offset=n, key=visit.encode(),
+            value=hl7("A01", n, bed=f"B{n % 20 + 1:02d}", visit=visit),
+        )
+        for n, visit in enumerate(visits)
+    ]  # fmt: skip
+
+    async def publish(deltas: list[Any]) -> None:
+        return None
+
+    _CountedCrashingAdt.attempts = 0
+    applier = BatchApplier(
+        group_id=f"g-{topic}",
+        sessionmaker=async_sessionmaker(clean_db),
+        handlers={topic: lambda session: _CountedCrashingAdt(session, decode_hl7v2)},
+        publish=publish,
+    )
+    outcome = await applier.apply_batch(records)
+    async with async_sessionmaker(clean_db)() as session:
+        letters = (await session.execute(select(DeadLetter).order_by(DeadLetter.offset))).scalars()
+        spells = set((await session.scalars(select(Encounter.id))).all())
+    assert [(letter.offset, letter.error_kind) for letter in letters] == [
+        (9, "projection_crash:KeyError"),
+        (50, "projection_crash:KeyError"),
+    ]
+    assert spells == {f"RAN:VN:{visit}" for visit in visits if visit != "VCRASH"}
+    assert outcome.commit == {(topic, 0): 64}
+    assert _CountedCrashingAdt.attempts <= 25
 
 
 # ---------------------------------------------------------------- over REST
