@@ -205,6 +205,9 @@ class ConsumerRunner:
                 outcome = self._hand_over(records)
                 if outcome is None:
                     return
+                # Waiting for records starts now: a batch that took longer than STALL_SECONDS
+                # to apply (thousands of records under backlog) is not a stalled client.
+                last_records = time.monotonic()
                 for (topic, partition), offset in outcome.rewind.items():
                     consumer.seek(TopicPartition(topic, partition), offset)
                 self._publish_dead_letters(outcome.dead_letters)
