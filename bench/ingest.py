@@ -137,12 +137,13 @@ def produce(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]])
 
 
 def ceiling(settings: Settings, topic: str, expected: int) -> float:
-    """A bare kafka-python consumer reading the same topic from the start."""
+    """A bare kafka-python consumer reading the same topic from the start, polling as many
+    records at a time as ours may take."""
     consumer = KafkaConsumer(
         **settings.kafka.client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        max_poll_records=500,
+        max_poll_records=settings.kafka.max_poll_records,
         fetch_max_wait_ms=500,
     )
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
