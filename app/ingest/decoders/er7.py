@@ -2,8 +2,8 @@
 
 python-hl7 builds the whole tree of every message (~0.4 ms for a 900-byte ADT); the decoder
 reads about twenty values. Here the message is split into segments once, a segment into fields
-only when first read, and a field into repetitions, components and subcomponents only along the
-path asked for. Escape sequences (HL7 v2 §2.7) are unescaped here too, with bounds python-hl7
+only when first read, a field repetition into components when first read (and kept: a location
+or an id is read a component at a time), and a component into subcomponents only when asked. Escape sequences (HL7 v2 §2.7) are unescaped here too, with bounds python-hl7
 does not have: its ``\\.spN\\``/``\\.inN\\`` expand to N characters whatever N is (~200 bytes became
 gigabytes) and it logs the field's value when it meets a sequence it cannot read. Here a repeat
 count is capped, an unreadable sequence is dropped, a message and a value have a maximum size,
@@ -28,7 +28,8 @@ class Er7Error(ValueError):
 
 
 class Er7Message:
-    __slots__ = ("_fields", "_segments", "component", "escape", "field", "repetition", "sub")
+    __slots__ = ("_components", "_fields", "_segments", "component", "escape", "field",
+                 "repetition", "sub")  # fmt: skip
 
     def __init__(self, text: str) -> None:
         if len(text) > MAX_MESSAGE_CHARS:
@@ -49,6 +50,9 @@ class Er7Message:
             if segment[3:4] == self.field:
                 self._segments.setdefault(segment[:3], []).append(segment)
         self._fields: dict[tuple[str, int], list[str]] = {}
+        # A field repetition's components, split once: a location, an id or a message type is
+        # read a component at a time.
+        self._components: dict[tuple[str, int, int], list[str]] = {}
 
     def count(self, name: str) -> int:
         """How many segments of this type the message has."""
@@ -85,21 +89,26 @@ class Er7Message:
         return fields[index]
 
     def _raw(self, segment: str, field: int, component: int, sub: int, rep: int) -> str:
-        value = self._field(segment, field)
         # Down the path asked for only; a separator that is absent leaves one part.
-        for separator, position in (
-            (self.repetition, rep),
-            (self.component, component),
-            (self.sub, sub),
-        ):
-            if separator in value:
-                parts = value.split(separator)
-                if position > len(parts):
-                    return ""
-                value = parts[position - 1]
-            elif position != 1:
-                return ""
-        return value
+        key = (segment, field, rep)
+        components = self._components.get(key)
+        if components is None:
+            value: str | None = self._field(segment, field)
+            if value and self.repetition in value:
+                parts = value.split(self.repetition)
+                value = parts[rep - 1] if rep <= len(parts) else None
+            elif rep != 1:
+                value = None
+            components = self._components[key] = (
+                [] if value is None else value.split(self.component)
+            )
+        if component > len(components):
+            return ""
+        value = components[component - 1]
+        if self.sub in value:
+            parts = value.split(self.sub)
+            return parts[sub - 1] if sub <= len(parts) else ""
+        return value if sub == 1 else ""
 
     def _split(self, name: str, occurrence: int) -> list[str] | None:
         key = (name, occurrence)
