@@ -3,9 +3,10 @@
 python-hl7 builds the whole tree of every message (~0.4 ms for a 900-byte ADT); the decoder
 reads about twenty values. Here the message is split into segments once, a segment into fields
 only when first read, a field repetition into components when first read (and kept: a location
-or an id is read a component at a time), and a component into subcomponents only when asked. Escape sequences (HL7 v2 §2.7) are unescaped here too, with bounds python-hl7
-does not have: its ``\\.spN\\``/``\\.inN\\`` expand to N characters whatever N is (~200 bytes became
-gigabytes) and it logs the field's value when it meets a sequence it cannot read. Here a repeat
+or an id is read a component at a time), and a component into subcomponents only when asked.
+Escape sequences (HL7 v2 §2.7) are unescaped here too, with bounds python-hl7 does not have:
+its ``\\.spN\\``/``\\.inN\\`` expand to N characters whatever N is (~200 bytes became gigabytes)
+and it logs the field's value when it meets a sequence it cannot read. Here a repeat
 count is capped, an unreadable sequence is dropped, a message and a value have a maximum size,
 and no value is ever logged (ADR 0004). ``tests/consumers/test_er7.py`` proves value-for-value
 agreement with python-hl7 on every corpus message and on generated ones (benign input).
