@@ -61,9 +61,9 @@ class KafkaSettings(BaseSettings):
     request_timeout_ms: int = Field(default=5000, validation_alias="KAFKA_REQUEST_TIMEOUT_MS")
     # The most records a consumer batch (one transaction) takes. Under light load a poll
     # returns what is there (a record or a few, applied at once); only a backlog fills a batch,
-    # and a bigger one spreads each batch's round trips over more records (make bench: HL7
-    # 3,400 → 5,600 and JSON 19,400 → 30,800 events/s from 500 to 5,000). A refused batch is
-    # halved down to its bad records (consumers/batch.py).
+    # and a bigger one spreads each batch's round trips over more records (quick runs through
+    # Kafka, 500 → 5,000: HL7 3,400 → 5,600 and JSON 19,400 → 30,800 events/s; profile-ingest.md
+    # round 7). A refused batch is halved down to its bad records (consumers/batch.py).
     max_poll_records: int = Field(default=5000, ge=1, validation_alias="KAFKA_MAX_POLL_RECORDS")
     # retention.ms of the topics this service creates (app/retention/service.py says why).
     retention_days: int = Field(default=90, ge=1, validation_alias="KAFKA_RETENTION_DAYS")

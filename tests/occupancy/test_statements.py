@@ -14,8 +14,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.occupancy.events import AdtEvent, Location
+from app.occupancy.fold import EncounterState
+from app.occupancy.incremental import Folded
 from app.occupancy.projector import OccupancyProjector
-from app.occupancy.repository import OccupancyRepository
+from app.occupancy.repository import OccupancyRepository, spell_row
+from app.occupancy.statements import SPELL_ROW_COLUMNS
 from tests.engine.flow_support import World, make_world
 
 
@@ -106,3 +109,10 @@ async def test_no_statement_of_a_batch_searches_an_array_row_by_row_in_its_gener
     }
     assert any("FOR UPDATE" in sql and "FROM beds" in sql for sql in plans)  # the beds' lock
     assert not linear, "\n\n".join(f"{sql}\n{plan}" for sql, plan in linear.items())
+
+
+def test_a_spell_row_has_exactly_the_columns_its_update_writes() -> None:
+    """The batch's UPDATE takes each column by name (SPELL_ROW_COLUMNS): a column added to the
+    row and not to the statement would never be written."""
+    row = spell_row("TEST:V1", Folded(EncounterState(), None, "T1"), "T1", None, 0, None)
+    assert list(row) == SPELL_ROW_COLUMNS
