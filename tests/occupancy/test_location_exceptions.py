@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.models import LocationException
@@ -64,10 +64,30 @@ async def test_an_unknown_bed_then_a_known_one_is_resolved_in_one_batch_as_in_tw
     assert apart[2:] == together[2:] == ("not in the bed master", True)  # listed, resolved
 
 
-class _FailsAtTheBeds(OccupancyRepository):
-    """The real repository, with a bug met after an event's exception rows are noted."""
+class _Failing(OccupancyRepository):
+    """The real repository, with a bug an attempt meets while ``failing``."""
 
     failing = False
+
+
+async def _fail_then_apply(
+    session: AsyncSession, repository: _Failing, fail: list[AdtEvent], apply: list[AdtEvent]
+) -> OccupancyProjector:
+    """As the consumer's retry of a refused batch's parts: an attempt that raises is rolled
+    back to its SAVEPOINT, then one that does not is applied."""
+    projector = OccupancyProjector(repository)
+    repository.failing = True
+    with contextlib.suppress(KeyError):
+        async with session.begin_nested():
+            await projector.apply_all(fail)
+    repository.failing = False
+    async with session.begin_nested():
+        await projector.apply_all(apply)
+    return projector
+
+
+class _FailsAtTheBeds(_Failing):
+    """A bug met after an event's exception rows are noted."""
 
     async def lock_beds(self, *, bed_ids: Sequence[str | None], held_by: Sequence[str]) -> Any:
         if self.failing:
@@ -76,26 +96,21 @@ class _FailsAtTheBeds(OccupancyRepository):
 
 
 async def test_the_rows_of_an_attempt_rolled_back_are_never_written(clean_db: AsyncEngine) -> None:
-    """As the consumer's per-record retry: an attempt that raises is rolled back to its
-    SAVEPOINT, and the exception rows it noted go with it."""
+    """An attempt that raises is rolled back to its SAVEPOINT, and the exception rows it noted
+    go with it."""
     world = await make_world(clean_db)
     async with world.sessionmaker() as session, session.begin():
-        repository = _FailsAtTheBeds(session)
-        projector = OccupancyProjector(repository)
-        repository.failing = True
-        with contextlib.suppress(KeyError):
-            async with session.begin_nested():
-                await projector.apply_all([_event(world, 0, "A01", "lost", "X97")])
-        repository.failing = False
-        async with session.begin_nested():
-            await projector.apply_all([_event(world, 0, "A01", "kept", "X96")])
+        await _fail_then_apply(
+            session,
+            _FailsAtTheBeds(session),
+            [_event(world, 0, "A01", "lost", "X97")],
+            [_event(world, 0, "A01", "kept", "X96")],
+        )
     assert [row[0] for row in await _exceptions(world)] == ["TEST:kept"]
 
 
-class _FailsAfterTheBeds(OccupancyRepository):
-    """The real repository, with a bug met after the beds are moved (in memory or flushed)."""
-
-    failing = False
+class _FailsAfterTheBeds(_Failing):
+    """A bug met after the beds are moved (in memory, not yet flushed)."""
 
     async def write_exceptions(self) -> None:
         if self.failing:
@@ -118,17 +133,12 @@ async def test_the_beds_published_after_an_attempt_rolled_back_are_the_beds_comm
     world = await make_world(clean_db)
     await _apply(world, [_event(world, 0, "A01", "held", "B03")])  # a bed the attempt vacates
     async with world.sessionmaker() as session, session.begin():
-        repository = _FailsAfterTheBeds(session)
-        projector = OccupancyProjector(repository)
-        repository.failing = True
-        with contextlib.suppress(KeyError):
-            async with session.begin_nested():
-                await projector.apply_all(
-                    [_event(world, 1, "A01", "lost", "B01"), _event(world, 2, "A02", "held", "B04")]
-                )
-        repository.failing = False
-        async with session.begin_nested():
-            await projector.apply_all([_event(world, 3, "A01", "kept", "B02")])
+        projector = await _fail_then_apply(
+            session,
+            _FailsAfterTheBeds(session),
+            [_event(world, 1, "A01", "lost", "B01"), _event(world, 2, "A02", "held", "B04")],
+            [_event(world, 3, "A01", "kept", "B02")],
+        )
         deltas = await projector.deltas()
     published = {
         d.key: (d.data["occupied"], d.data["occupied_since"]) for d in deltas if d.kind == "bed"
