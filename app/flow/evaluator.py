@@ -274,7 +274,9 @@ class Evaluator:
             escalation = EscalationRepository(session)
             # Every scope's OPEL state in one read; the leader writes them, so locks them.
             states = await escalation.states(lock=lead)
-            changed_levels = await self._evaluate_sites(session, states, sites, now, lead)
+            changed_levels = await self._evaluate_sites(
+                session, escalation, states, sites, now, lead
+            )
             if lead and self._evaluate_system(escalation, states, now):
                 changed_levels.add(self.config.system_scope)
             opel = {scope: opel_view(state) for scope, state in states.items()}
@@ -317,13 +319,13 @@ class Evaluator:
     async def _evaluate_sites(
         self,
         session: AsyncSession,
+        escalation: EscalationRepository,
         states: dict[str, OpelState],
         sites: set[str],
         now: datetime,
         lead: bool,
     ) -> set[str]:
         flow, changed = FlowRepository(session), set()
-        escalation = EscalationRepository(session)
         midnight = local_midnight(now)
         today = now.astimezone(LONDON).date()
         for site, facts in (await self.keeper.facts(flow, sites, now, midnight, today)).items():
