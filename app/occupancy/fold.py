@@ -22,7 +22,7 @@ admission, whatever the trigger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -44,6 +44,12 @@ CANCELS: dict[str, frozenset[str]] = {
     "A53": frozenset({"A22"}),
 }
 # Person-level, tracking and pending-transfer messages: no change to a spell's place or status.
+# Each trigger's step of the state machine (a Machine method; looked up per event, not bound
+# per Machine: a Machine is made per spell per batch).
+STEPS = {"A05": "_preadmit", "A14": "_preadmit", "A04": "_arrive", "A01": "_admit_or_arrive",
+         "A06": "_admit", "A07": "_to_outpatient", "A02": "_move", "A17": "_move",
+         "A08": "_snapshot", "A03": "_discharge", "A16": "_pending_discharge",
+         "A21": "_leave_start", "A22": "_leave_end"}  # fmt: skip
 NO_EFFECT = frozenset({"A28", "A31", "A40", "A09", "A10", "A15", "A44", "A45", "A50"})
 STARTS = frozenset({"A01", "A04", "A05", "A06", "A14"})  # a spell known from its beginning
 ED_WARDS = frozenset({"ED", "AE", "A&E", "AED", "EMERGENCY", "EMERG"})
@@ -231,21 +237,6 @@ class Machine:
         self.places = places
         self.steps = steps
         self.precise = sorted(e.event_time for e in events if not PRECISION[e.time_precision])
-        self._handlers: dict[str, Callable[[EncounterState, AdtEvent], EncounterState]] = {
-            "A05": self._preadmit,
-            "A14": self._preadmit,
-            "A04": self._arrive,
-            "A01": self._admit_or_arrive,
-            "A06": self._admit,
-            "A07": self._to_outpatient,
-            "A02": self._move,
-            "A17": self._move,
-            "A08": self._snapshot,
-            "A03": self._discharge,
-            "A16": self._pending_discharge,
-            "A21": self._leave_start,
-            "A22": self._leave_end,
-        }
 
     # ------------------------------------------------------------------ ordering
 
@@ -277,10 +268,10 @@ class Machine:
             expected_discharge_at=event.expected_discharge_at or state.expected_discharge_at,
             imprecise_time=state.imprecise_time or bool(PRECISION[event.time_precision]),
         )
-        handler = self._handlers.get(event.trigger)
-        if handler is None or event.trigger in NO_EFFECT:
+        step = STEPS.get(event.trigger)
+        if step is None or event.trigger in NO_EFFECT:
             return state
-        moved = handler(state, event)
+        moved: EncounterState = getattr(self, step)(state, event)
         if moved.location != state.location:
             moved = evolve(moved, location_since=at if moved.location is not None else None)
         return moved

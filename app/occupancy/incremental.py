@@ -28,7 +28,6 @@ from datetime import datetime
 
 from pydantic import TypeAdapter
 
-from app.changes import JsonObject
 from app.occupancy.events import AdtEvent
 from app.occupancy.fold import (
     CANCELS,
@@ -122,5 +121,6 @@ def dump(folded: Folded) -> str | None:
     return ADAPTER.dump_json(folded).decode()
 
 
-def load(stored: JsonObject | None) -> Folded | None:
-    return None if stored is None else ADAPTER.validate_python(stored)
+def load(stored: str | None) -> Folded | None:
+    """What ``dump`` kept (JSON text: pydantic parses and validates it in one pass)."""
+    return None if stored is None else ADAPTER.validate_json(stored)

@@ -215,6 +215,7 @@ class OccupancyProjector:
     ) -> dict[str, tuple[Folded, int]]:
         """The spells whose new events need no history: each one's fold and event count."""
         folds: dict[str, tuple[Folded, int]] = {}
+        paths: Counter_[str] = Counter_()
         for encounter_id, events in new.items():
             row = encounters[encounter_id]
             stored = load(row.fold)
@@ -227,7 +228,9 @@ class OccupancyProjector:
                 continue
             if folded is not None:
                 folds[encounter_id] = (folded, row.event_count + len(events))
-                FOLDS.labels(path).inc()
+                paths[path] += 1
+        for path, count in paths.items():
+            FOLDS.labels(path).inc(count)
         return folds
 
     def _vacate(self, beds: dict[str, Bed], targets: dict[str, str | None]) -> list[str]:

@@ -12,7 +12,6 @@ from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.changes import JsonObject
 from app.db import any_of, as_arrays
 from app.occupancy.events import AdtEvent
 from app.occupancy.incremental import Folded, dump
@@ -47,7 +46,7 @@ class StoredSpell:
 
     site_code: str | None
     event_count: int
-    fold: JsonObject | None
+    fold: str | None  # JSON text (app/occupancy/incremental.py load)
 
 
 class OccupancyRepository:
@@ -85,7 +84,7 @@ class OccupancyRepository:
         if not encounter_ids:
             return {}
         rows = await self.session.execute(LOCK_ENCOUNTERS, {"id": sorted(encounter_ids)})
-        return {row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold) for row in rows}
+        return {row[0]: StoredSpell(row[1], row[2] or 0, row[3]) for row in rows}
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Each spell's derived columns (``spell_row``), one statement for the batch."""

@@ -5,7 +5,6 @@ taken for events that arrive in order (else it would prove nothing)."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 
@@ -39,7 +38,7 @@ def deliver(batches: Sequence[Sequence[AdtEvent]]) -> tuple[Folded | None, int]:
         else:
             advanced += 1
         text = dump(step)  # as the row keeps it, and reads it back
-        folded = load(json.loads(text) if text else None) or step
+        folded = load(text) or step
     return folded, advanced
 
 
