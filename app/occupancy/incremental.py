@@ -118,7 +118,9 @@ def dump(folded: Folded) -> str | None:
     worth keeping)."""
     if folded.mark is None:
         return None
-    return ADAPTER.dump_json(folded).decode()
+    # Without the fields at their defaults (``load`` restores them): 626 → 394 bytes for a
+    # discharged spell, a smaller row to write and less JSON to parse on its next event.
+    return ADAPTER.dump_json(folded, exclude_defaults=True).decode()
 
 
 def load(stored: str | None) -> Folded | None:
