@@ -60,6 +60,10 @@ def assert_agree(text: str) -> int:
         checked += 1
     for name in {line[:3] for line in text.split("\r")}:
         assert ours.count(name) == _count(theirs, name), name
+    fresh = Er7Message(text)  # values() before any get(): it splits the field itself
+    for segment, field in dict.fromkeys((s, f) for s, f, _, _, _ in paths(text)):
+        parts = [reference(theirs, segment, field, comp, 1, 1) for comp in range(1, 6)]
+        assert fresh.values(segment, field, 5) == parts, (segment, field)
     return checked
 
 

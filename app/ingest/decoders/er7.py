@@ -66,7 +66,20 @@ class Er7Message:
 
     def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
         """The unescaped, stripped value; '' when absent (and for HL7's explicit null "")."""
-        value = self._raw(segment, field, component, sub, rep)
+        return self._clean(segment, field, self._raw(segment, field, component, sub, rep))
+
+    def values(self, segment: str, field: int, count: int) -> list[str]:
+        """Components 1..``count`` of the field's first repetition, each read as ``get`` reads
+        it (its first subcomponent): a location's four parts in one call."""
+        self._raw(segment, field, 1, 1, 1)  # splits the repetition into components, once
+        components = self._components[(segment, field, 1)][:count]
+        sub = self.sub
+        values = [
+            self._clean(segment, field, c.split(sub, 1)[0] if sub in c else c) for c in components
+        ]
+        return values + [""] * (count - len(values))
+
+    def _clean(self, segment: str, field: int, value: str) -> str:
         if self.escape in value:
             value = self._unescape(value)
         if len(value) > MAX_VALUE_CHARS:

@@ -65,6 +65,8 @@ class _Fields:
     def __init__(self, message: Er7Message) -> None:
         self.message = message
         self._read: dict[tuple[str, int, int, int, int], str] = {}  # a value is read once
+        # a time is parsed once: MSH-7, EVN-2 and PV1-44/45 are each read two or three times
+        self._times: dict[tuple[str, int], tuple[datetime | None, Precision]] = {}
 
     def get(self, segment: str, field: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
         key = (segment, field, component, sub, rep)
@@ -83,14 +85,27 @@ class _Fields:
         """The repetition numbers the field has, the first ``most`` of them."""
         return range(1, min(most, self.message.repetitions(segment, field)) + 1)
 
+    def time(self, segment: str, field: int) -> tuple[datetime | None, Precision]:
+        """The field's time (None when empty) and how precisely it is known."""
+        key = (segment, field)
+        known = self._times.get(key)
+        if known is None:
+            text = self.get(segment, field)
+            try:
+                value = parse_hl7_time(text)
+            except InvalidValue as error:
+                raise InvalidValue(f"{segment}-{field}: {error.message}") from error
+            known = self._times[key] = (value, precision_of(text))
+        return known
+
     def location(self, segment: str, field: int) -> Location | None:
-        location = Location(
-            ward=self.get(segment, field, 1),
-            bay=self.get(segment, field, 2),
-            bed=self.get(segment, field, 3),
-            site=self.get(segment, field, 4),
-        )
-        return None if location.is_empty() else location
+        try:
+            ward, bay, bed, site = self.message.values(segment, field, 4)
+        except Er7Error as error:
+            raise InvalidValue(str(error)) from error
+        if not (ward or bed):
+            return None
+        return Location(ward=ward, bay=bay, bed=bed, site=site)
 
 
 def decode_hl7v2(raw: bytes, *, drop_test_traffic: bool = True) -> list[AdtEvent]:
@@ -157,33 +172,38 @@ def decode_message(text: str, *, drop_test_traffic: bool = True) -> AdtEvent | N
 
 
 def _time(fields: _Fields, segment: str, field: int) -> datetime | None:
-    try:
-        return parse_hl7_time(fields.get(segment, field))
-    except InvalidValue as error:
-        raise InvalidValue(f"{segment}-{field}: {error.message}") from error
+    return fields.time(segment, field)[0]
 
 
 def _precise(fields: _Fields, segment: str, field: int) -> datetime | None:
     """A stated admit/discharge time, unless it is known only to the day or hour."""
-    value = _time(fields, segment, field)
-    return value if precision_of(fields.get(segment, field)) in PRECISE else None
+    value, precision = fields.time(segment, field)
+    return value if precision in PRECISE else None
+
+
+Candidates = tuple[tuple[TimeSource, str, int], ...]
+_EVN: Candidates = (("EVN-6", "EVN", 6),)
+_SENT: Candidates = (("EVN-2", "EVN", 2), ("MSH-7", "MSH", 7))
+_ADMITTED: Candidates = (*_EVN, ("PV1-44", "PV1", 44), *_SENT)
+_CANDIDATES: dict[str, Candidates] = dict.fromkeys(ADMIT_TRIGGERS, _ADMITTED)
+_CANDIDATES["A03"] = (*_EVN, ("PV1-45", "PV1", 45), *_SENT)
+_OTHER: Candidates = (*_EVN, *_SENT)
 
 
 def _event_time(fields: _Fields, trigger: str) -> tuple[datetime, TimeSource, Precision]:
-    """The first precise candidate; if none is precise, the first there is (flagged)."""
-    pv1 = ("PV1-45", 45) if trigger == "A03" else ("PV1-44", 44)
-    candidates: list[tuple[TimeSource, str, int]] = [("EVN-6", "EVN", 6)]
-    if trigger == "A03" or trigger in ADMIT_TRIGGERS:
-        candidates.append((pv1[0], "PV1", pv1[1]))  # type: ignore[arg-type]
-    candidates += [("EVN-2", "EVN", 2), ("MSH-7", "MSH", 7)]
-    found: list[tuple[datetime, TimeSource, Precision]] = []
-    for source, segment, field in candidates:
-        value = _time(fields, segment, field)
+    """The first precise candidate; if none is precise, the first there is (flagged). Every
+    candidate is read (one that is not a time refuses the message, wherever it stands)."""
+    first: tuple[datetime, TimeSource, Precision] | None = None
+    best: tuple[datetime, TimeSource, Precision] | None = None
+    for source, segment, field in _CANDIDATES.get(trigger, _OTHER):
+        value, precision = fields.time(segment, field)
         if value is not None:
-            found.append((value, source, precision_of(fields.get(segment, field))))
-    if not found:
+            first = first or (value, source, precision)
+            if best is None and precision in PRECISE:
+                best = (value, source, precision)
+    if first is None:
         raise MissingField("no event time: EVN-6, PV1-44/45, EVN-2 and MSH-7 are all empty")
-    return next((f for f in found if f[2] in PRECISE), found[0])
+    return best or first
 
 
 def _prior_visit(fields: _Fields) -> str | None:
