@@ -65,6 +65,12 @@ class KafkaSettings(BaseSettings):
     # Kafka, 500 → 5,000: HL7 3,400 → 5,600 and JSON 19,400 → 30,800 events/s; profile-ingest.md
     # round 7). A refused batch is halved down to its bad records (consumers/batch.py).
     max_poll_records: int = Field(default=5000, ge=1, validation_alias="KAFKA_MAX_POLL_RECORDS")
+    # A polled batch with at least this many ADT records (a backlog) is decoded in a worker
+    # process while the batch before it is applied (consumers/decoding.py); 0: always in the
+    # event loop. Under light load records are decoded in the loop, at once.
+    decode_offload_records: int = Field(
+        default=500, ge=0, validation_alias="KAFKA_DECODE_OFFLOAD_RECORDS"
+    )
     # retention.ms of the topics this service creates (app/retention/service.py says why).
     retention_days: int = Field(default=90, ge=1, validation_alias="KAFKA_RETENTION_DAYS")
     dead_letter_retention_days: int = Field(

@@ -20,6 +20,7 @@ from app.ingest.repository import IngestRepository
 from app.ingest.routing import BatchHandler, HandlerFactory
 from app.logging import get_logger
 from consumers import metrics
+from consumers.decoding import Decoded
 
 log = get_logger(__name__)
 Publish = Callable[[list[Delta]], Awaitable[None]]
@@ -69,11 +70,14 @@ class BatchApplier:
             )
         return {tp: offset for tp, offset in stored.items() if tp in set(partitions)}
 
-    async def apply_batch(self, records: list[Any]) -> Outcome:
+    async def apply_batch(
+        self, records: list[Any], decoded: Sequence[Decoded | None] | None = None
+    ) -> Outcome:
         """Apply one polled batch in ONE transaction with its partitions' offsets. The offset
         rows are locked first and records below the stored offsets are skipped: a consumer that
         lost its partitions while paused (a zombie) and wakes with an old batch changes nothing,
-        and never moves an offset back."""
+        and never moves an offset back. ``decoded``: records decoded already, by position (the
+        worker process's; None: decoded here)."""
         started = time.perf_counter()
         outcome = self._outcome = Outcome()
         deltas: list[Delta] = []
@@ -82,11 +86,12 @@ class BatchApplier:
             handlers: dict[str, BatchHandler] = {}
             partitions = sorted({(r.topic, r.partition) for r in records})
             stored = await ingest.lock_offsets(self.group_id, partitions)
+            already = dict(zip(map(id, records), decoded or (), strict=False))
             for record in self._new_records(records, stored, outcome):
                 handler = handlers.get(record.topic)
                 if handler is None:
                     handler = handlers[record.topic] = self.handlers[record.topic](session)
-                await self._decode(ingest, handler, record)
+                await self._decode(ingest, handler, record, already.get(id(record)))
                 outcome.commit[(record.topic, record.partition)] = record.offset + 1
             for handler in handlers.values():
                 await self._flush(session, ingest, handler)
@@ -134,9 +139,16 @@ class BatchApplier:
             fresh.append(record)
         return fresh
 
-    async def _decode(self, ingest: IngestRepository, handler: BatchHandler, record: Any) -> None:
+    async def _decode(
+        self, ingest: IngestRepository, handler: BatchHandler, record: Any, decoded: Decoded | None
+    ) -> None:
         try:
-            handler.decode(record)  # raises DecodeError only (errors.decoding)
+            if isinstance(decoded, DecodeError):
+                raise decoded
+            if decoded is None:
+                handler.decode(record)  # raises DecodeError only (errors.decoding)
+            else:
+                handler.accept(record, decoded)
         except DecodeError as error:
             await self._dead_letter(ingest, record, error.kind, error.message)
 

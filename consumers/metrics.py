@@ -17,3 +17,11 @@ DEAD_LETTERED = Counter(
 BATCH_SECONDS = Histogram("flowcc_ingest_batch_seconds", "Time to apply and commit one batch")
 LAG = Gauge("flowcc_ingest_lag", "Records behind the partition end", ["topic", "partition"])
 STALLS = Counter("flowcc_ingest_consumer_stalls_total", "Consumers rebuilt after stalling")
+DECODED_IN_WORKER = Counter(
+    "flowcc_ingest_decoded_in_worker_total",
+    "ADT records of a backlog decoded in the consumer's worker process (consumers/decoding.py)",
+)
+DECODE_WORKER_FAILURES = Counter(
+    "flowcc_ingest_decode_worker_failures_total",
+    "Times the decode worker process failed (replaced; its batch decoded in the event loop)",
+)

@@ -35,6 +35,7 @@ from app.logging import get_logger
 from app.topics import dead_letter_topic
 from consumers import metrics
 from consumers.batch import TP, BatchApplier, DeadLetterOut, Outcome, Publish
+from consumers.decoding import Decoded, DecodePool, Decoding
 
 log = get_logger(__name__)
 __all__ = ["ConsumerRunner", "ConsumerStuck", "Publish"]
@@ -54,8 +55,18 @@ class ConsumerStuck(RuntimeError):
 @dataclass
 class Batch:
     records: list[Any]
+    decoded: list[Decoded | None] | None = None  # by position; None: the loop decodes
     outcome: Future[Outcome] = field(default_factory=Future)
     failure: BaseException | None = None  # the poll thread died: the runner must stop too
+
+
+@dataclass
+class Polled:
+    """Records polled while the batch before them is applied, on their way through the
+    decode worker."""
+
+    records: list[Any] = field(default_factory=list)
+    decoding: Decoding | None = None
 
 
 class ConsumerRunner:
@@ -76,6 +87,7 @@ class ConsumerRunner:
             group_id=kafka.group_id, sessionmaker=sessionmaker, handlers=handlers, publish=publish
         )
         self.max_batch = max_batch or kafka.max_poll_records
+        self.decoder = DecodePool.for_topics(kafka, list(handlers))
         self.poll_timeout_ms = poll_timeout_ms
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=1)
         self._stop = threading.Event()
@@ -86,7 +98,9 @@ class ConsumerRunner:
         self._assignment_lock = threading.Lock()
         self._lag_recorded_at = 0.0
         self._pending_seek: set[TopicPartition] = set()
-        self.last_poll_at = time.monotonic()
+        self.last_poll_at = self._last_records = self._last_check = self._last_nudge = (
+            time.monotonic()
+        )
         self._unassigned_since: float | None = None
         # The first offset per partition of the batch that failed (what /readyz names).
         self.failing_at: dict[TP, int] = {}
@@ -111,7 +125,8 @@ class ConsumerRunner:
                 if batch.failure is not None:
                     raise RuntimeError("the Kafka poll thread failed") from batch.failure
                 try:
-                    batch.outcome.set_result(await self.applier.apply_batch(batch.records))
+                    outcome = await self.applier.apply_batch(batch.records, batch.decoded)
+                    batch.outcome.set_result(outcome)
                 except BaseException as error:
                     self.failing_at = _first_offsets(batch.records)
                     batch.outcome.set_exception(error)
@@ -171,8 +186,10 @@ class ConsumerRunner:
         )
 
     def _poll_forever(self) -> None:
+        """Poll; hand a batch to the event loop; poll (and decode) the next while it is
+        applied; settle the first (rewinds, dead letters, the informational Kafka commit)
+        before the next is handed over."""
         consumer = self._subscribed_consumer()
-        last_records = last_check = last_nudge = time.monotonic()
         self._dlq = connect(
             KafkaProducer,
             self.kafka,
@@ -180,47 +197,35 @@ class ConsumerRunner:
             max_request_size=8 * 1024 * 1024,
             client_id=f"{self.kafka.client_id}-dlq",
         )
+        applying: Batch | None = None
+        polled = Polled()
         try:
             while not self._stop.is_set():
-                self.last_poll_at = time.monotonic()
-                polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
-                seeked = self._seek_newly_assigned(consumer)
-                records = [r for tp in sorted(polled) if tp not in seeked for r in polled[tp]]
-                now = time.monotonic()
-                if now - last_nudge > NUDGE_SECONDS:
-                    last_nudge = now
-                    self._nudge(consumer)
-                if records:
-                    last_records = now
-                elif now - last_check > 1.0:
-                    last_check = now
-                    if now - last_records > STALL_SECONDS and self._stalled(
-                        consumer, waited=now - last_records
-                    ):
-                        consumer.close(autocommit=False)
-                        consumer = self._subscribed_consumer()
-                        last_records = time.monotonic()
-                if not records:
-                    continue
-                outcome = self._hand_over(records)
-                if outcome is None:
-                    return
-                # Waiting for records starts now: a batch that took longer than STALL_SECONDS
-                # to apply (thousands of records under backlog) is not a stalled client.
-                last_records = time.monotonic()
-                for (topic, partition), offset in outcome.rewind.items():
-                    consumer.seek(TopicPartition(topic, partition), offset)
-                self._publish_dead_letters(outcome.dead_letters)
-                if outcome.commit:
-                    # Informational (lag tools): the offsets that count were committed with
-                    # the state in PostgreSQL, so this never holds up the next poll.
-                    consumer.commit_async(
-                        {
-                            TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
-                            for (t, p), o in outcome.commit.items()
-                        }
+                if applying is not None and (polled.records or applying.outcome.done()):
+                    outcome = self._outcome(applying)
+                    if outcome is None:
+                        return
+                    applying = None
+                    self._settle(consumer, outcome)
+                    polled = self._without(polled, outcome.rewind)
+                    # Waiting for records starts now: a batch that took longer than
+                    # STALL_SECONDS to apply (thousands under backlog) is no stalled client.
+                    self._last_records = time.monotonic()
+                if applying is None and polled.records:
+                    applying = Batch(polled.records, self.decoder.finish(polled.decoding))
+                    put = asyncio.run_coroutine_threadsafe(
+                        self.queue.put(applying), self._loop_of()
                     )
-                self._record_lag(consumer)
+                    put.result()
+                    polled = Polled()
+                    continue
+                records = self._poll(consumer, idle=applying is None)
+                if records is None:  # the client was stuck and is replaced
+                    consumer.close(autocommit=False)
+                    consumer = self._subscribed_consumer()
+                    self._last_records = time.monotonic()
+                elif records:
+                    polled = Polled(records, self.decoder.start(records))
         except Exception as error:
             log.exception("consumer_poll_failed")
             if self._loop is not None and not self._stop.is_set():
@@ -230,6 +235,63 @@ class ConsumerRunner:
         finally:
             consumer.close(autocommit=False)
             self._dlq.close(timeout=5)
+            self.decoder.close(failed=False)
+
+    def _poll(self, consumer: KafkaConsumer, *, idle: bool) -> list[Any] | None:
+        """One poll's records (none from partitions just sought to their stored offsets); None
+        when the client is stuck (checked only when no batch is being applied)."""
+        self.last_poll_at = time.monotonic()
+        polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+        seeked = self._seek_newly_assigned(consumer)
+        records = [r for tp in sorted(polled) if tp not in seeked for r in polled[tp]]
+        now = time.monotonic()
+        if now - self._last_nudge > NUDGE_SECONDS:
+            self._last_nudge = now
+            self._nudge(consumer)
+        if records:
+            self._last_records = now
+        elif idle and now - self._last_check > 1.0:
+            self._last_check = now
+            waited = now - self._last_records
+            if waited > STALL_SECONDS and self._stalled(consumer, waited=waited):
+                return None
+        return records
+
+    def _outcome(self, batch: Batch) -> Outcome | None:
+        """The applied batch's outcome (raises its failure); None when stopping."""
+        while not self._stop.is_set():
+            try:
+                return batch.outcome.result(timeout=0.5)
+            except TimeoutError:
+                continue
+        return None
+
+    def _settle(self, consumer: KafkaConsumer, outcome: Outcome) -> None:
+        for (topic, partition), offset in outcome.rewind.items():
+            consumer.seek(TopicPartition(topic, partition), offset)
+        self._publish_dead_letters(outcome.dead_letters)
+        if outcome.commit:
+            # Informational (lag tools): the offsets that count were committed with the state
+            # in PostgreSQL, so this never holds up the next poll.
+            consumer.commit_async(
+                {
+                    TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                    for (t, p), o in outcome.commit.items()
+                }
+            )
+        self._record_lag(consumer)
+
+    def _without(self, polled: Polled, rewound: dict[TP, int]) -> Polled:
+        """Records polled ahead, less those of partitions just rewound (sought back: read
+        again from there)."""
+        if not rewound or not polled.records:
+            return polled
+        kept = [r for r in polled.records if (r.topic, r.partition) not in rewound]
+        return Polled(kept, self.decoder.start(kept) if kept else None)
+
+    def _loop_of(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None
+        return self._loop
 
     def _publish_dead_letters(self, letters: list[DeadLetterOut]) -> None:
         """After the database commit: copy each dead letter to ``<topic>.dlq`` with the reason
@@ -294,19 +356,6 @@ class ConsumerRunner:
                 return
             self._stop.wait(0.05)
         log.warning("topics_without_metadata", topics=list(self.handlers))
-
-    def _hand_over(self, records: list[Any]) -> Outcome | None:
-        assert self._loop is not None
-        batch = Batch(records)
-        while not self._stop.is_set():
-            put = asyncio.run_coroutine_threadsafe(self.queue.put(batch), self._loop)
-            put.result()
-            while not self._stop.is_set():
-                try:
-                    return batch.outcome.result(timeout=0.5)
-                except TimeoutError:
-                    continue
-        return None
 
     def _seek_newly_assigned(self, consumer: KafkaConsumer) -> set[TopicPartition]:
         """Continue newly assigned partitions from the offsets stored with the state. Done here,

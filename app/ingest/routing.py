@@ -21,9 +21,8 @@ from app.changes import ALL_SITES, CAREHOMES, Delta, touch
 from app.config import KafkaSettings
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
+from app.ingest.decoders.adt import ADT_DECODERS
 from app.ingest.decoders.errors import InvalidValue, decoding
-from app.ingest.decoders.fhir import decode_fhir_encounter
-from app.ingest.decoders.hl7v2 import decode_hl7v2
 from app.ingest.decoders.json_events import decode_json
 from app.occupancy.events import AdtEvent
 from app.occupancy.projector import OccupancyProjector
@@ -33,6 +32,9 @@ from app.topology.repository import TopologyRepository
 
 class BatchHandler(Protocol):
     def decode(self, record: Any) -> None: ...
+
+    def accept(self, record: Any, events: list[Any]) -> None:
+        """A record decoded already (in the consumer's worker process)."""
 
     def take_pending(self) -> list[tuple[Any, list[Any]]]: ...
 
@@ -47,6 +49,9 @@ HandlerFactory = Callable[[AsyncSession], BatchHandler]
 class _Pending:
     def __init__(self) -> None:
         self.pending: list[tuple[Any, list[Any]]] = []
+
+    def accept(self, record: Any, events: list[Any]) -> None:
+        self.pending.append((record, events))
 
     def take_pending(self) -> list[tuple[Any, list[Any]]]:
         pending, self.pending = self.pending, []
@@ -65,7 +70,7 @@ class AdtHandler(_Pending):
         self._decode = decode
 
     def decode(self, record: Any) -> None:
-        self.pending.append((record, decoding(self._decode, record.value or b"")))
+        self.accept(record, decoding(self._decode, record.value or b""))
 
     async def apply_events(self, events: list[Any]) -> None:
         await self.projector.apply_all(events)
@@ -155,10 +160,8 @@ def decode_for_kind(kind: str, raw: bytes) -> list[Any]:
 
 
 def _decode_kind(kind: str, raw: bytes) -> list[Any]:
-    if kind == "hl7v2":
-        return list(decode_hl7v2(raw, drop_test_traffic=False))
-    if kind == "fhir":
-        return list(decode_fhir_encounter(raw))
+    if kind in ADT_DECODERS:
+        return ADT_DECODERS[kind](raw)
     models: dict[str, type[BaseModel]] = {
         "ambulance": AmbulanceEvent,
         "carehome": CareHomeReport,
@@ -168,14 +171,10 @@ def _decode_kind(kind: str, raw: bytes) -> list[Any]:
 
 
 def build_handlers(kafka: KafkaSettings) -> dict[str, HandlerFactory]:
-    def hl7v2(raw: bytes) -> list[AdtEvent]:
-        # Every processing id is decoded; the projector applies each feed's policy and counts
-        # what it drops (training traffic is never dropped without trace).
-        return decode_hl7v2(raw, drop_test_traffic=False)
-
+    hl7v2, fhir = ADT_DECODERS["hl7v2"], ADT_DECODERS["fhir"]
     return {
         kafka.topic(topics.ADT_HL7V2): lambda session: AdtHandler(session, hl7v2),
-        kafka.topic(topics.ADT_FHIR): lambda session: AdtHandler(session, decode_fhir_encounter),
+        kafka.topic(topics.ADT_FHIR): lambda session: AdtHandler(session, fhir),
         kafka.topic(topics.AMBULANCE): lambda session: JsonHandler(
             session, AmbulanceEvent, topics.AMBULANCE, _ambulance
         ),
