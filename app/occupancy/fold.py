@@ -157,10 +157,11 @@ def instructions(events: Iterable[AdtEvent]) -> Instructions:
             continue
         targets = CANCELS.get(event.trigger)
         if targets is None:
-            if event.content_key in seen:
+            content = event.content_key  # a property that builds a string: read once
+            if content in seen:
                 copies += 1
                 continue
-            seen.add(event.content_key)
+            seen.add(content)
             live.append(event)
             continue
         target = next((e for e in reversed(live) if e.trigger in targets), None)
