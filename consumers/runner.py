@@ -67,6 +67,7 @@ class Polled:
 
     records: list[Any] = field(default_factory=list)
     decoding: Decoding | None = None
+    ahead: bool = False  # polled while the batch before them was applied
 
 
 class ConsumerRunner:
@@ -201,7 +202,9 @@ class ConsumerRunner:
         polled = Polled()
         try:
             while not self._stop.is_set():
-                if applying is not None and (polled.records or applying.outcome.done()):
+                if applying is not None and (
+                    polled.records or applying.outcome.done() or not self._backlog(applying)
+                ):
                     outcome = self._outcome(applying)
                     if outcome is None:
                         return
@@ -212,7 +215,7 @@ class ConsumerRunner:
                     # STALL_SECONDS to apply (thousands under backlog) is no stalled client.
                     self._last_records = time.monotonic()
                 if applying is None and polled.records:
-                    applying = Batch(polled.records, self.decoder.finish(polled.decoding))
+                    applying = self._batch(consumer, polled)
                     put = asyncio.run_coroutine_threadsafe(
                         self.queue.put(applying), self._loop_of()
                     )
@@ -225,7 +228,7 @@ class ConsumerRunner:
                     consumer = self._subscribed_consumer()
                     self._last_records = time.monotonic()
                 elif records:
-                    polled = Polled(records, self.decoder.start(records))
+                    polled = Polled(records, self.decoder.start(records), applying is not None)
         except Exception as error:
             log.exception("consumer_poll_failed")
             if self._loop is not None and not self._stop.is_set():
@@ -237,11 +240,39 @@ class ConsumerRunner:
             self._dlq.close(timeout=5)
             self.decoder.close(failed=False)
 
-    def _poll(self, consumer: KafkaConsumer, *, idle: bool) -> list[Any] | None:
+    def _batch(self, consumer: KafkaConsumer, polled: Polled) -> Batch:
+        """The records polled while the last batch was applied, with what has arrived since
+        (taken without waiting): a record that came during the batch waits for one batch, not
+        two."""
+        decoded = self.decoder.finish(polled.decoding)
+        room = self.max_batch - len(polled.records) if polled.ahead else 0
+        more = self._poll(consumer, idle=False, timeout_ms=0, most=room) if room > 0 else []
+        if decoded is not None and more:
+            decoded += [None] * len(more)  # decoded in the event loop
+        return Batch(polled.records + (more or []), decoded)
+
+    def _backlog(self, batch: Batch) -> bool:
+        """Is the consumer behind (a batch as big as the decode worker takes)? Then the next
+        batch is polled, and decoded, while this one is applied. Under light load the thread
+        waits for the outcome instead: a poll running beside a small batch only slows it (the
+        GIL; measured at 100 boards: p50 64-89 ms against 47-52)."""
+        return 0 < self.decoder.min_records <= len(batch.records)
+
+    def _poll(
+        self,
+        consumer: KafkaConsumer,
+        *,
+        idle: bool,
+        timeout_ms: int | None = None,
+        most: int | None = None,
+    ) -> list[Any] | None:
         """One poll's records (none from partitions just sought to their stored offsets); None
         when the client is stuck (checked only when no batch is being applied)."""
         self.last_poll_at = time.monotonic()
-        polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+        polled = consumer.poll(
+            timeout_ms=self.poll_timeout_ms if timeout_ms is None else timeout_ms,
+            max_records=most or self.max_batch,
+        )
         seeked = self._seek_newly_assigned(consumer)
         records = [r for tp in sorted(polled) if tp not in seeked for r in polled[tp]]
         now = time.monotonic()
