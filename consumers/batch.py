@@ -86,7 +86,7 @@ class BatchApplier:
             handlers: dict[str, BatchHandler] = {}
             partitions = sorted({(r.topic, r.partition) for r in records})
             stored = await ingest.lock_offsets(self.group_id, partitions)
-            already = dict(zip(map(id, records), decoded or (), strict=False))
+            already = dict(zip(map(id, records), decoded, strict=True)) if decoded else {}
             for record in self._new_records(records, stored, outcome):
                 handler = handlers.get(record.topic)
                 if handler is None:

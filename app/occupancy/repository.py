@@ -84,7 +84,7 @@ class OccupancyRepository:
         if not encounter_ids:
             return {}
         rows = await self.session.execute(LOCK_ENCOUNTERS, {"id": sorted(encounter_ids)})
-        return {row[0]: StoredSpell(row[1], row[2] or 0, row[3]) for row in rows}
+        return {row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold) for row in rows}
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Each spell's derived columns (``spell_row``), one statement for the batch."""

@@ -88,7 +88,10 @@ def _statements() -> tuple[Any, Any, Any, Any, Any]:
     lock_encounters = upsert.on_conflict_do_update(
         index_elements=[spells.c.id], set_={"id": upsert.excluded.id}
     ).returning(  # the fold as JSON text: validated by pydantic straight from the text
-        spells.c.id, spells.c.site_code, spells.c.event_count, cast(spells.c.fold, Text)
+        spells.c.id,
+        spells.c.site_code,
+        spells.c.event_count,
+        cast(spells.c.fold, Text).label("fold"),
     )
     # every spell of the batch in one statement (executemany was one UPDATE per row: 18 ms of
     # a 500-record batch), the fold's JSON cast by PostgreSQL
