@@ -19,6 +19,8 @@ See docs/adr/0002-ingest.md.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,6 +45,7 @@ Decoded = list[AdtEvent] | DecodeError
 Shipped = str | tuple[str, str]
 ADT_KINDS = {topics.ADT_HL7V2: "hl7v2", topics.ADT_FHIR: "fhir"}
 RETRY_SECONDS = 30.0
+PARENT_CHECK_SECONDS = 0.5
 CHUNK = 500  # records a task: big enough that a task's overhead vanishes, small to overlap
 _EVENTS: TypeAdapter[list[AdtEvent]] = TypeAdapter(list[AdtEvent])
 
@@ -69,6 +72,19 @@ def received(item: Shipped) -> Decoded:
 
 def _ready() -> bool:
     return True
+
+
+def _exit_with(parent: int) -> None:
+    """In the worker: exit when the consumer process that started it is gone. A worker whose
+    consumer was killed (kill -9, the OOM killer) otherwise waits on its task queue forever —
+    every killed consumer left one behind (found by the crash test's ten kills)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-consumer", daemon=True).start()
 
 
 @dataclass
@@ -148,7 +164,12 @@ class DecodePool:
             if time.monotonic() < self._retry_at:
                 return False
             # spawn, never fork: this process has threads (Kafka's, the event loop's)
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with,
+                initargs=(os.getpid(),),
+            )
             self._started = self._pool.submit(_ready)
             return False
         assert self._started is not None

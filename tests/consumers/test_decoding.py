@@ -8,6 +8,8 @@ broker and database, is decoded there and applied exactly."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,6 +142,52 @@ def test_a_dead_worker_leaves_its_batch_to_the_loop_and_is_replaced() -> None:
         assert_same("hl7v2", raws, started(pool, records))  # a new worker
     finally:
         pool.close(failed=False)
+
+
+ORPHANED = """
+import sys, time
+from bench.ingest import hl7_events
+from consumers.decoding import DecodePool
+
+class Polled:
+    topic, value = "t.hl7", hl7_events(1)[0][1]
+
+pool = DecodePool({"t.hl7": "hl7v2"}, min_records=1)
+while pool.start([Polled()]) is None:
+    time.sleep(0.05)
+open(sys.argv[1], "w").write(" ".join(map(str, pool._pool._processes)))
+time.sleep(300)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited (nobody has reaped it yet)
+
+
+def test_a_worker_exits_when_its_consumer_is_killed(tmp_path: Path) -> None:
+    pids = tmp_path / "workers"
+    root = Path(__file__).resolve().parents[2]
+    consumer = subprocess.Popen([sys.executable, "-c", ORPHANED, str(pids)], cwd=root)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+            assert consumer.poll() is None, "the consumer stand-in failed"
+            time.sleep(0.05)
+        workers = [int(pid) for pid in pids.read_text().split()]
+        assert workers
+        assert all(alive(pid) for pid in workers)
+        consumer.kill()  # kill -9: no clean shutdown of its pool
+        consumer.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in workers), "the worker outlived its consumer"
+    finally:
+        consumer.kill()
 
 
 @pytest.fixture
