@@ -318,7 +318,7 @@ class ConsumerRunner:
         if not rewound or not polled.records:
             return polled
         kept = [r for r in polled.records if (r.topic, r.partition) not in rewound]
-        return Polled(kept, self.decoder.start(kept) if kept else None)
+        return Polled(kept, self.decoder.start(kept) if kept else None, polled.ahead)
 
     def _loop_of(self) -> asyncio.AbstractEventLoop:
         assert self._loop is not None
