@@ -43,13 +43,13 @@ CANCELS: dict[str, frozenset[str]] = {
     "A52": frozenset({"A21"}),
     "A53": frozenset({"A22"}),
 }
-# Person-level, tracking and pending-transfer messages: no change to a spell's place or status.
 # Each trigger's step of the state machine (a Machine method; looked up per event, not bound
 # per Machine: a Machine is made per spell per batch).
 STEPS = {"A05": "_preadmit", "A14": "_preadmit", "A04": "_arrive", "A01": "_admit_or_arrive",
          "A06": "_admit", "A07": "_to_outpatient", "A02": "_move", "A17": "_move",
          "A08": "_snapshot", "A03": "_discharge", "A16": "_pending_discharge",
          "A21": "_leave_start", "A22": "_leave_end"}  # fmt: skip
+# Person-level, tracking and pending-transfer messages: no change to a spell's place or status.
 NO_EFFECT = frozenset({"A28", "A31", "A40", "A09", "A10", "A15", "A44", "A45", "A50"})
 STARTS = frozenset({"A01", "A04", "A05", "A06", "A14"})  # a spell known from its beginning
 ED_WARDS = frozenset({"ED", "AE", "A&E", "AED", "EMERGENCY", "EMERG"})

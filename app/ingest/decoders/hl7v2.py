@@ -103,9 +103,8 @@ class _Fields:
             ward, bay, bed, site = self.message.values(segment, field, 4)
         except Er7Error as error:
             raise InvalidValue(str(error)) from error
-        if not (ward or bed):
-            return None
-        return Location(ward=ward, bay=bay, bed=bed, site=site)
+        location = Location(ward=ward, bay=bay, bed=bed, site=site)
+        return None if location.is_empty() else location
 
 
 def decode_hl7v2(raw: bytes, *, drop_test_traffic: bool = True) -> list[AdtEvent]:
