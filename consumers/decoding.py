@@ -30,9 +30,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from app import topics
 from app.config import KafkaSettings
-from app.ingest.decoders.adt import decode_adt
+from app.ingest.decoders.adt import ADT_TOPICS, decode_adt
 from app.ingest.decoders.errors import DecodeError
 from app.logging import get_logger
 from app.occupancy.events import AdtEvent
@@ -43,7 +42,6 @@ log = get_logger(__name__)
 Decoded = list[AdtEvent] | DecodeError
 # What the worker returns for a record: its events as JSON text, or (error kind, message).
 Shipped = str | tuple[str, str]
-ADT_KINDS = {topics.ADT_HL7V2: "hl7v2", topics.ADT_FHIR: "fhir"}
 RETRY_SECONDS = 30.0
 PARENT_CHECK_SECONDS = 0.5
 CHUNK = 500  # records a task: big enough that a task's overhead vanishes, small to overlap
@@ -110,7 +108,7 @@ class DecodePool:
 
     @classmethod
     def for_topics(cls, kafka: KafkaSettings, consumed: Sequence[str]) -> DecodePool:
-        kinds = {kafka.topic(name): kind for name, kind in ADT_KINDS.items()}
+        kinds = {kafka.topic(name): kind for name, kind in ADT_TOPICS.items()}
         return cls(
             {topic: kind for topic, kind in kinds.items() if topic in consumed},
             kafka.decode_offload_records,

@@ -21,7 +21,7 @@ from app.changes import ALL_SITES, CAREHOMES, Delta, touch
 from app.config import KafkaSettings
 from app.discharge.events import DischargeStatusEvent
 from app.discharge.repository import DischargeRepository
-from app.ingest.decoders.adt import ADT_DECODERS
+from app.ingest.decoders.adt import ADT_DECODERS, ADT_TOPICS
 from app.ingest.decoders.errors import InvalidValue, decoding
 from app.ingest.decoders.json_events import decode_json
 from app.occupancy.events import AdtEvent
@@ -171,10 +171,11 @@ def _decode_kind(kind: str, raw: bytes) -> list[Any]:
 
 
 def build_handlers(kafka: KafkaSettings) -> dict[str, HandlerFactory]:
-    hl7v2, fhir = ADT_DECODERS["hl7v2"], ADT_DECODERS["fhir"]
+    def adt(decode: Callable[[bytes], list[AdtEvent]]) -> HandlerFactory:
+        return lambda session: AdtHandler(session, decode)
+
     return {
-        kafka.topic(topics.ADT_HL7V2): lambda session: AdtHandler(session, hl7v2),
-        kafka.topic(topics.ADT_FHIR): lambda session: AdtHandler(session, fhir),
+        **{kafka.topic(name): adt(ADT_DECODERS[kind]) for name, kind in ADT_TOPICS.items()},
         kafka.topic(topics.AMBULANCE): lambda session: JsonHandler(
             session, AmbulanceEvent, topics.AMBULANCE, _ambulance
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app import topics
 from app.ingest.decoders.errors import decoding
 from app.ingest.decoders.fhir import decode_fhir_encounter
 from app.ingest.decoders.hl7v2 import decode_hl7v2
@@ -21,6 +22,10 @@ ADT_DECODERS: dict[str, Callable[[bytes], list[AdtEvent]]] = {
     "hl7v2": _hl7v2,
     "fhir": decode_fhir_encounter,
 }
+
+
+# Each ADT topic's decoder kind (the consumers' handlers and the decode worker read it).
+ADT_TOPICS = {topics.ADT_HL7V2: "hl7v2", topics.ADT_FHIR: "fhir"}
 
 
 def decode_adt(kind: str, raw: bytes) -> list[AdtEvent]:
