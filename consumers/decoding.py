@@ -93,6 +93,11 @@ class Decoding:
     tasks: list[tuple[list[int], Future[list[Shipped]]]]
 
 
+def _grown(decoding: Decoding | None, size: int) -> Decoding | None:
+    """A decoding followed by records the event loop decodes."""
+    return None if decoding is None else Decoding(size, decoding.tasks)
+
+
 class DecodePool:
     """The poll thread's worker process (used from that thread only)."""
 
@@ -114,24 +119,36 @@ class DecodePool:
             kafka.decode_offload_records,
         )
 
-    def start(self, records: Sequence[Any]) -> Decoding | None:
-        """Send a backlog's ADT records to the worker; None: the event loop decodes them."""
+    def start(
+        self,
+        records: Sequence[Any],
+        *,
+        after: Decoding | None = None,
+        offset: int = 0,
+        backlog: bool = False,
+    ) -> Decoding | None:
+        """Send a backlog's ADT records to the worker; None: the event loop decodes them.
+        ``offset``: these records follow that many of the same batch, ``after`` their decoding
+        (None: the loop decodes them). ``backlog``: polled while a backlog's batch is applied
+        (sent whatever their number; otherwise a batch of ``min_records`` ADT records is)."""
         adt = [i for i, record in enumerate(records) if record.topic in self.kinds]
-        if not self.min_records or len(adt) < self.min_records or not self._ready():
-            return None
+        wanted = backlog or len(adt) >= self.min_records
+        if not self.min_records or not wanted or not self._ready():
+            return _grown(after, offset + len(records))
         assert self._pool is not None
-        tasks = []
+        tasks = list(after.tasks) if after is not None else []
         try:
             for kind in sorted({self.kinds[records[i].topic] for i in adt}):
                 indexes = [i for i in adt if self.kinds[records[i].topic] == kind]
                 for at in range(0, len(indexes), CHUNK):
                     chunk = indexes[at : at + CHUNK]
                     raws = [records[i].value or b"" for i in chunk]
-                    tasks.append((chunk, self._pool.submit(decode_chunk, kind, raws)))
+                    task = self._pool.submit(decode_chunk, kind, raws)
+                    tasks.append(([offset + i for i in chunk], task))
         except (BrokenProcessPool, RuntimeError) as error:  # the worker died since the last
             self._failed(error)
             return None
-        return Decoding(len(records), tasks)
+        return Decoding(offset + len(records), tasks)
 
     @property
     def running(self) -> bool:

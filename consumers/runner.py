@@ -46,6 +46,9 @@ JOIN_STALL_SECONDS = 10.0
 # partitions for this long, is replaced by a fresh runner.
 POLL_STUCK_SECONDS = 60.0
 UNASSIGNED_SECONDS = 25.0
+# While a batch is applied under backlog, the next is polled up to a whole batch; a poll waits
+# this long at most once some records are in hand (the batch may end meanwhile).
+AHEAD_POLL_MS = 20
 
 
 class ConsumerStuck(RuntimeError):
@@ -203,7 +206,9 @@ class ConsumerRunner:
         try:
             while not self._stop.is_set():
                 if applying is not None and (
-                    polled.records or applying.outcome.done() or not self._backlog(applying)
+                    len(polled.records) >= self.max_batch
+                    or applying.outcome.done()
+                    or not self._backlog(applying)
                 ):
                     outcome = self._outcome(applying)
                     if outcome is None:
@@ -222,13 +227,18 @@ class ConsumerRunner:
                     put.result()
                     polled = Polled()
                     continue
-                records = self._poll(consumer, idle=applying is None)
+                records = self._poll(
+                    consumer,
+                    idle=applying is None,
+                    timeout_ms=AHEAD_POLL_MS if polled.records else None,
+                    most=self.max_batch - len(polled.records),
+                )
                 if records is None:  # the client was stuck and is replaced
                     consumer.close(autocommit=False)
                     consumer = self._subscribed_consumer()
                     self._last_records = time.monotonic()
                 elif records:
-                    polled = Polled(records, self.decoder.start(records), applying is not None)
+                    polled = self._ahead(polled, records, ahead=applying is not None)
         except Exception as error:
             log.exception("consumer_poll_failed")
             if self._loop is not None and not self._stop.is_set():
@@ -239,6 +249,16 @@ class ConsumerRunner:
             consumer.close(autocommit=False)
             self._dlq.close(timeout=5)
             self.decoder.close(failed=False)
+
+    def _ahead(self, polled: Polled, records: list[Any], *, ahead: bool) -> Polled:
+        """These records after those polled before them for the next batch. Under backlog the
+        next batch fills up to a whole batch while this one is applied, each poll's records on
+        their way through the decode worker as they arrive (records topped up at hand-over are
+        decoded in the event loop: 11-14 % of a backlog's before)."""
+        decoding = self.decoder.start(
+            records, after=polled.decoding, offset=len(polled.records), backlog=ahead
+        )
+        return Polled(polled.records + records, decoding, ahead or polled.ahead)
 
     def _batch(self, consumer: KafkaConsumer, polled: Polled) -> Batch:
         """The records polled while the last batch was applied, with what has arrived since

@@ -124,6 +124,36 @@ def test_a_worker_process_decodes_a_backlog_as_the_loop_does() -> None:
     )
 
 
+def test_polls_joined_into_one_batch_come_back_by_position() -> None:
+    """Under backlog the next batch fills up from several polls while one is applied: each
+    poll's records join the batch's decoding, whatever their number, and come back in their
+    places; a poll the worker did not take (not yet up) is left to the loop."""
+    raws = [value for _, value in hl7_events(40)]
+    first = [Record("t.hl7", raw) for raw in raws[:25]]
+    second = [Record("t.json", b"{}"), *(Record("t.hl7", raw) for raw in raws[25:])]
+    pool = DecodePool({"t.hl7": "hl7v2"}, min_records=20)
+    try:
+        assert pool.start(first[:5], backlog=False) is None, "below the threshold: the loop's"
+        started(pool, first)  # the worker is up
+        decoding = pool.start(first)
+        decoding = pool.start(second, after=decoding, offset=len(first), backlog=True)
+        assert decoding is not None
+        assert decoding.size == 41
+        decoded = pool.finish(decoding)
+        late = pool.start(second[1:3], offset=41, backlog=True)
+        assert late is not None
+        assert late.size == 43
+        tail = pool.finish(late)
+    finally:
+        pool.close(failed=False)
+    assert decoded is not None
+    assert tail is not None
+    assert decoded[25] is None, "a record of another topic is left to the loop"
+    assert_same("hl7v2", raws, decoded[:25] + decoded[26:])
+    assert tail[:41] == [None] * 41, "records before the worker took a poll are the loop's"
+    assert_same("hl7v2", raws[25:27], tail[41:])
+
+
 def test_a_dead_worker_leaves_its_batch_to_the_loop_and_is_replaced() -> None:
     raws = [value for _, value in hl7_events(30)]
     records = [Record("t.hl7", raw) for raw in raws]
