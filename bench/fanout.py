@@ -34,6 +34,7 @@ from app.config import Settings
 from app.topics import CAREHOME_BEDS
 from app.topology.schemas import EconomyConfig
 from bench import server as server_process
+from bench import wsclient
 from bench.latency import percentiles
 
 LA = "E06000901"
@@ -49,26 +50,26 @@ class Stats:
     measuring: bool = False
 
 
-async def _client(url: str, token: str, stats: Stats, ready: asyncio.Event) -> None:
-    async with websockets.connect(url, open_timeout=120, ping_interval=None) as socket:
-        await socket.send(json.dumps({"type": "auth", "token": token}))
-        await socket.send(json.dumps({"type": "subscribe", "view": VIEW}))
-        async for raw in socket:
-            received = time.time()
-            frame = json.loads(raw)
-            if frame.get("type") == "snapshot":
-                ready.set()
-            elif frame.get("type") == "delta" and stats.measuring:
-                stats.frames += 1
-                stats.frame_bytes = len(raw)
-                stats.latencies.append(received - frame["t"])
+async def _client(port: int, path: str, token: str, stats: Stats, ready: asyncio.Event) -> None:
+    def on_message(raw: bytes, _: float, received: float) -> None:
+        frame = json.loads(raw)
+        if frame.get("type") == "snapshot":
+            ready.set()
+        elif frame.get("type") == "delta" and stats.measuring:
+            stats.frames += 1
+            stats.frame_bytes = len(raw)
+            stats.latencies.append(received - frame["t"])
+
+    await wsclient.watch(port, path, token, VIEW, on_message)
 
 
-async def _connect(url: str, token: str, clients: int, stats: Stats) -> list[asyncio.Task[None]]:
+async def _connect(
+    port: int, path: str, token: str, clients: int, stats: Stats
+) -> list[asyncio.Task[None]]:
     tasks: list[asyncio.Task[None]] = []
     for start in range(0, clients, WAVE):
         readies = [asyncio.Event() for _ in range(min(WAVE, clients - start))]
-        tasks += [asyncio.create_task(_client(url, token, stats, r)) for r in readies]
+        tasks += [asyncio.create_task(_client(port, path, token, stats, r)) for r in readies]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=300)
     return tasks
 
@@ -81,11 +82,11 @@ def _rss_kib(pid: int) -> int:
 
 
 async def _measure(
-    url: str, token: str, clients: int, seconds: float, pid: int, tick: Any
+    port: int, path: str, token: str, clients: int, seconds: float, pid: int, tick: Any
 ) -> dict[str, Any]:
     stats = Stats()
     idle = _rss_kib(pid)
-    tasks = await _connect(url, token, clients, stats)
+    tasks = await _connect(port, path, token, clients, stats)
     loaded = _rss_kib(pid)
     await asyncio.sleep(1.5)  # let the connection burst settle
     stats.measuring = True
@@ -154,9 +155,7 @@ async def ours(settings: Settings, *, port: int, clients: int, seconds: float) -
         async with httpx.AsyncClient(base_url=base) as http:
             login = await http.post("/api/v1/auth/dev-login", json={"username": "commander"})
         token = login.json()["access_token"]
-        return await _measure(
-            f"ws://127.0.0.1:{port}/ws", token, clients, seconds, server.pid, tick
-        )
+        return await _measure(port, "/ws", token, clients, seconds, server.pid, tick)
     finally:
         producer.close()
         server.terminate()
@@ -173,9 +172,7 @@ async def ceiling(*, port: int, clients: int, seconds: float, frame_bytes: int) 
                         break
                 except OSError:
                     await asyncio.sleep(0.2)
-        return await _measure(
-            f"ws://127.0.0.1:{port}", "-", clients, seconds, server.pid, lambda: None
-        )
+        return await _measure(port, "/", "-", clients, seconds, server.pid, lambda: None)
     finally:
         server.terminate()
         server.wait(timeout=30)

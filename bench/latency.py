@@ -9,7 +9,6 @@ bare kafka-python consumer's produce → consume latency for the same events.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 import uuid
@@ -19,13 +18,14 @@ from typing import Any
 
 import httpx
 import orjson
-import websockets
 from kafka import KafkaConsumer, KafkaProducer
 
 from app.config import Settings
 from app.simulation.reset import reset_demo
 from app.topics import ADT_HL7V2
 from bench import server as server_process
+from bench import wsclient
+from bench.machine import busy_cpu_seconds, process_cpu_seconds
 from tests.factories import T0, hl7
 
 VIEWS = (  # (user, view, share of clients)
@@ -59,35 +59,32 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": q[49], "p95": q[94], "p99": q[98], "max": ordered[-1]}
 
 
-async def _client(url: str, token: str, view: str, timings: Timings, ready: asyncio.Event) -> None:
-    # A deep receive buffer: the harness's 1,000 clients share one process, and pausing and
-    # resuming each socket's reading around a 16-frame buffer cost it a fifth of its time.
-    async with websockets.connect(url, open_timeout=60, max_queue=1024) as socket:
-        await socket.send(json.dumps({"type": "auth", "token": token}))
-        await socket.send(json.dumps({"type": "subscribe", "view": view}))
-        measured = view.startswith("site:")
-        async for raw in socket:
-            timings.frame_bytes += len(raw)
-            if ready.is_set() and not measured:
-                timings.frames += 1  # system and social-care frames: counted, not timed
-                continue
-            frame = orjson.loads(raw)
-            if frame.get("type") == "snapshot":
-                ready.set()
-            if frame.get("type") != "delta":
-                continue
-            timings.frames += 1
-            now = time.perf_counter()
-            for change in frame["changes"]:
-                if change["key"] == PROBE_BED:
-                    timings.flowing.set()
-                since = change["data"].get("occupied_since") if change["kind"] == "bed" else None
-                if since:
-                    number = round((datetime.fromisoformat(since) - T0).total_seconds() / 60)
-                    sent = timings.sent.get(number)
-                    if sent is not None:
-                        timings.latencies.append(now - sent)
-                        timings.to_server_send.append(frame["t"] - timings.sent_wall[number])
+async def _client(port: int, token: str, view: str, timings: Timings, ready: asyncio.Event) -> None:
+    measured = view.startswith("site:")
+
+    def on_message(raw: bytes, now: float, _: float) -> None:
+        timings.frame_bytes += len(raw)
+        if ready.is_set() and not measured:
+            timings.frames += 1  # system and social-care frames: counted, not timed
+            return
+        frame = orjson.loads(raw)
+        if frame.get("type") == "snapshot":
+            ready.set()
+        if frame.get("type") != "delta":
+            return
+        timings.frames += 1
+        for change in frame["changes"]:
+            if change["key"] == PROBE_BED:
+                timings.flowing.set()
+            since = change["data"].get("occupied_since") if change["kind"] == "bed" else None
+            if since:
+                number = round((datetime.fromisoformat(since) - T0).total_seconds() / 60)
+                sent = timings.sent.get(number)
+                if sent is not None:
+                    timings.latencies.append(now - sent)
+                    timings.to_server_send.append(frame["t"] - timings.sent_wall[number])
+
+    await wsclient.watch(port, "/ws", token, view, on_message)
 
 
 def _events(count: int, site_codes: tuple[str, ...]) -> list[tuple[str, bytes, int | None]]:
@@ -137,14 +134,15 @@ async def run(
     if apart:
         processes.append(server_process.start_consumer(env))
     try:
-        result = await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds)
+        pids = [process.pid for process in processes]
+        result = await _measure(kafka.topic(ADT_HL7V2), kafka, port, clients, rate, seconds, pids)
         return {"consumers": "own process" if apart else "in the board process", **result}
     finally:
         server_process.stop(*processes)
 
 
 async def _measure(
-    topic: str, kafka: Any, port: int, clients: int, rate: float, seconds: float
+    topic: str, kafka: Any, port: int, clients: int, rate: float, seconds: float, pids: list[int]
 ) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -166,8 +164,7 @@ async def _measure(
         for _ in range(max(1, round(clients * share))):
             ready = asyncio.Event()
             readies.append(ready)
-            url = f"ws://127.0.0.1:{port}/ws"
-            tasks.append(asyncio.create_task(_client(url, tokens[user], view, timings, ready)))
+            tasks.append(asyncio.create_task(_client(port, tokens[user], view, timings, ready)))
     connecting = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
     # A probe spell (admitted and discharged) proves the whole path flows — the consumers have
@@ -178,7 +175,10 @@ async def _measure(
     await asyncio.to_thread(_probe, kafka, topic, "A03")
     await asyncio.wait_for(timings.flowing.wait(), timeout=120)
     connected = time.perf_counter() - connecting
+    before = (time.perf_counter(), time.process_time(), _service_cpu(pids), busy_cpu_seconds())
     reference = await asyncio.to_thread(_stream, kafka, topic, timings, rate, seconds)
+    after = (time.perf_counter(), time.process_time(), _service_cpu(pids), busy_cpu_seconds())
+    wall, harness, service, machine = (b - a for a, b in zip(before, after, strict=True))
     await asyncio.sleep(2)  # the last frames
     for task in tasks:
         task.cancel()
@@ -195,7 +195,16 @@ async def _measure(
         "board_ms": _ms(timings.latencies),
         "server_send_ms": _ms(timings.to_server_send),
         "kafka_ms": _ms(reference),
+        "while_streaming_pct_of_a_core": {  # the harness, the service's processes, the machine
+            "harness": round(100 * harness / wall),
+            "service": round(100 * service / wall),
+            "machine": round(100 * machine / wall),
+        },
     }
+
+
+def _service_cpu(pids: list[int]) -> float:
+    return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 def _ms(values: list[float]) -> dict[str, float]:

