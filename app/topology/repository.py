@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,6 +100,16 @@ class TopologyRepository:
             statement.on_conflict_do_update(
                 index_elements=["code"], set_={"digest": digest, "loaded_at": func.now()}
             )
+        )
+
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics of the topology tables just written. Loaded into
+        empty tables, they would be planned as empty until autovacuum's next look (up to a
+        minute or more): the engine's discharge figures then nested-looped over every bed for
+        each spell, 25-49 ms an evaluation instead of ~1. Without the MAINTAIN privilege
+        PostgreSQL warns and skips a table; nothing fails."""
+        await self.session.execute(
+            text("ANALYZE sites, units, beds, care_homes, care_home_capacity, local_authorities")
         )
 
     async def replace_capacity(self, rows: Sequence[dict[str, object]]) -> None:

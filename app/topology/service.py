@@ -81,6 +81,7 @@ async def load_economy(session: AsyncSession, economy: EconomyConfig) -> dict[st
             for bed_type, capacity in h.capacity.items()
         ]
     )
+    await repo.analyze()
     return {
         "sites": len(economy.sites),
         "units": sum(len(site.units) for site in economy.sites),
