@@ -231,8 +231,10 @@ async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: fl
     # process's time at 1,000 clients went on creating them); and a timer only when a write
     # has to wait (arming one per frame was a tenth again).
     preframed = preframed_sender(websocket.scope)
+    client.write_now = None if preframed is None else preframed.write
     while True:
         frame = client.queue.get_nowait() if not client.queue.empty() else await client.queue.get()
+        client.sending = True  # until written: a frame offered meanwhile queues behind it
         try:
             if preframed is None:
                 async with asyncio.timeout(send_timeout):
@@ -249,3 +251,5 @@ async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: fl
             return  # the endpoint returns; the server closes (and, if need be, aborts) the socket
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the connection is gone; the receive loop ends and cleans up
+        finally:
+            client.sending = False

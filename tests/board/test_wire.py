@@ -88,3 +88,61 @@ def test_an_idle_client_is_pinged_and_a_busy_one_is_not() -> None:
     assert [json.loads(idle.queue.get_nowait())["type"]] == ["ping"]
     assert busy.queue.empty()
     assert hub.heartbeat() == 0  # the ping itself was an offer: not pinged again at once
+
+
+class Socket:
+    """A connection's pre-framed write: keeps what it is given while it has room."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.room = True
+        self.gone = False
+
+    def write(self, data: bytes) -> bool:
+        if self.gone:
+            raise ConnectionResetError
+        if self.room:
+            self.written.append(data)
+        return self.room
+
+
+def test_a_frame_is_written_at_once_unless_something_waits_before_it() -> None:
+    """Written in the flush (no task woken per client and frame) while the socket has room and
+    nothing is queued or being sent; otherwise queued behind what waits, so the order holds."""
+    socket = Socket()
+    client = BoardClient(write_now=socket.write)
+    first, second, third, fourth = (encode({"n": n}) for n in range(4))
+    assert client.offer(first)
+    assert socket.written == [first.wire]
+    assert client.queue.empty()
+
+    socket.room = False  # the socket's buffer is full: the send loop will wait for room
+    assert client.offer(second)
+    socket.room = True
+    client.offer(third)  # room again, but the second waits before it
+    assert [client.queue.get_nowait() for _ in range(2)] == [second, third]
+
+    client.sending = True  # the send loop holds a frame it has not written yet
+    client.offer(fourth)
+    assert client.queue.get_nowait() == fourth
+    client.sending = False
+
+    socket.gone = True  # a closed connection: queued; the send loop finds out and ends
+    client.offer('{"type":"pong"}')
+    assert client.queue.get_nowait() == '{"type":"pong"}'
+    assert socket.written == [first.wire]
+
+
+async def test_a_hub_writes_one_framing_to_every_client_at_once() -> None:
+    hub = BoardHub()
+    sockets = [Socket() for _ in range(3)]
+    for socket in sockets:
+        client = BoardClient(write_now=socket.write)
+        hub.connect(client)
+        hub.subscribe(client, "site:RAN01")
+    await hub.publish([Delta("site:RAN01", "bed", "RAN01:AMU:B03", {"occupied": True})])
+    (wire,) = sockets[0].written
+    assert all(socket.written == [wire] for socket in sockets)
+    assert all(socket.written[0] is wire for socket in sockets)  # framed once
+    (frame,) = _read_back(wire)
+    assert json.loads(bytes(frame.data))["changes"][0]["key"] == "RAN01:AMU:B03"
