@@ -31,7 +31,7 @@ from prometheus_client import Counter, Gauge
 
 from app.board.present import merged_patches, metrics_patch, with_summaries
 from app.board.protocol import PingFrame, ResyncFrame
-from app.board.wire import Encoded, WriteNow, framed
+from app.board.wire import Encoded, WriteNow, wire_of
 from app.changes import ENGINE_VIEW, Delta, JsonObject
 
 FRAMES = Counter("flowcc_board_frames_total", "Frames queued to board clients")
@@ -76,9 +76,8 @@ class BoardClient:
         overflow the backlog is dropped and the client asked to resync instead."""
         self.last_offer = time.monotonic()
         if self.write_now is not None and not self.sending and self.queue.empty():
-            wire = frame.wire if isinstance(frame, Encoded) else framed(frame)
             with contextlib.suppress(OSError):  # gone: the send loop finds out and ends
-                if self.write_now(wire):
+                if self.write_now(wire_of(frame)):
                     return True
         try:
             self.queue.put_nowait(frame)

@@ -46,7 +46,7 @@ from app.board.protocol import (
     UnsubscribeMessage,
 )
 from app.board.snapshots import SnapshotBuilds
-from app.board.wire import Encoded, framed, preframed_sender
+from app.board.wire import preframed_sender, wire_of
 from app.deps import Resources
 from app.errors import AppError
 from app.logging import get_logger
@@ -241,7 +241,7 @@ async def _send_loop(websocket: WebSocket, client: BoardClient, send_timeout: fl
                     await websocket.send_text(frame)
                 continue
             # The bytes framed once for every client (app/board/wire.py).
-            data = frame.wire if isinstance(frame, Encoded) else framed(frame)
+            data = wire_of(frame)
             if not preframed.write(data):
                 async with asyncio.timeout(send_timeout):
                     await preframed.send(data)

@@ -64,6 +64,11 @@ def framed(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
+def wire_of(frame: str) -> bytes:
+    """A frame's bytes on the socket: made once for an ``Encoded`` frame, else now."""
+    return frame.wire if isinstance(frame, Encoded) else framed(frame)
+
+
 def preframed_sender(scope: Mapping[str, Any]) -> Preframed | None:
     """The connection's pre-framed writes, when the server offers them."""
     extension = (scope.get("extensions") or {}).get(EXTENSION)
