@@ -124,7 +124,7 @@ def build_evaluator(resources: Resources, hub: BoardHub, economy: EconomyConfig)
         sample_every=timedelta(seconds=settings.sample_every_seconds),
         ref_key=settings.auth.pseudonym_key or "",
     )
-    return Evaluator(resources.sessionmaker, hub.publish, clock, config)
+    return Evaluator(resources.sessionmaker, hub.publish_derived, clock, config)
 
 
 def as_runtime(evaluator: Evaluator) -> EscalationRuntime:

@@ -42,6 +42,10 @@ _client_ids = itertools.count(1)
 # A client offered nothing for this long is pinged (a quiet socket is closed by some proxies, and
 # the client learns the server is alive). Checked every third of it, for all clients at once.
 HEARTBEAT_SECONDS = 15.0
+# The engine's figures wait for the events' next frame this many frame intervals at most, and
+# never more than DERIVED_WAIT seconds (ADR 0006): with few clients they go at once.
+DERIVED_INTERVALS = 3
+DERIVED_WAIT = 0.1
 
 
 def encode(frame: JsonObject) -> Encoded:
@@ -157,20 +161,43 @@ class BoardHub:
                 client.offer(resync_frame(mine))
 
     async def publish(self, deltas: list[Delta]) -> None:
-        """Queue committed deltas for their views' next frame (sent now, or at the tick)."""
+        """Queue committed events' deltas (the consumers') for their views' next frame: sent
+        now, or as soon as the write budget allows."""
+        self._queue(deltas)
+        self._schedule(hold=0.0)
+
+    async def publish_derived(self, deltas: list[Delta]) -> None:
+        """Queue the engine's figures, worked out from events already published: they join the
+        events' next frame, waiting for it a few frame intervals at most (``DERIVED_WAIT``
+        seconds at most). Under load a batch then makes one frame a view, not two, and the next
+        events do not wait for the budget the figures' own frame spent."""
+        self._queue(deltas)
+        self._schedule(hold=min(DERIVED_WAIT, DERIVED_INTERVALS * self.interval()))
+
+    def _queue(self, deltas: list[Delta]) -> None:
         for delta in with_summaries(deltas):
             if delta.view != ENGINE_VIEW:
                 changes = self._pending[delta.view]
                 held = changes.pop((delta.kind, delta.key), None)
                 changes[(delta.kind, delta.key)] = self._change(delta, held)
-        if not self._pending or self._timer is not None:
-            return  # nothing for the boards, or a frame is already due at the tick
+
+    def _schedule(self, *, hold: float) -> None:
+        """The next frame: at once if the budget allows and nothing may wait, else at a timer
+        (an earlier one kept, a later one brought forward)."""
+        if not self._pending:
+            return  # nothing for the boards
         loop = asyncio.get_running_loop()
-        wait = self._last_flush + self.interval() - loop.time()
-        if wait <= 0:
+        now = loop.time()
+        at = max(self._last_flush + self.interval(), now + hold)
+        if self._timer is not None:
+            if self._timer.when() <= at:
+                return  # a frame is already due no later
+            self._timer.cancel()
+            self._timer = None
+        if at <= now:
             self.flush()
         else:
-            self._timer = loop.call_later(wait, self.flush)
+            self._timer = loop.call_at(at, self.flush)
 
     def interval(self) -> float:
         """The least time between frames: a frame to every client within the write budget."""
@@ -180,6 +207,8 @@ class BoardHub:
 
     def flush(self) -> None:
         """Send every view's pending deltas as one frame each."""
+        if self._timer is not None:
+            self._timer.cancel()  # when flushed before it (a test, or at shutdown)
         self._timer = None
         self._last_flush = asyncio.get_running_loop().time()
         pending, self._pending = self._pending, defaultdict(dict)

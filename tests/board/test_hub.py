@@ -111,3 +111,82 @@ async def test_the_interval_between_frames_is_shaped_by_the_clients_to_write_to(
     assert _frames(watcher) == []  # the tick has not passed
     await asyncio.sleep(0.5)
     assert len(_frames(watcher)) == 1
+
+
+def _metrics(value: int) -> Delta:
+    """A figure of the engine's (the hub passes it on as it is; a site's whole metrics would
+    need a valid SiteFlow)."""
+    return Delta("site:A", "opel", "A", {"level": value})
+
+
+def _hub_at(interval: float) -> tuple[BoardHub, BoardClient]:
+    """A hub whose frame interval is ``interval`` seconds (100 clients within the budget)."""
+    hub = BoardHub(tick_seconds=5.0, writes_per_second=100 / interval)
+    watcher = BoardClient()
+    hub.connect(watcher)
+    hub.subscribe(watcher, "site:A")
+    for _ in range(99):
+        hub.connect(BoardClient())
+    assert abs(hub.interval() - interval) < 1e-9
+    return hub, watcher
+
+
+async def test_the_engines_figures_join_the_events_next_frame() -> None:
+    """Under load a batch's beds and the figures worked out from them go as one frame a view,
+    not two: the figures wait for the events' next frame (issue #17)."""
+    hub, watcher = _hub_at(0.05)
+    await hub.publish([_bed(1)])
+    assert [c["key"] for f in _frames(watcher) for c in f["changes"]] == ["A:W:B1"]
+    await asyncio.sleep(0.06)  # the budget allows a frame now, but figures alone wait
+    await hub.publish_derived([_metrics(1)])
+    assert _frames(watcher) == []
+    await hub.publish([_bed(2)])  # the next events: one frame, figures first, at once
+    (frame,) = _frames(watcher)
+    assert [(c["kind"], c["key"]) for c in frame["changes"]] == [
+        ("opel", "A"),
+        ("bed", "A:W:B2"),
+    ]
+    await asyncio.sleep(0.25)
+    assert _frames(watcher) == []  # the figures' timer went with them: no frame after
+
+
+async def test_figures_alone_go_within_a_few_frame_intervals() -> None:
+    hub, watcher = _hub_at(0.02)
+    await hub.publish_derived([_metrics(1)])
+    assert _frames(watcher) == []  # no events coming yet: held up to 3 intervals (60 ms)
+    await asyncio.sleep(0.03)
+    assert _frames(watcher) == []
+    await asyncio.sleep(0.1)
+    (frame,) = _frames(watcher)
+    assert [c["kind"] for c in frame["changes"]] == ["opel"]
+
+
+async def test_figures_wait_a_tenth_of_a_second_at_most_however_long_the_interval() -> None:
+    hub, watcher = _hub_at(0.05)  # 3 intervals would be 150 ms
+    await hub.publish_derived([_metrics(1)])
+    await asyncio.sleep(0.13)
+    assert len(_frames(watcher)) == 1
+
+
+async def test_with_few_clients_figures_hardly_wait() -> None:
+    hub = BoardHub(tick_seconds=0.5, writes_per_second=30_000)
+    watcher = BoardClient()
+    hub.connect(watcher)
+    hub.subscribe(watcher, "site:A")  # one client: a frame interval of 33 µs
+    await hub.publish_derived([_metrics(1)])
+    await asyncio.sleep(0.01)  # 3 intervals: 0.1 ms
+    assert len(_frames(watcher)) == 1
+
+
+async def test_events_after_figures_keep_the_budget_between_frames() -> None:
+    """Figures waiting do not let events through sooner than the write budget allows."""
+    hub, watcher = _hub_at(0.1)
+    await hub.publish([_bed(1)])
+    assert len(_frames(watcher)) == 1
+    await hub.publish_derived([_metrics(1)])
+    await hub.publish([_bed(2)])  # within the interval: both wait for it
+    await asyncio.sleep(0.05)
+    assert _frames(watcher) == []
+    await asyncio.sleep(0.1)
+    (frame,) = _frames(watcher)
+    assert [c["kind"] for c in frame["changes"]] == ["opel", "bed"]
