@@ -1,8 +1,8 @@
 """Topic → handler. A handler is made per batch: ``decode`` each record (a bad one raises and is
 dead-lettered at once), ``apply_events`` applies the batch's events (``take_pending``) inside the
 caller's transaction, and ``finish`` returns the deltas to publish after commit. If the database
-refuses a batch, the runner rolls it back and applies its halves, down to the bad records
-(consumers/batch.py)."""
+refuses a batch, the runner rolls it back and applies it again in SAVEPOINTs, halved down to the
+bad records (consumers/batch.py)."""
 
 from __future__ import annotations
 
