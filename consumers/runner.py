@@ -105,6 +105,9 @@ class ConsumerRunner:
         self.last_poll_at = self._last_records = self._last_check = self._last_nudge = (
             time.monotonic()
         )
+        # Records seen waiting (partition → end offset) and since when, no record arriving
+        # meanwhile: the client is stuck only if they still wait STALL_SECONDS later.
+        self._suspect: tuple[float, dict[Any, int]] | None = None
         self._unassigned_since: float | None = None
         # The first offset per partition of the batch that failed (what /readyz names).
         self.failing_at: dict[TP, int] = {}
@@ -236,7 +239,7 @@ class ConsumerRunner:
                 if records is None:  # the client was stuck and is replaced
                     consumer.close(autocommit=False)
                     consumer = self._subscribed_consumer()
-                    self._last_records = time.monotonic()
+                    self._last_records, self._suspect = time.monotonic(), None
                 elif records:
                     polled = self._ahead(polled, records, ahead=applying is not None)
         except Exception as error:
@@ -300,11 +303,11 @@ class ConsumerRunner:
             self._last_nudge = now
             self._nudge(consumer)
         if records:
-            self._last_records = now
+            self._last_records, self._suspect = now, None
         elif idle and now - self._last_check > 1.0:
             self._last_check = now
             waited = now - self._last_records
-            if waited > STALL_SECONDS and self._stalled(consumer, waited=waited):
+            if waited > STALL_SECONDS and self._stalled(consumer, waited=waited, now=now):
                 return None
         return records
 
@@ -378,11 +381,14 @@ class ConsumerRunner:
         for tp in consumer.assignment():
             consumer.position(tp, timeout_ms=1000)
 
-    def _stalled(self, consumer: KafkaConsumer, *, waited: float) -> bool:
-        """Records are waiting on an assigned partition but none has arrived for a while, or the
-        group join has not produced an assignment: the client is stuck (kafka-python 3.0.12 can
-        stall around a rebalance). Offsets live in PostgreSQL, so a fresh consumer continues
-        exactly where the state is."""
+    def _stalled(self, consumer: KafkaConsumer, *, waited: float, now: float) -> bool:
+        """Records have been waiting on an assigned partition for STALL_SECONDS and none has
+        arrived, or the group join has not produced an assignment: the client is stuck
+        (kafka-python 3.0.12 can stall around a rebalance). Offsets live in PostgreSQL, so a
+        fresh consumer continues exactly where the state is. Records seen waiting for the first
+        time are only suspected: the first of a burst after a quiet spell is seen by the
+        broker's end offset before its fetch arrives (that restarted the consumer at the start
+        of every burst after 2 s of quiet, issue #17)."""
         assignment = consumer.assignment()
         if not assignment:
             if waited > JOIN_STALL_SECONDS:
@@ -391,11 +397,21 @@ class ConsumerRunner:
                 return True
             return False
         ends = consumer.end_offsets(list(assignment))
-        behind = [tp for tp, end in ends.items() if end > consumer.position(tp)]
-        if behind:
-            log.warning("consumer_stalled_restarting", partitions_behind=len(behind))
-            metrics.STALLS.inc()
-        return bool(behind)
+        waiting = {tp: end for tp, end in ends.items() if end > consumer.position(tp)}
+        if self._suspect is None or not waiting:
+            self._suspect = (now, waiting) if waiting else None
+            return False
+        since, seen = self._suspect
+        behind = [tp for tp, end in seen.items() if tp in ends and consumer.position(tp) < end]
+        if not behind:  # those arrived; these are newer
+            self._suspect = (now, waiting)
+            return False
+        if now - since < STALL_SECONDS:
+            return False
+        log.warning("consumer_stalled_restarting", partitions_behind=len(behind))
+        metrics.STALLS.inc()
+        self._suspect = None
+        return True
 
     def _wait_for_topics(self, consumer: KafkaConsumer) -> None:
         """Subscribing before a new topic's metadata reached this client assigns nothing until
