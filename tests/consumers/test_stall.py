@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -54,40 +55,58 @@ def _assigned(runner: ConsumerRunner) -> KafkaConsumer:
     return consumer
 
 
-def _quiet_then_one_record(runner: ConsumerRunner, settings: Settings, n: int) -> None:
-    """Quiet for 10 s, then a record the client has not fetched yet."""
-    produce(settings, [(b"VS", hl7("A01", n, bed=f"B{n + 1:02d}", visit="VS"))])
-    runner._last_records = time.monotonic() - 10
-    runner._last_check = 0.0
+Scenario = Callable[[ConsumerRunner, KafkaConsumer], tuple[Any, Any]]
+
+
+async def _after_a_quiet_spell(
+    settings: Settings, engine: AsyncEngine, scenario: Scenario
+) -> tuple[Any, Any]:
+    """On the poll thread: the consumer assigned and paused (its fetch held back), quiet for
+    10 s, then a record it has not fetched, then ``scenario``."""
+    runner = _runner(settings, engine)
+
+    def run() -> tuple[Any, Any]:
+        consumer = _assigned(runner)
+        try:
+            consumer.pause(*consumer.assignment())
+            produce(settings, [(b"VS", hl7("A01", 0, bed="B01", visit="VS"))])
+            runner._last_records = time.monotonic() - 10
+            runner._last_check = 0.0
+            return scenario(runner, consumer)
+        finally:
+            consumer.close(autocommit=False)
+            runner.decoder.close(failed=False)
+
+    return await asyncio.to_thread(run)
 
 
 def _stalls() -> float:
     return REGISTRY.get_sample_value("flowcc_ingest_consumer_stalls_total") or 0.0
 
 
+def _fetched_soon(runner: ConsumerRunner, consumer: KafkaConsumer) -> tuple[Any, Any]:
+    """Checked while the fetch is on its way; then the fetch arrives."""
+    first = runner._poll(consumer, idle=True, timeout_ms=0)
+    consumer.resume(*consumer.assignment())
+    deadline = time.monotonic() + 30
+    later: list[Any] | None = []
+    while later == [] and time.monotonic() < deadline:
+        later = runner._poll(consumer, idle=True)
+    return first, later
+
+
+def _never_fetched(runner: ConsumerRunner, consumer: KafkaConsumer) -> tuple[Any, Any]:
+    """Checked, then checked again once the stall time has passed: still nothing fetched."""
+    first = runner._poll(consumer, idle=True, timeout_ms=0)
+    time.sleep(STALL_SECONDS + 1.1)  # still waiting, and the check is due again
+    return first, runner._poll(consumer, idle=True, timeout_ms=0)
+
+
 async def test_a_burst_after_a_quiet_spell_is_no_stalled_client(
     economy: Settings, clean_db: AsyncEngine
 ) -> None:
-    runner = _runner(economy, clean_db)
     before = _stalls()
-
-    def scenario() -> tuple[list[Any] | None, list[Any] | None]:
-        consumer = _assigned(runner)
-        try:
-            consumer.pause(*consumer.assignment())  # its fetch still on the way
-            _quiet_then_one_record(runner, economy, 0)
-            first = runner._poll(consumer, idle=True, timeout_ms=0)
-            consumer.resume(*consumer.assignment())
-            deadline = time.monotonic() + 30
-            later: list[Any] | None = []
-            while later == [] and time.monotonic() < deadline:
-                later = runner._poll(consumer, idle=True)
-            return first, later
-        finally:
-            consumer.close(autocommit=False)
-            runner.decoder.close(failed=False)
-
-    first, later = await asyncio.to_thread(scenario)
+    first, later = await _after_a_quiet_spell(economy, clean_db, _fetched_soon)
     assert first == []  # suspected, not replaced (None: replaced)
     assert later is not None
     assert [r.offset for r in later] == [0]
@@ -97,22 +116,8 @@ async def test_a_burst_after_a_quiet_spell_is_no_stalled_client(
 async def test_records_still_waiting_after_the_stall_time_replace_the_client(
     economy: Settings, clean_db: AsyncEngine
 ) -> None:
-    runner = _runner(economy, clean_db)
     before = _stalls()
-
-    def scenario() -> tuple[list[Any] | None, list[Any] | None]:
-        consumer = _assigned(runner)
-        try:
-            consumer.pause(*consumer.assignment())  # stuck: nothing will arrive
-            _quiet_then_one_record(runner, economy, 1)
-            first = runner._poll(consumer, idle=True, timeout_ms=0)
-            time.sleep(STALL_SECONDS + 1.1)  # still waiting, and the check is due again
-            return first, runner._poll(consumer, idle=True, timeout_ms=0)
-        finally:
-            consumer.close(autocommit=False)
-            runner.decoder.close(failed=False)
-
-    first, second = await asyncio.to_thread(scenario)
+    first, second = await _after_a_quiet_spell(economy, clean_db, _never_fetched)
     assert first == []
     assert second is None  # the client is replaced
     assert _stalls() == before + 1
