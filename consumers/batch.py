@@ -117,7 +117,7 @@ class BatchApplier:
             log.warning("batch_rejected_bisecting", error=_reason(refused.error)[:300])
             self._rewound = rewound  # the rolled-back attempt's rewinds are not done
             deltas = await self._attempt(records, decoded, guarded=True)
-        outcome, self._tally = self._outcome, _Tally()
+        outcome = self._outcome
         elapsed = time.perf_counter() - started
         metrics.BATCH_SECONDS.observe(elapsed)
         log.info(
