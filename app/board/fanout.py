@@ -188,7 +188,10 @@ class Fanout:
             if resync:
                 self.resync(resync)
             if deltas:
-                await self.deliver(deltas)
+                try:
+                    await self.deliver(deltas)
+                except Exception:  # the inbox must outlive anything one delivery meets
+                    log.exception("fanout_deliver_failed", deltas=len(deltas))
 
     async def _watch(self) -> None:
         """Reconnect a lost connection (then resync every client); keep trying to lead."""

@@ -106,7 +106,8 @@ class BoardHub:
         self._pending: dict[str, dict[tuple[str, str], JsonObject]] = defaultdict(dict)
         # Per (view, site), the metrics last published: the next carry what changed since.
         self._metrics: dict[tuple[str, str], JsonObject] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0  # when the timer is due (loop time)
         self._last_flush = float("-inf")
 
     def connect(self, client: BoardClient) -> None:
@@ -190,14 +191,16 @@ class BoardHub:
         now = loop.time()
         at = max(self._last_flush + self.interval(), now + hold)
         if self._timer is not None:
-            if self._timer.when() <= at:
+            if self._timer_at <= at:
                 return  # a frame is already due no later
             self._timer.cancel()
             self._timer = None
         if at <= now:
             self.flush()
         else:
-            self._timer = loop.call_at(at, self.flush)
+            # The due time kept here: uvloop hands back a plain Handle, without when(), for
+            # a delay under half a millisecond.
+            self._timer, self._timer_at = loop.call_at(at, self.flush), at
 
     def interval(self) -> float:
         """The least time between frames: a frame to every client within the write budget."""

@@ -62,6 +62,34 @@ async def test_sends_arrive_in_order_and_a_process_never_takes_its_own_back(
     assert got["a"] == []
 
 
+async def test_a_delivery_that_fails_does_not_stop_the_ones_after_it(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """One delivery raising (a bug a delta meets) is logged; the process keeps taking the other
+    processes' deltas — its inbox task used to end with it, and its boards heard nothing more
+    from the consumers' process (issue #17's own-process latency run)."""
+    got: list[Delta] = []
+
+    async def deliver(deltas: list[Delta]) -> None:
+        if any(d.key == "BAD" for d in deltas):
+            raise RuntimeError("a bug this delta meets")
+        got.extend(deltas)
+
+    a = Fanout(settings.db.url, deliver, lambda views: None)
+    b = Fanout(settings.db.url, deliver, lambda views: None)
+    await a.start()
+    await b.start()
+    good = Delta("site:T1", "bed", "T1:W1:B01", {"n": 1})
+    await a.send([Delta("site:T1", "bed", "BAD", {})])
+    await a.send([good])
+    await a.close()
+    async with asyncio.timeout(20):
+        while not got:
+            await asyncio.sleep(0.05)
+    await b.close()
+    assert got == [good]
+
+
 async def _board(base: str, view: str) -> tuple[ClientConnection, dict[str, Any]]:
     ws = await connect(f"ws://{base}/ws")
     await ws.send(json.dumps({"type": "auth", "token": await login(base, "commander")}))

@@ -6,6 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+import uvloop
+
 from app.board.hub import BoardClient, BoardHub
 from app.changes import Delta, touch
 
@@ -190,3 +192,23 @@ async def test_events_after_figures_keep_the_budget_between_frames() -> None:
     await asyncio.sleep(0.1)
     (frame,) = _frames(watcher)
     assert [c["kind"] for c in frame["changes"]] == ["opel", "bed"]
+
+
+def test_figures_then_events_under_uvloop() -> None:
+    """uvicorn runs on uvloop, whose call_at hands back a plain Handle (no when()) for a delay
+    under half a millisecond: the hub keeps the due time itself (asking the handle raised, and
+    a board process stopped taking the consumers' deltas)."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        hub = BoardHub(tick_seconds=0.5, writes_per_second=30_000)
+        watcher = BoardClient()
+        hub.connect(watcher)
+        hub.subscribe(watcher, "site:A")
+        await hub.publish_derived([_metrics(1)])  # held 0.1 ms: a plain Handle under uvloop
+        await hub.publish([_bed(1)])  # the events: at once, the figures with them
+        await asyncio.sleep(0.01)
+        return _frames(watcher)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        frames = runner.run(scenario())
+    assert [[c["kind"] for c in f["changes"]] for f in frames] == [["opel", "bed"]]
