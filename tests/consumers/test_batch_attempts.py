@@ -22,8 +22,8 @@ from app.occupancy.models import Encounter
 from app.topology.schemas import EconomyConfig
 from app.topology.service import load_economy
 from consumers.batch import BatchApplier
-from tests.consumers.test_poison import _CrashingAdt
 from tests.factories import hl7
+from tests.support.handlers import CrashingAdt
 
 TOPIC = "attempts.adt.hl7v2"
 
@@ -49,7 +49,7 @@ def _applier(engine: AsyncEngine) -> BatchApplier:
     return BatchApplier(
         group_id="g-attempts",
         sessionmaker=async_sessionmaker(engine),
-        handlers={TOPIC: lambda session: _CrashingAdt(session, decode_hl7v2)},
+        handlers={TOPIC: lambda session: CrashingAdt(session, decode_hl7v2)},
         publish=publish,
     )
 

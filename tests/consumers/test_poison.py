@@ -36,6 +36,7 @@ from consumers.batch import BatchApplier
 from consumers.supervisor import supervise
 from tests.factories import T0, hl7
 from tests.support import bearer
+from tests.support.handlers import CrashingAdt
 from tests.support.kafka import consume_until, own_topics, produce
 
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
@@ -221,20 +222,11 @@ async def test_poison_between_two_valid_records_on_every_topic(
     assert sorted(plan.spell_id for plan in plans) == ["RAN:VN:VA", "RAN:VN:VB"]
 
 
-class _CrashingAdt(AdtHandler):
-    """The real ADT handler, with a projection bug that one spell's events meet."""
-
-    async def apply_events(self, events: list[Any]) -> None:
-        if any(event.encounter_key.endswith(":VCRASH") for event in events):
-            raise KeyError("a bug")
-        await super().apply_events(events)
-
-
 async def test_a_projection_crash_dead_letters_its_record_and_the_rest_apply(
     economy: Settings, clean_db: AsyncEngine
 ) -> None:
     handlers: dict[str, HandlerFactory] = build_handlers(economy.kafka)
-    handlers[economy.kafka.topic(topics.ADT_HL7V2)] = lambda session: _CrashingAdt(
+    handlers[economy.kafka.topic(topics.ADT_HL7V2)] = lambda session: CrashingAdt(
         session, decode_hl7v2
     )
     produce(
@@ -256,7 +248,7 @@ async def test_a_projection_crash_dead_letters_its_record_and_the_rest_apply(
     assert beds["RAN01:AMU:B15"] == "RAN:VN:VB"
 
 
-class _CountedCrashingAdt(_CrashingAdt):
+class _CountedCrashingAdt(CrashingAdt):
     attempts = 0
 
     async def apply_events(self, events: list[Any]) -> None:
