@@ -32,6 +32,8 @@ async def test_the_benchmarks_run_and_report(settings: Settings, clean_db: Async
     assert (together["clients"], few["clients"]) == (10, 20)
     assert few["consumers"] == together["consumers"]
     assert together["measured"] > 0  # frames carrying the produced events arrived
+    # the harness's reference consumer (librdkafka) saw every event it produced
+    assert together["kafka_measured"] == together["events"] == 200
     assert apart["measured"] > 0  # ... also from a consumer-only process, over NOTIFY
     (spread,) = results["fanout"]
     assert spread["ours"]["clients"] == spread["ceiling"]["clients"] == 20

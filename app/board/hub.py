@@ -211,7 +211,7 @@ class BoardHub:
     def flush(self) -> None:
         """Send every view's pending deltas as one frame each."""
         if self._timer is not None:
-            self._timer.cancel()  # when flushed before it (a test, or at shutdown)
+            self._timer.cancel()  # flushed before it fired (tests flush directly)
         self._timer = None
         self._last_flush = asyncio.get_running_loop().time()
         pending, self._pending = self._pending, defaultdict(dict)
