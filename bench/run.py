@@ -348,7 +348,10 @@ def _fanout_section(rows: list[dict[str, Any]]) -> list[str]:
         "care-home report a second changes it (Kafka → consumer → engine → hub → every client).",
         "Delivery = client receive time − the frame's server send time. *Ceiling*: the same",
         "clients on a bare `websockets` server pushing a frame of the same size with",
-        "`broadcast()` once a second, same run. Memory: server RSS growth per connection.",
+        "`broadcast()` once a second, same run. Each server is timed from the first update to",
+        "reach a client (ours: the consumer has joined its group) over the same 15-s window: the",
+        "frames it sends in the window (the frame's server time) that reach a client within 2 s",
+        "after it. Memory: server RSS growth per connection.",
         "",
         "| Clients | Ours frames/s | Ceiling frames/s | Ratio | Ours p50 / p99 (ms) | "
         "Ceiling p50 / p99 (ms) | KiB/conn (ours / ceiling) | Target |",
