@@ -108,6 +108,8 @@ class ConsumerRunner:
         # Records seen waiting (partition → end offset) and since when, no record arriving
         # meanwhile: the client is stuck only if they still wait STALL_SECONDS later.
         self._suspect: tuple[float, dict[Any, int]] | None = None
+        # When the group last took this client's partitions away (None: it holds its assignment).
+        self._revoked_at: float | None = None
         self._unassigned_since: float | None = None
         # The first offset per partition of the batch that failed (what /readyz names).
         self.failing_at: dict[TP, int] = {}
@@ -390,9 +392,14 @@ class ConsumerRunner:
         broker's end offset before its fetch arrives (that restarted the consumer at the start
         of every burst after 2 s of quiet, issue #17)."""
         assignment = consumer.assignment()
-        if not assignment:
-            if waited > JOIN_STALL_SECONDS:
-                log.warning("consumer_join_stalled_restarting", waited_s=round(waited, 1))
+        # A rebalance that never hands the partitions back: kafka-python 3.0.12 can finish a
+        # join after the poll that began it timed out, and then never applies it (no
+        # assignment, no heartbeats; the group drops the member) while assignment() still lists
+        # the partitions it held — so the time since the revocation is what counts.
+        if not assignment or self._revoked_at is not None:
+            unassigned = waited if self._revoked_at is None else now - self._revoked_at
+            if unassigned > JOIN_STALL_SECONDS:
+                log.warning("consumer_join_stalled_restarting", waited_s=round(unassigned, 1))
                 metrics.STALLS.inc()
                 return True
             return False
@@ -481,6 +488,7 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
 
     def on_partitions_revoked(self, revoked: Any) -> None:
+        self.runner._revoked_at = time.monotonic()
         self.runner.assigned.clear()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
@@ -489,4 +497,5 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info(
             "partitions_assigned", partitions=sorted((tp.topic, tp.partition) for tp in assigned)
         )
+        self.runner._revoked_at = None
         self.runner.assigned.set()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from app.changes import Delta
 from app.config import Settings
 from app.ingest.routing import build_handlers
-from consumers.runner import STALL_SECONDS, ConsumerRunner
+from consumers.runner import JOIN_STALL_SECONDS, STALL_SECONDS, ConsumerRunner, _SeekToStored
 from tests.factories import hl7
 from tests.support.kafka import own_topics, produce
 
@@ -52,6 +52,10 @@ def _assigned(runner: ConsumerRunner) -> KafkaConsumer:
     while not consumer.assignment() or runner._pending_seek:
         assert time.monotonic() < deadline, "no partitions assigned within 60 s"
         assert runner._poll(consumer, idle=False) == []
+    settled = time.monotonic() + 1.5  # the rebalance a new group's first metadata brings
+    while time.monotonic() < settled:
+        assert runner._poll(consumer, idle=False) == []
+    runner._revoked_at = None  # holding its partitions (a rejoin is the scenarios' business)
     return consumer
 
 
@@ -116,3 +120,39 @@ async def test_records_still_waiting_after_the_stall_time_replace_the_client(
     assert first == []
     assert second is None  # the client is replaced
     assert _stalls() == before + 1
+
+
+def _revoked(since: float) -> Scenario:
+    """The group took the partitions away ``since`` seconds ago and has not handed them back
+    (what kafka-python 3.0.12 leaves when a join completes after the poll that began it timed
+    out: the client still lists its old partitions, no assignment follows)."""
+
+    def scenario(runner: ConsumerRunner, consumer: KafkaConsumer) -> tuple[Any, Any]:
+        _SeekToStored(runner, consumer).on_partitions_revoked(consumer.assignment())
+        runner._revoked_at = time.monotonic() - since
+        runner._last_records = time.monotonic() - 10
+        runner._last_check = 0.0
+        return consumer.assignment(), runner._poll(consumer, idle=True, timeout_ms=0)
+
+    return scenario
+
+
+async def test_a_rebalance_that_never_hands_the_partitions_back_replaces_the_client(
+    economy: Settings, clean_db: AsyncEngine
+) -> None:
+    before = _stalls()
+    held, polled = await _after_a_quiet_spell(
+        economy, clean_db, _revoked(since=JOIN_STALL_SECONDS + 1)
+    )
+    assert held  # the client still lists the partitions it held...
+    assert polled is None  # ... and is replaced
+    assert _stalls() == before + 1
+
+
+async def test_a_rebalance_in_progress_is_left_to_finish(
+    economy: Settings, clean_db: AsyncEngine
+) -> None:
+    before = _stalls()
+    _, polled = await _after_a_quiet_spell(economy, clean_db, _revoked(since=1.0))
+    assert polled is not None  # a join under JOIN_STALL_SECONDS old is not interfered with
+    assert _stalls() == before
