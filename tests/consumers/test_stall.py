@@ -130,8 +130,6 @@ def _revoked(since: float) -> Scenario:
     def scenario(runner: ConsumerRunner, consumer: KafkaConsumer) -> tuple[Any, Any]:
         _SeekToStored(runner, consumer).on_partitions_revoked(consumer.assignment())
         runner._revoked_at = time.monotonic() - since
-        runner._last_records = time.monotonic() - 10
-        runner._last_check = 0.0
         return consumer.assignment(), runner._poll(consumer, idle=True, timeout_ms=0)
 
     return scenario
