@@ -51,9 +51,14 @@ def touch(site: str) -> Delta:
     return Delta(ENGINE_VIEW, "touch", site)
 
 
-# A spell's columns the engine's figures read (app/flow/live.py), as the projector committed them.
-SPELL_COLUMNS = ("site_code", "status", "ed_area", "ed_arrived_at", "ed_departed_at",
-                 "decision_to_admit_at", "admitted_at", "discharged_at")  # fmt: skip
+# A spell's columns the engine's figures read (app/flow/live.py), as the projector committed them
+# (the instants are the columns ending in ``_at``).
+SPELL_COLUMNS = ("site_code", "status", "ed_area", "bed_id", "pending_discharge", "ed_arrived_at",
+                 "ed_departed_at", "decision_to_admit_at", "admitted_at", "discharged_at",
+                 "expected_discharge_at")  # fmt: skip
+# With them, when the spell's row said it was discharged before the batch (a spell ended before
+# today that comes back: the engine does not hold its discharge plan, app/flow/live.py).
+WAS_DISCHARGED = "was_discharged_at"
 
 
 def spell_changed(spell_id: str, columns: Mapping[str, object] | None) -> Delta:
@@ -61,6 +66,6 @@ def spell_changed(spell_id: str, columns: Mapping[str, object] | None) -> Delta:
     data: JsonObject = {"gone": True} if columns is None else {
         name: value.isoformat() if isinstance(value, datetime) else cast("JsonValue", value)
         for name, value in columns.items()
-        if name in SPELL_COLUMNS
+        if name in SPELL_COLUMNS or name == WAS_DISCHARGED
     }  # fmt: skip
     return Delta(ENGINE_VIEW, "spell", spell_id, data)

@@ -26,7 +26,7 @@ from app.catalogue import (
 )
 from app.changes import ALL_SITES, CAREHOMES, ENGINE_VIEW, Delta
 from app.changes import touch as touch_delta
-from app.clock import LONDON, Clock, local_midnight
+from app.clock import Clock, local_midnight
 from app.discharge.service import discharges_view
 from app.escalation.models import OpelState
 from app.escalation.profile import OpelProfile
@@ -144,7 +144,10 @@ class Evaluator:
     def touch(self, sites: Iterable[str]) -> None:
         """Re-read these sites (their memory may be out of date) and re-evaluate them."""
         sites = list(sites)
-        self.keeper.live.forget(s for s in self.sites if ALL_SITES in sites or s in sites)
+        everything = ALL_SITES in sites  # (a discharge plan's writer touches every site)
+        self.keeper.live.forget(
+            (s for s in self.sites if everything or s in sites), plans=everything
+        )
         self.mark(sites)
 
     def mark(self, sites: Iterable[str], *, discharges: bool = True) -> None:
@@ -266,9 +269,10 @@ class Evaluator:
         sites = keys & set(self.sites)
         lead = self.is_leader()
         async with self.sessionmaker() as session, session.begin():
+            await self.keeper.read(FlowRepository(session), sites, now, local_midnight(now))
             if self._maybe_planned:
                 spells, self._maybe_planned = self._maybe_planned, set()
-                if await FlowRepository(session).any_planned(sorted(spells)):
+                if self.keeper.live.planned(spells):
                     keys = keys | {_discharges(la) for la in self.local_authorities}
             views = await self._discharge_views(session, keys, now)
             escalation = EscalationRepository(session)
@@ -327,8 +331,7 @@ class Evaluator:
     ) -> set[str]:
         flow, changed = FlowRepository(session), set()
         midnight = local_midnight(now)
-        today = now.astimezone(LONDON).date()
-        for site, facts in (await self.keeper.facts(flow, sites, now, midnight, today)).items():
+        for site, facts in (await self.keeper.facts(flow, sites, now, midnight)).items():
             computed = compute_site(
                 facts, now=now, midnight=midnight, hours_lost_after=self.config.hours_lost_after
             )

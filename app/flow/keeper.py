@@ -24,9 +24,9 @@ from datetime import date, datetime
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.changes import ENGINE_VIEW, Delta
+from app.changes import ENGINE_VIEW, WAS_DISCHARGED, Delta
 from app.clock import LONDON, Clock, local_midnight
-from app.flow.facts import DischargeFacts, SiteFacts
+from app.flow.facts import SiteFacts
 from app.flow.live import LiveFacts, SpellFacts, same
 from app.flow.repository import FlowRepository
 from app.logging import get_logger
@@ -61,10 +61,13 @@ class FactsKeeper:
         moved: set[str] = set()
         for delta in deltas:
             if delta.view == ENGINE_VIEW and delta.kind == "spell":
-                spell = (
-                    None if delta.data.get("gone") else SpellFacts.from_json(delta.key, delta.data)
-                )
-                moved |= self.live.apply_spell(spell, delta.key, now, midnight)
+                data = delta.data
+                spell = None if data.get("gone") else SpellFacts.from_json(delta.key, data)
+                was = data.get(WAS_DISCHARGED)
+                moved |= self.live.apply_spell(
+                    spell, delta.key, now, midnight,
+                    datetime.fromisoformat(was) if isinstance(was, str) else None,
+                )  # fmt: skip
             elif delta.view == ENGINE_VIEW:
                 touched.add(delta.key)
             elif delta.kind == "unit" and delta.view.startswith("site:"):
@@ -78,12 +81,16 @@ class FactsKeeper:
     async def read(
         self, flow: FlowRepository, sites: Iterable[str], now: datetime, midnight: datetime
     ) -> None:
-        """Re-read the sites that need it (stale, or never read)."""
+        """Re-read what needs it: the plans if stale, the sites stale or never read."""
         wanted = sorted(s for s in sites if s in self.live.stale or s not in self.live.sites)
-        if not wanted:
+        if not wanted and not self.live.plans_stale:
             return
         self._loading = []
         try:
+            if self.live.plans_stale:
+                self.live.plans_stale = False  # (a touch while reading marks them again)
+                self.live.plans = await flow.plans(midnight=midnight)
+                self.live.ga_beds = await flow.ga_beds()
             for site in wanted:
                 self.live.load(site, await flow.site_memory(site, now=now, midnight=midnight))
                 RELOADS.inc()
@@ -92,17 +99,12 @@ class FactsKeeper:
         self.apply(again, now, midnight)
 
     async def facts(
-        self, flow: FlowRepository, sites: Iterable[str], now: datetime, midnight: datetime,
-        today: date,
-    ) -> dict[str, SiteFacts]:  # fmt: skip
-        """Each site's facts: from memory (re-read first where stale), with the discharge
-        figures of them all read in one statement."""
+        self, flow: FlowRepository, sites: Iterable[str], now: datetime, midnight: datetime
+    ) -> dict[str, SiteFacts]:
+        """Each site's facts: from memory (re-read first where stale)."""
         wanted = sorted(sites)
-        if not wanted:
-            return {}  # a discharge-list evaluation alone: no site facts to read
         await self.read(flow, wanted, now, midnight)
-        discharge = await flow.discharge_facts(wanted, now=now, today=today, since=midnight)
-        return {site: self.live.facts(site, now, midnight, discharge[site]) for site in wanted}
+        return {site: self.live.facts(site, now, midnight) for site in wanted}
 
     async def differing(
         self, flow: FlowRepository, sites: Iterable[str], now: datetime, midnight: datetime,
@@ -115,8 +117,7 @@ class FactsKeeper:
         for site in sorted(sites):
             before = self.version.get(site, 0)
             truth = await flow.site_facts(site, now=now, midnight=midnight, today=today)
-            discharge = DischargeFacts(truth.nctr, truth.expected_today)
-            fields = same(self.live.facts(site, now, midnight, discharge), truth)
+            fields = same(self.live.facts(site, now, midnight), truth)
             if fields and self.version.get(site, 0) == before:
                 found[site] = fields
         return found
@@ -138,7 +139,7 @@ class FactsKeeper:
         for site, fields in sorted(found.items()):
             DRIFT.labels(site).inc()
             log.warning("engine_drift", site=site, facts=fields)
-        self.live.forget(found)
+        self.live.forget(found, plans=bool(found))
         self.live.prune(now, local_midnight(now))
         return set(found)
 

@@ -8,9 +8,12 @@ ambulance journeys that can count in a handover figure (re-read when an ambulanc
 the site). Time windows are applied when the facts are taken, with the evaluation's ``now`` —
 so a patient crossing an hour, or midnight passing, is exact without any delta.
 
-The discharge-plan figures (NCTR, expected discharges) are still read per evaluation (one
-statement for all the sites evaluated): they join plans, spells and beds, and plans change
-through their own feed.
+The discharge figures (NCTR, expected discharges) too: per site the spells in a bed or gone
+today (``inpatients``); for the economy its G&A bed-master beds and the discharge plans of
+spells not ended before today (a plan changes only through the discharge feed, whose writer
+touches every site: the plans are then read again). A spell ended before today that comes back
+(a cancelled discharge, A13; a readmission) is not held with its plan: the projector's delta says
+the spell's row was discharged before today, and its site and the plans are read again.
 
 Pure: no I/O. The evaluator fills it (app/flow/evaluator.py), and a periodic reconciliation
 compares its facts with a full recomputation from the database (FlowRepository.site_facts).
@@ -24,9 +27,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.changes import SPELL_COLUMNS
+from app.clock import LONDON, next_local_midnight
 from app.flow.facts import (
     ED_HORIZON,
     GA_CARE,
+    NOT_NCTR,
     QUEUE_HORIZON,
     DischargeFacts,
     QueuedJourney,
@@ -43,25 +48,22 @@ class SpellFacts:
     site_code: str | None
     status: str | None
     ed_area: str | None
+    bed_id: str | None
+    pending_discharge: bool | None
     ed_arrived_at: datetime | None
     ed_departed_at: datetime | None
     decision_to_admit_at: datetime | None
     admitted_at: datetime | None
     discharged_at: datetime | None
+    expected_discharge_at: datetime | None  # the PAS's EDD (PV2-9)
 
     @classmethod
     def from_json(cls, spell_id: str, data: Mapping[str, Any]) -> SpellFacts:
-        def time(name: str) -> datetime | None:
+        def column(name: str) -> Any:
             value = data.get(name)
-            return datetime.fromisoformat(value) if value else None
+            return datetime.fromisoformat(value) if value and name.endswith("_at") else value
 
-        return cls(
-            spell_id,
-            data.get("site_code"),
-            data.get("status"),
-            data.get("ed_area"),
-            *(time(name) for name in SPELL_COLUMNS[3:]),
-        )
+        return cls(spell_id, *(column(name) for name in SPELL_COLUMNS))
 
     def counts(self, hour_ago: datetime, midnight: datetime) -> bool:
         """Can this spell count in a figure now or later? (Not once this is False: the windows
@@ -72,6 +74,22 @@ class SpellFacts:
             or _since(self.ed_departed_at, midnight)
             or _since(self.discharged_at, midnight)
         )
+
+    def in_or_gone_today(self, midnight: datetime) -> bool:
+        """Can this spell count in a discharge figure (in a bed, or gone since midnight)?"""
+        return self.status == "admitted" or _since(self.discharged_at, midnight)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFacts:
+    """A spell's discharge plan, as the discharge figures read it."""
+
+    status: str
+    pathway: str | None
+    delay_reason: str | None
+    local_authority: str | None
+    discharge_ready_at: datetime | None
+    expected_discharge_date: str | None  # ISO date
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +117,9 @@ class UnitInfo:
 class SiteMemory:
     units: dict[str, UnitInfo]
     counts: dict[str, dict[str, int]]  # unit id → its bed counts
-    spells: dict[str, SpellFacts]
+    spells: dict[str, SpellFacts]  # those that can count in an ED figure
     journeys: list[Journey]
+    inpatients: dict[str, SpellFacts] = field(default_factory=dict)  # in a bed or gone today
 
 
 @dataclass
@@ -108,27 +127,38 @@ class LiveFacts:
     sites: dict[str, SiteMemory] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)  # to be (re)loaded before their next facts
     _where: dict[str, str] = field(default_factory=dict)  # spell → the site holding it
+    plans: dict[str, PlanFacts] = field(default_factory=dict)  # spell → its discharge plan
+    ga_beds: frozenset[str] = frozenset()  # G&A bed-master beds, NCTR's population
+    plans_stale: bool = True  # to be read (with the beds) before the next facts
 
     def load(self, site: str, memory: SiteMemory) -> None:
         old = self.sites.get(site)
-        for spell_id in old.spells if old else ():
+        for spell_id in {*old.spells, *old.inpatients} if old else ():
             self._where.pop(spell_id, None)
         self.sites[site] = memory
-        for spell_id in memory.spells:
+        for spell_id in {*memory.spells, *memory.inpatients}:
             self._where[spell_id] = site
         self.stale.discard(site)
 
-    def forget(self, sites: Iterable[str]) -> None:
-        """These sites' memory may be wrong: reload before their next facts."""
+    def forget(self, sites: Iterable[str], *, plans: bool = False) -> None:
+        """These sites' memory (and the plans) may be wrong: reload before their next facts."""
         self.stale |= set(sites)
+        self.plans_stale = self.plans_stale or plans
 
-    def apply_spell(self, spell: SpellFacts | None, spell_id: str, now: datetime,
-                    midnight: datetime) -> set[str]:  # fmt: skip
+    def planned(self, spell_ids: Iterable[str]) -> bool:
+        """Has any of these spells a discharge plan (can it be on a discharge list)?"""
+        return any(spell_id in self.plans for spell_id in spell_ids)
+
+    def apply_spell(
+        self, spell: SpellFacts | None, spell_id: str, now: datetime, midnight: datetime,
+        was_discharged: datetime | None = None,
+    ) -> set[str]:  # fmt: skip
         """A spell as committed (None: deleted). Returns the sites whose facts it may move."""
         moved: set[str] = set()
         previous = self._where.pop(spell_id, None)
         if previous is not None:
             self.sites[previous].spells.pop(spell_id, None)
+            self.sites[previous].inpatients.pop(spell_id, None)
             moved.add(previous)
         if spell is None or spell.site_code is None:
             return moved
@@ -138,6 +168,12 @@ class LiveFacts:
         moved.add(spell.site_code)
         if spell.counts(now - timedelta(hours=1), midnight):
             memory.spells[spell_id] = spell
+            self._where[spell_id] = spell.site_code
+        if spell.in_or_gone_today(midnight):
+            if previous is None and _before(was_discharged, midnight):
+                # Back from a discharge before today: its plan was not read (or was let go).
+                self.forget([spell.site_code], plans=True)
+            memory.inpatients[spell_id] = spell
             self._where[spell_id] = spell.site_code
         return moved
 
@@ -154,15 +190,23 @@ class LiveFacts:
         """Drop spells that can no longer count (memory stays the size of the live sites)."""
         hour_ago = now - timedelta(hours=1)
         for memory in self.sites.values():
-            gone = [k for k, s in memory.spells.items() if not s.counts(hour_ago, midnight)]
-            for spell_id in gone:
+            for spell_id in [
+                k for k, s in memory.spells.items() if not s.counts(hour_ago, midnight)
+            ]:
                 del memory.spells[spell_id]
-                self._where.pop(spell_id, None)
+            for spell_id in [
+                k for k, s in memory.inpatients.items() if not s.in_or_gone_today(midnight)
+            ]:
+                del memory.inpatients[spell_id]  # gone before today: its plan let go
+                self.plans.pop(spell_id, None)
+        for spell_id, site in list(self._where.items()):
+            held = self.sites[site]
+            if spell_id not in held.spells and spell_id not in held.inpatients:
+                del self._where[spell_id]
 
-    def facts(
-        self, site: str, now: datetime, midnight: datetime, discharge: DischargeFacts
-    ) -> SiteFacts:
+    def facts(self, site: str, now: datetime, midnight: datetime) -> SiteFacts:
         memory = self.sites[site]
+        discharge = self.discharge(site, now, midnight)
         return SiteFacts(
             unit_counts=_unit_totals(memory),
             ed_spaces=sum(u.spaces for u in memory.units.values() if u.kind == "ed"),
@@ -172,6 +216,38 @@ class LiveFacts:
             nctr=discharge.nctr,
             expected_today=discharge.expected_today,
         )
+
+    def discharge(self, site: str, now: datetime, midnight: datetime) -> DischargeFacts:
+        """As FlowRepository.discharge_facts: the NCTR patients (a plan not ready-to-go-free,
+        ready by now, in a G&A bed-master bed) and the discharges expected today (the team's
+        date of today, else the PAS's EDD within today, or a pending discharge)."""
+        memory = self.sites[site]
+        today = midnight.astimezone(LONDON).date().isoformat()
+        tomorrow = next_local_midnight(midnight)
+        nctr, expected = [], 0
+        for spell in memory.inpatients.values():
+            if not spell.in_or_gone_today(midnight):
+                continue  # gone before a midnight passed since (let go at the next prune)
+            plan = self.plans.get(spell.id)
+            admitted = spell.status == "admitted"
+            ready = _nctr_since(plan, now) if plan and admitted else None
+            if plan and ready and spell.bed_id in self.ga_beds:
+                nctr.append((plan.pathway, plan.delay_reason, plan.local_authority, ready))
+            dated = plan.expected_discharge_date if plan else None
+            edd = spell.expected_discharge_at
+            if (
+                dated == today
+                or (dated is None and edd is not None and midnight <= edd < tomorrow)
+                or (admitted and spell.pending_discharge)
+            ):
+                expected += 1
+        return DischargeFacts(nctr, expected)
+
+
+def _nctr_since(plan: PlanFacts, now: datetime) -> datetime | None:
+    """Since when the plan's patient has had no criteria to reside (None: not, or not yet)."""
+    ready = plan.discharge_ready_at
+    return ready if plan.status not in NOT_NCTR and ready is not None and ready <= now else None
 
 
 def _ed(spells: Iterable[SpellFacts], now: datetime, midnight: datetime) -> dict[str, Any]:
@@ -241,6 +317,10 @@ def _area_spaces(units: Iterable[UnitInfo]) -> dict[str, int]:
         for area, count in unit.areas.items() if unit.kind == "ed" else ():
             spaces[area] = spaces.get(area, 0) + count
     return spaces
+
+
+def _before(when: datetime | None, instant: datetime) -> bool:
+    return when is not None and when < instant
 
 
 def _after(when: datetime | None, instant: datetime) -> bool:

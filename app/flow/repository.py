@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ambulance.models import AmbulanceJourney
 from app.changes import SPELL_COLUMNS
 from app.clock import next_local_midnight
-from app.db import any_of, any_param
+from app.db import any_param
 from app.discharge.models import DischargePlan
 from app.flow.facts import (
     ED_HORIZON,
@@ -36,7 +36,7 @@ from app.flow.facts import (
     SiteFacts,
     by_area,
 )
-from app.flow.live import Journey, SiteMemory, SpellFacts, UnitInfo
+from app.flow.live import Journey, PlanFacts, SiteMemory, SpellFacts, UnitInfo
 from app.occupancy.models import Encounter
 from app.occupancy.repository import OccupancyRepository
 from app.topology.models import Bed, Site, Unit
@@ -129,17 +129,11 @@ class FlowRepository:
             expected_today=discharge.expected_today,
         )
 
-    async def any_planned(self, spell_ids: Sequence[str]) -> bool:
-        """Has any of these spells a discharge plan (can it be on a discharge list)?"""
-        query = select(DischargePlan.spell_id).where(any_of(DischargePlan.spell_id, spell_ids))
-        query = query.limit(1)
-        return bool(spell_ids) and (await self.session.execute(query)).first() is not None
-
     async def discharge_facts(
         self, sites: Sequence[str], *, now: datetime, today: date, since: datetime
     ) -> dict[str, DischargeFacts]:
-        """Per site, the figures that join discharge plans with spells and beds (read per
-        evaluation): every site's in one statement."""
+        """Per site, the figures that join discharge plans with spells and beds (the full
+        recomputation the engine's memory is reconciled with): every site's in one statement."""
         params = {"sites": list(sites), "now": now, "today": today.isoformat(), "since": since,
                   "tomorrow": next_local_midnight(since)}  # fmt: skip
         nctr: dict[str, list[tuple[str | None, str | None, str | None, datetime]]] = {}
@@ -162,12 +156,16 @@ class FlowRepository:
         }
         counts = await OccupancyRepository(self.session).unit_counts(sorted(units))
         e = Encounter
-        spells = select(*(getattr(e, c) for c in ("id", *SPELL_COLUMNS))).where(
+        columns = select(*(getattr(e, c) for c in ("id", *SPELL_COLUMNS)))
+        spells = columns.where(
             e.site_code == site,
             (e.status == "ed")
             | (e.ed_arrived_at > now - timedelta(hours=1))
             | (e.ed_departed_at >= midnight)
             | (e.discharged_at >= midnight),
+        )
+        inpatients = columns.where(
+            e.site_code == site, (e.status == "admitted") | (e.discharged_at >= midnight)
         )
         j = AmbulanceJourney
         horizon = now - QUEUE_HORIZON
@@ -181,7 +179,26 @@ class FlowRepository:
             counts=counts,
             spells={row.id: SpellFacts(*row) for row in await self.session.execute(spells)},
             journeys=[Journey(*row) for row in await self.session.execute(journeys)],
+            inpatients={row.id: SpellFacts(*row) for row in await self.session.execute(inpatients)},
         )
+
+    async def ga_beds(self) -> frozenset[str]:
+        """The economy's G&A bed-master beds (NCTR's population: domain.md §8)."""
+        ga = (Bed.kind.in_(("core", "escalation")), Unit.care == GA_CARE)
+        query = select(Bed.id).join(Unit, Unit.id == Bed.unit_id).where(*ga)
+        return frozenset((await self.session.execute(query)).scalars())
+
+    async def plans(self, *, midnight: datetime) -> dict[str, PlanFacts]:
+        """The discharge plans the engine holds: of spells not ended before today (or not yet
+        known)."""
+        p, e = DischargePlan, Encounter
+        query = (
+            select(p.spell_id, p.status, p.pathway, p.delay_reason, p.local_authority,
+                   p.discharge_ready_at, p.expected_discharge_date)
+            .outerjoin(e, e.id == p.spell_id)
+            .where(e.discharged_at.is_(None) | (e.discharged_at >= midnight))
+        )  # fmt: skip
+        return {row[0]: PlanFacts(*row[1:]) for row in await self.session.execute(query)}
 
     async def _ed_waiting(
         self, site: str, *, now: datetime

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from app.changes import SPELL_COLUMNS, Delta, spell_changed
+from app.changes import SPELL_COLUMNS, WAS_DISCHARGED, Delta, spell_changed
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.feed_repository import FeedRepository
 from app.occupancy.fold import EncounterState
@@ -203,7 +203,10 @@ class OccupancyProjector:
             if bed_id or not state.holds_bed:
                 placed.append(encounter_id)
         for row in rows:
-            self.changes.spells[str(row["spell"])] = {k: row[k] for k in SPELL_COLUMNS}
+            spell = str(row["spell"])
+            earlier = self.changes.spells.get(spell)  # (the batch's first image saw the row)
+            was = earlier[WAS_DISCHARGED] if earlier else encounters[spell].discharged_at
+            self.changes.spells[spell] = {k: row[k] for k in SPELL_COLUMNS} | {WAS_DISCHARGED: was}
         await self.repo.save_encounters(rows)
         await self.repo.resolve_exceptions(placed)
 

@@ -47,6 +47,7 @@ class StoredSpell:
     site_code: str | None
     event_count: int
     fold: str | None  # JSON text (app/occupancy/incremental.py load)
+    discharged_at: datetime | None = None  # before this batch (the engine's memory: WAS_DISCHARGED)
 
 
 class OccupancyRepository:
@@ -84,7 +85,10 @@ class OccupancyRepository:
         if not encounter_ids:
             return {}
         rows = await self.session.execute(LOCK_ENCOUNTERS, {"id": sorted(encounter_ids)})
-        return {row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold) for row in rows}
+        return {
+            row.id: StoredSpell(row.site_code, row.event_count or 0, row.fold, row.discharged_at)
+            for row in rows
+        }
 
     async def save_encounters(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Each spell's derived columns (``spell_row``), one statement for the batch."""

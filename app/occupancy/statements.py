@@ -92,6 +92,7 @@ def _statements() -> tuple[Any, Any, Any, Any, Any]:
         spells.c.site_code,
         spells.c.event_count,
         cast(spells.c.fold, Text).label("fold"),
+        spells.c.discharged_at,
     )
     # every spell of the batch in one statement (executemany was one UPDATE per row: 18 ms of
     # a 500-record batch), the fold's JSON cast by PostgreSQL

@@ -22,7 +22,7 @@ from app.ambulance.repository import AmbulanceRepository
 from app.changes import spell_changed
 from app.clock import LONDON, local_midnight
 from app.flow.keeper import FactsKeeper
-from app.flow.live import SiteMemory, SpellFacts, UnitInfo
+from app.flow.live import PlanFacts, SiteMemory, SpellFacts, UnitInfo
 from app.flow.repository import FlowRepository
 from app.occupancy.events import AdtEvent, Location
 from app.occupancy.models import Encounter
@@ -45,6 +45,8 @@ def _event(world: World, rng: random.Random, visit: str, site: str) -> AdtEvent:
         else Location(ward="W1", bed=f"B{rng.randint(1, 10):02d}", site=site)
     )
     back = rng.choice([0, 0, 0, 0, 20, 90, 300])
+    # The PAS's expected discharge (PV2-9) now and then: today, tomorrow or yesterday.
+    edd = rng.choice([None, None, 0, 1, -1])
     return AdtEvent(
         source="TEST",
         message_id=f"m{next(world.ids)}",
@@ -55,6 +57,7 @@ def _event(world: World, rng: random.Random, visit: str, site: str) -> AdtEvent:
         patient_id=f"P-{visit}",
         patient_class="E" if in_ed else "I",
         location=where,
+        expected_discharge_at=None if edd is None else world.clock.now() + timedelta(days=edd),
     )
 
 
@@ -73,10 +76,16 @@ async def _other_traffic(world: World, rng: random.Random, step: int) -> None:
         incident = f"I{rng.randint(1, 6)}"
         stage = rng.choice(["conveying", "arrived_at_hospital", "handover_complete", "clear"])
         await world.ambulance(incident, stage, rng.choice(SITES))  # type: ignore[arg-type]
-    elif roll < 0.22:
+    elif roll < 0.3:
+        # A plan ready by now or later (NCTR's crossing), dated today or not (expected today),
+        # for a spell in a bed, gone, not yet known (v13+), or ended days ago and then back.
+        now = world.clock.now()
+        ready = rng.choice([None, now - timedelta(hours=3), now + timedelta(minutes=40)])
+        dated = rng.choice([None, now, now + timedelta(days=1)])
         await world.discharge_status(
-            f"v{rng.randint(1, 12)}", rng.choice(["ready", "referred", "discharged"]),
-            pathway="P1", local_authority="LA1",
+            f"v{rng.randint(1, 14)}", rng.choice(["ready", "referred", "discharged"]),
+            pathway="P1", local_authority="LA1", discharge_ready_at=ready,
+            expected_discharge_date=dated and dated.astimezone(LONDON).date().isoformat(),
         )  # fmt: skip
 
 
@@ -91,6 +100,7 @@ async def test_memory_equals_a_full_recomputation_after_every_batch(
     # Two patients whose departure is never sent: in the department past the 48-hour horizon.
     await world.arrive_in_ed("lost1", "T1")
     await world.arrive_in_ed("lost2", "T2", area="RES")
+    seen = {"nctr": 0, "expected_today": 0}
     for step in range(160):
         size = rng.choice([1, 1, 1, 2, 4])
         events = []
@@ -100,6 +110,9 @@ async def test_memory_equals_a_full_recomputation_after_every_batch(
         await _batch(world, events)
         await _other_traffic(world, rng, step)
         await world.advance(minutes=rng.choice([1, 5, 17, 45, 130, 400]))
+        for site in SITES:
+            for figure in seen:
+                seen[figure] += world.metrics(site)["discharges"][figure]
     read = REGISTRY.get_sample_value("flowcc_engine_site_reads_total") or 0
     assert read > 0  # the touched sites were re-read (the writers without spell deltas)
     # Memory holds only what can still count: every spell in it counts now.
@@ -107,6 +120,11 @@ async def test_memory_equals_a_full_recomputation_after_every_batch(
     for memory in world.engine.keeper.live.sites.values():
         hour_ago, midnight = now - timedelta(hours=1), local_midnight(now)
         assert all(s.counts(hour_ago, midnight) for s in memory.spells.values())
+        assert all(s.in_or_gone_today(midnight) for s in memory.inpatients.values())
+    # ... and the discharge figures moved: NCTR and expected discharges were seen (compared
+    # with the database's, fact by fact, above).
+    assert seen["nctr"] > 0
+    assert seen["expected_today"] > 0
 
 
 def _list_reads() -> float:
@@ -151,6 +169,12 @@ class _SlowReads:
         self.reading.set()
         await self.finish.wait()
         return self.memory
+
+    async def plans(self, **_: Any) -> dict[str, PlanFacts]:
+        return {}
+
+    async def ga_beds(self) -> frozenset[str]:
+        return frozenset()
 
 
 async def test_a_change_delivered_while_a_site_is_read_is_not_lost() -> None:
@@ -292,3 +316,28 @@ async def test_sites_evaluated_together_each_get_their_own_discharge_figures(
     one, two = world.metrics("T1")["discharges"], world.metrics("T2")["discharges"]
     assert (one["nctr"], one["expected_today"]) == (1, 0)
     assert (two["nctr"], two["expected_today"]) == (2, 1)
+
+
+async def test_a_planned_spell_back_from_a_discharge_before_today_counts_again(
+    clean_db: AsyncEngine,
+) -> None:
+    """The engine holds the discharge plans of spells not ended before today: a discharge
+    cancelled after midnight (A13) brings back a spell whose plan it let go — read again at
+    once, not left for the reconciliation (World.settle fails on any drift)."""
+    world = await make_world(clean_db)
+    ready = world.clock.now() - timedelta(hours=2)
+    await world.admit("back", "T1", "B01", at=world.clock.now() - timedelta(days=3))
+    await world.discharge_status(
+        "back", "ready", pathway="P1", local_authority="LA1", discharge_ready_at=ready
+    )
+    await world.settle()
+    assert world.metrics("T1")["discharges"]["nctr"] == 1
+    await world.adt("A03", "back", "T1", patient_class="I")
+    await world.settle()
+    assert world.metrics("T1")["discharges"]["nctr"] == 0
+    await world.advance(hours=30)  # past midnight: the ended spell and its plan let go
+    await world.engine.reconcile()
+    assert "TEST:back" not in world.engine.keeper.live.plans
+    await world.adt("A13", "back", "T1", patient_class="I")
+    await world.settle()
+    assert world.metrics("T1")["discharges"]["nctr"] == 1
