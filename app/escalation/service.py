@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm.attributes import flag_modified
+
 from app.errors import NotFound
 from app.escalation.models import OpelHistory, OpelState
 from app.escalation.profile import OpelProfile
@@ -37,6 +39,9 @@ def apply_assessment(
     readings = [reading.as_dict() for reading in assessment.readings]
     state.raw_level, state.score, state.readings = assessment.level, assessment.score, readings
     state.below_since, state.computed_at = moved.state.below_since, now
+    # Written whether or not they changed: the scopes of an evaluation then share one UPDATE's
+    # columns, sent as one executemany (a site's readings moving, the system's not, were two).
+    flag_modified(state, "readings")
     if moved.changed:
         state.computed_level = moved.state.level
         repo.add(
