@@ -4,10 +4,12 @@ lever 3; ADR 0009).
 - Committed changes update it: a spell as committed (the projector's ``spell`` deltas), a unit's
   bed counts (its ``unit`` deltas). A ``touch`` (any other writer: ambulance, discharge and
   care-home events, the declared level, a rebuild or reset, the economy reloaded) marks the
-  site to be re-read before its next evaluation.
-- A re-read takes four statements for the site (its units, their bed counts, its spells that can
-  count, its ambulance journeys). Changes that arrive while it reads are applied again after it:
-  a change committed after the read began must not be lost under the older rows.
+  site to be re-read before its next evaluation; a touch of every site (the discharge writer's)
+  has the discharge plans and the G&A beds read again too.
+- A re-read takes five statements for the site (its units, their bed counts, its spells that can
+  count in an ED figure, its inpatients, its ambulance journeys), two for the plans and beds.
+  Changes that arrive while it reads are applied again after it: a change committed after the
+  read began must not be lost under the older rows.
 - Reconciliation, every ``reconcile_every`` and on demand: each site's facts from memory are
   compared with a full recomputation from the database. A difference is logged
   (``engine_drift``) and counted (``flowcc_engine_drift_total``), and the site re-read; a
@@ -88,15 +90,22 @@ class FactsKeeper:
         self._loading = []
         try:
             if self.live.plans_stale:
-                self.live.plans_stale = False  # (a touch while reading marks them again)
-                self.live.plans = await flow.plans(midnight=midnight)
-                self.live.ga_beds = await flow.ga_beds()
+                await self._read_plans(flow, midnight)
             for site in wanted:
                 self.live.load(site, await flow.site_memory(site, now=now, midnight=midnight))
                 RELOADS.inc()
         finally:
             again, self._loading = self._loading, None
         self.apply(again, now, midnight)
+
+    async def _read_plans(self, flow: FlowRepository, midnight: datetime) -> None:
+        self.live.plans_stale = False  # (a touch while reading marks them again)
+        try:
+            self.live.plans = await flow.plans(midnight=midnight)
+            self.live.ga_beds = await flow.ga_beds()
+        except BaseException:
+            self.live.plans_stale = True
+            raise
 
     async def facts(
         self, flow: FlowRepository, sites: Iterable[str], now: datetime, midnight: datetime

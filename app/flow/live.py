@@ -218,9 +218,9 @@ class LiveFacts:
         )
 
     def discharge(self, site: str, now: datetime, midnight: datetime) -> DischargeFacts:
-        """As FlowRepository.discharge_facts: the NCTR patients (a plan not ready-to-go-free,
-        ready by now, in a G&A bed-master bed) and the discharges expected today (the team's
-        date of today, else the PAS's EDD within today, or a pending discharge)."""
+        """As FlowRepository.discharge_facts: the NCTR patients (in a G&A bed-master bed, with
+        a live plan whose discharge-ready time has passed) and the discharges expected today
+        (the team's date of today, else the PAS's EDD within today, or a pending discharge)."""
         memory = self.sites[site]
         today = midnight.astimezone(LONDON).date().isoformat()
         tomorrow = next_local_midnight(midnight)
