@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -341,3 +342,29 @@ async def test_a_planned_spell_back_from_a_discharge_before_today_counts_again(
     await world.adt("A13", "back", "T1", patient_class="I")
     await world.settle()
     assert world.metrics("T1")["discharges"]["nctr"] == 1
+
+
+class _PlansLostOnce:
+    """A database whose first read of the discharge plans fails (a dropped connection)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def plans(self, **_: Any) -> dict[str, PlanFacts]:
+        self.reads += 1
+        if self.reads == 1:
+            raise ConnectionError("connection lost")
+        return {"TEST:a": PlanFacts("ready", "P1", None, "LA1", None, None)}
+
+    async def ga_beds(self) -> frozenset[str]:
+        return frozenset()
+
+
+async def test_a_failed_read_of_the_plans_is_tried_again() -> None:
+    keeper, flaky = FactsKeeper(), _PlansLostOnce()
+    keeper.reset(["T1"])
+    now = START
+    with pytest.raises(ConnectionError):
+        await keeper.read(cast(FlowRepository, flaky), [], now, local_midnight(now))
+    await keeper.read(cast(FlowRepository, flaky), [], now, local_midnight(now))
+    assert keeper.live.planned(["TEST:a"])
