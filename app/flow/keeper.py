@@ -6,8 +6,8 @@ lever 3; ADR 0009).
   care-home events, the declared level, a rebuild or reset, the economy reloaded) marks the
   site to be re-read before its next evaluation; a touch of every site (the discharge writer's)
   has the discharge plans and the G&A beds read again too.
-- A re-read takes five statements for the site (its units, their bed counts, its spells that can
-  count in an ED figure, its inpatients, its ambulance journeys), two for the plans and beds.
+- A re-read takes four statements for the site (its units, their bed counts, its spells that can
+  count in an ED figure or are inpatients, its ambulance journeys), two for the plans and beds.
   Changes that arrive while it reads are applied again after it: a change committed after the
   read began must not be lost under the older rows.
 - Reconciliation, every ``reconcile_every`` and on demand: each site's facts from memory are

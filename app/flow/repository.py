@@ -156,17 +156,18 @@ class FlowRepository:
         }
         counts = await OccupancyRepository(self.session).unit_counts(sorted(units))
         e = Encounter
-        columns = select(*(getattr(e, c) for c in ("id", *SPELL_COLUMNS)))
-        spells = columns.where(
+        # One read for both: the spells that can count in an ED figure, and the inpatients
+        # (in a bed, or gone today) — told apart as the deltas are (SpellFacts).
+        spells = select(*(getattr(e, c) for c in ("id", *SPELL_COLUMNS))).where(
             e.site_code == site,
             (e.status == "ed")
+            | (e.status == "admitted")
             | (e.ed_arrived_at > now - timedelta(hours=1))
             | (e.ed_departed_at >= midnight)
             | (e.discharged_at >= midnight),
         )
-        inpatients = columns.where(
-            e.site_code == site, (e.status == "admitted") | (e.discharged_at >= midnight)
-        )
+        rows = [SpellFacts(*row) for row in await self.session.execute(spells)]
+        hour_ago = now - timedelta(hours=1)
         j = AmbulanceJourney
         horizon = now - QUEUE_HORIZON
         journeys = select(j.incident_id, j.patient, j.vehicle, j.category, j.conveying_at,
@@ -177,9 +178,9 @@ class FlowRepository:
         return SiteMemory(
             units=units,
             counts=counts,
-            spells={row.id: SpellFacts(*row) for row in await self.session.execute(spells)},
+            spells={s.id: s for s in rows if s.counts(hour_ago, midnight)},
             journeys=[Journey(*row) for row in await self.session.execute(journeys)],
-            inpatients={row.id: SpellFacts(*row) for row in await self.session.execute(inpatients)},
+            inpatients={s.id: s for s in rows if s.in_or_gone_today(midnight)},
         )
 
     async def ga_beds(self) -> frozenset[str]:
