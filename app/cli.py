@@ -129,6 +129,7 @@ def consume() -> None:
     from app.config import get_settings
     from app.db import create_engine, create_sessionmaker
     from app.feeds.service import feeds_path, load_feeds_file
+    from app.heap import settle as settle_heap
     from app.ingest.status import ConsumerStatus
     from app.kafka import KafkaGateway
     from app.logging import configure_logging
@@ -153,6 +154,7 @@ def consume() -> None:
         # Committed deltas go to the board processes (and their engines) over NOTIFY.
         fanout = Fanout(settings.db.url, ignore, lambda _: None, listen=False)
         await fanout.start()
+        settle_heap()  # start-up's objects out of the collector's scans (ADR 0010)
         try:
             await supervise(
                 kafka=settings.kafka,

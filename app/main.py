@@ -36,6 +36,7 @@ from app.feeds.routes import router as feeds_router
 from app.flow.routes import router as flow_router
 from app.handlers import install_error_handlers
 from app.health.routes import router as health_router
+from app.heap import settle as settle_heap
 from app.ingest.routes import router as ingest_router
 from app.ingest.status import ConsumerStatus
 from app.kafka import KafkaGateway
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.run_consumers
             else None
         )
+        settle_heap()  # start-up's objects out of the collector's scans (ADR 0010)
         log.info("started", environment=settings.environment)
         try:
             yield

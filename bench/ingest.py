@@ -26,6 +26,7 @@ from sqlalchemy import select
 from app.changes import Delta
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.heap import settle as settle_heap
 from app.ingest.repository import IngestRepository
 from app.ingest.routing import build_handlers
 from app.kafka import KafkaGateway
@@ -161,7 +162,8 @@ def ceiling(settings: Settings, topic: str, expected: int) -> float:
 async def ours(
     settings: Settings, topics: list[str], expected_ends: dict[tuple[str, int], int]
 ) -> float:
-    """Our consumer runner (decode, dedupe, project, offsets in the same transaction)."""
+    """Our consumer runner (decode, dedupe, project, offsets in the same transaction), started
+    as ``flowcc consume`` starts it: the heap settled first (app/heap.py)."""
     engine = create_engine(settings.db)
     sessionmaker = create_sessionmaker(engine)
 
@@ -169,6 +171,7 @@ async def ours(
         return None
 
     handlers = {t: f for t, f in build_handlers(settings.kafka).items() if t in topics}
+    settle_heap()
     runner = ConsumerRunner(
         kafka=settings.kafka, sessionmaker=sessionmaker, handlers=handlers, publish=ignore
     )
