@@ -80,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         economy = await load_configured_economy(resources)
         app.state.flow = flow = build_evaluator(resources, hub, economy)
         app.state.snapshots = SnapshotBuilds(reader(resources.sessionmaker, flow), hub.sequence)
+        # Start-up's objects out of the collector's scans (ADR 0010): before any thread starts,
+        # as the collection holds the GIL (~0.1 s) and a Kafka client joining its group then
+        # can miss its join (kafka-python 3.0.12; the stall watchdog took 10 s to recover).
+        settle_heap()
         fanout = await start_fanout(settings, flow, hub)
         evaluator_task = run_evaluator(flow)
         watcher = watch_economy(resources, hub, flow)
@@ -99,7 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.run_consumers
             else None
         )
-        settle_heap()  # start-up's objects out of the collector's scans (ADR 0010)
         log.info("started", environment=settings.environment)
         try:
             yield
