@@ -4,7 +4,7 @@ CPython's cyclic collector scans every object it tracks in a full (generation 2)
 started service process tracks hundreds of thousands (modules, schemas, the ORM's metadata, the
 economy) that never become garbage. Under an ingest backlog each batch's objects (a batch of
 5,000 records makes ~100,000) live across the whole batch: they survive the young collections,
-are promoted, and set off full collections over the whole heap every batch or two, 50-90 ms each
+are promoted, and set off full collections over the whole heap every batch or two, 50-110 ms each
 (docs/profile-ingest.md, round 14). ``settle`` collects once and freezes what is left
 (``gc.freeze``: a permanent generation no collection scans): a full collection then scans what
 was made since. The young generations keep CPython's thresholds: a larger youngest generation

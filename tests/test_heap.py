@@ -51,9 +51,8 @@ def test_garbage_made_after_settling_is_still_collected_unasked(unsettled: None)
     alive = weakref.ref(first)
     del first, second
     young, middle, _ = gc.get_threshold()
-    kept: list[list[None]] = [
-        [] for _ in range((middle + 2) * young)
-    ]  # enough allocations for a middle collection
+    # allocations enough for a middle collection, with no explicit collect
+    kept: list[list[None]] = [[] for _ in range((middle + 2) * young)]
     assert alive() is None, "the collector no longer runs on its own"
     assert len(kept) == (middle + 2) * young
 
